@@ -1,0 +1,403 @@
+//! Users: registration, login with argon2id, and login throttling.
+//!
+//! Tokens are the HTTP layer's business; this module decides *who* someone is.
+//! Password hashing is CPU-heavy, so it runs on the blocking pool, never on an
+//! async worker thread.
+
+use crate::{DomainError, Store, StoreError, UserId, UserRecord};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A normalised (trimmed, lower-case) e-mail address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses an address: one `@`, a non-empty local part, a dotted domain, no spaces.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let email = raw.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && match email.split_once('@') {
+                Some((local, domain)) => {
+                    !local.is_empty()
+                        && !domain.contains('@')
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
+                }
+                None => false,
+            };
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(DomainError::invalid(
+                "email",
+                "must be an e-mail address such as ada@example.com",
+            ))
+        }
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password accepted for a new account: 8 to 128 characters.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Checks the length rules.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let chars = raw.chars().count();
+        if !(8..=128).contains(&chars) {
+            return Err(DomainError::invalid(
+                "password",
+                "must be between 8 and 128 characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Shops: own cart, own orders.
+    Customer,
+    /// Runs the shop: catalog, stock, supervision.
+    Admin,
+}
+
+impl Role {
+    /// The stored and serialised name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A registered user, without secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Id, the JWT subject.
+    pub id: UserId,
+    /// Normalised e-mail, unique.
+    pub email: Email,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A registration, parsed.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// E-mail.
+    pub email: Email,
+    /// Password to hash.
+    pub password: Password,
+    /// Display name (1-100 characters).
+    pub name: String,
+    /// Role to give.
+    pub role: Role,
+}
+
+impl NewUser {
+    /// Parses raw registration input; the first invalid field is reported.
+    pub fn parse(email: &str, password: &str, name: &str, role: Role) -> Result<Self, DomainError> {
+        let email = Email::parse(email)?;
+        let password = Password::parse(password)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(DomainError::invalid("name", "must be 1-100 characters"));
+        }
+        Ok(Self {
+            email,
+            password,
+            name: name.to_owned(),
+            role,
+        })
+    }
+}
+
+/// How many failed logins are tolerated before attempts are refused for a while.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginThrottlePolicy {
+    /// Failures per account within `window` before that account is locked.
+    pub max_failures_per_account: usize,
+    /// Failures from one client address within `window` before it is locked.
+    pub max_failures_per_address: usize,
+    /// The sliding window failures are counted in.
+    pub window: Duration,
+}
+
+impl Default for LoginThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// In-memory sliding-window counters of failed logins, per account and per address.
+struct LoginThrottle {
+    policy: LoginThrottlePolicy,
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl LoginThrottle {
+    fn limits(&self, email: &str, address: &str) -> [(String, usize); 2] {
+        [
+            (
+                format!("account:{email}"),
+                self.policy.max_failures_per_account,
+            ),
+            (
+                format!("address:{address}"),
+                self.policy.max_failures_per_address,
+            ),
+        ]
+    }
+
+    /// Refuses with the wait time if either key has used up its failures.
+    fn check(&self, email: &str, address: &str) -> Result<(), DomainError> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, limit) in self.limits(email, address) {
+            if let Some(times) = failures.get_mut(&key) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.policy.window)
+                {
+                    times.pop_front();
+                }
+                if times.len() >= limit {
+                    let oldest = times.front().copied().unwrap_or(now);
+                    let retry_after = self
+                        .policy
+                        .window
+                        .saturating_sub(now.duration_since(oldest));
+                    return Err(DomainError::Throttled { retry_after });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, email: &str, address: &str) {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, _) in self.limits(email, address) {
+            failures.entry(key).or_default().push_back(now);
+        }
+    }
+
+    fn record_success(&self, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(&format!("account:{email}"));
+    }
+}
+
+/// Registers users and checks their passwords.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    throttle: Arc<LoginThrottle>,
+    /// A real hash of a random password, verified when the e-mail is unknown so
+    /// that a login takes as long for a missing account as for a wrong password.
+    decoy_hash: Arc<String>,
+}
+
+impl Accounts {
+    /// Accounts over a store.
+    pub fn new(store: Arc<dyn Store>, policy: LoginThrottlePolicy) -> Result<Self, DomainError> {
+        let decoy_hash = hash_password(&format!("decoy-{}", UserId::new()))?;
+        Ok(Self {
+            store,
+            throttle: Arc::new(LoginThrottle {
+                policy,
+                failures: Mutex::new(HashMap::new()),
+            }),
+            decoy_hash: Arc::new(decoy_hash),
+        })
+    }
+
+    /// Creates an account; `Conflict(duplicate_email)` when the address is taken.
+    pub async fn register(&self, new: NewUser) -> Result<User, DomainError> {
+        let password = new.password.0.clone();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| DomainError::Unavailable(format!("password hashing: {e}")))??;
+        let user = User {
+            id: UserId::new(),
+            email: new.email,
+            name: new.name,
+            role: new.role,
+            created_at: Utc::now(),
+        };
+        let record = UserRecord {
+            user: user.clone(),
+            password_hash,
+        };
+        match self.store.insert_user(&record).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict { .. }) => Err(DomainError::conflict(
+                "duplicate_email",
+                "an account with this e-mail already exists",
+            )),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Checks credentials. `address` is the client's network address, throttled too.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<User, DomainError> {
+        let normalised = email.trim().to_lowercase();
+        self.throttle.check(&normalised, address)?;
+        let record = match Email::parse(&normalised) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = record
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_else(|| self.decoy_hash.as_str().to_owned());
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| DomainError::Unavailable(format!("password check: {e}")))?;
+        match record {
+            Some(record) if matches => {
+                self.throttle.record_success(&normalised);
+                Ok(record.user)
+            }
+            _ => {
+                self.throttle.record_failure(&normalised, address);
+                Err(DomainError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: UserId) -> Result<User, DomainError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "user" })
+    }
+}
+
+/// Hashes with argon2id and a random salt, giving a PHC string.
+fn hash_password(password: &str) -> Result<String, DomainError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| DomainError::Unavailable(format!("password hashing failed: {e}")))
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_rules() {
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "a b@example.com",
+            "ada@example",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse("long enough").is_ok());
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-password").unwrap()),
+            "Password([redacted])"
+        );
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+    }
+
+    #[test]
+    fn throttle_locks_an_account_after_the_limit() {
+        let throttle = LoginThrottle {
+            policy: LoginThrottlePolicy {
+                max_failures_per_account: 2,
+                max_failures_per_address: 10,
+                window: Duration::from_secs(60),
+            },
+            failures: Mutex::new(HashMap::new()),
+        };
+        throttle.check("a@x.io", "1.2.3.4").unwrap();
+        throttle.record_failure("a@x.io", "1.2.3.4");
+        throttle.record_failure("a@x.io", "1.2.3.4");
+        assert!(matches!(
+            throttle.check("a@x.io", "5.6.7.8"),
+            Err(DomainError::Throttled { .. })
+        ));
+        assert!(throttle.check("b@x.io", "1.2.3.4").is_ok());
+    }
+}

@@ -1,0 +1,304 @@
+//! The catalog: products, their validation, and the read side of stock.
+//!
+//! Catalog fields (name, price, …) are plain rows changed through [`Catalog`];
+//! stock is owned by each product's [`crate::product_stock::ProductStock`] actor.
+
+use crate::{DomainError, Money, ProductId, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A stock-keeping unit: 1–64 letters, digits, `-`, `_` or `.`; unique in the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Sku(String);
+
+impl Sku {
+    /// Parses a SKU.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let sku = raw.trim();
+        let ok = !sku.is_empty()
+            && sku.len() <= 64
+            && sku
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(Self(sku.to_owned()))
+        } else {
+            Err(DomainError::invalid(
+                "sku",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+            ))
+        }
+    }
+
+    /// The SKU as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product's catalog fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    /// Its id, also the key of its stock actor.
+    pub id: ProductId,
+    /// Display name.
+    pub name: String,
+    /// Free text shown on the product page.
+    pub description: String,
+    /// Unique stock-keeping unit.
+    pub sku: Sku,
+    /// Unit price.
+    pub price: Money,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When a catalog field last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Stock as clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StockLevels {
+    /// Units physically in stock.
+    pub on_hand: i64,
+    /// Units held by open reservations.
+    pub reserved: i64,
+    /// `on_hand - reserved`: what can still be reserved.
+    pub available: i64,
+}
+
+impl StockLevels {
+    /// Levels from the two stored quantities.
+    pub fn new(on_hand: i64, reserved: i64) -> Self {
+        Self {
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+        }
+    }
+}
+
+/// A product with its committed stock levels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductView {
+    /// Catalog fields.
+    pub product: Product,
+    /// Stock levels as committed in the store.
+    pub stock: StockLevels,
+}
+
+/// What an admin sends to create a product, already parsed.
+#[derive(Clone, Debug)]
+pub struct NewProduct {
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// SKU (raw, validated by [`Catalog::create`]).
+    pub sku: String,
+    /// Price amount in minor units.
+    pub price_amount: i64,
+    /// Price currency code.
+    pub price_currency: String,
+    /// Initial units on hand.
+    pub stock: i64,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProductPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New SKU.
+    pub sku: Option<String>,
+    /// New price amount.
+    pub price_amount: Option<i64>,
+    /// New price currency.
+    pub price_currency: Option<String>,
+}
+
+/// A listing request.
+#[derive(Clone, Debug)]
+pub struct ProductQuery {
+    /// Case-insensitive text matched against name, description and SKU.
+    pub text: Option<String>,
+    /// Page size, 1..=100.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl ProductQuery {
+    /// The largest page a client may ask for.
+    pub const MAX_LIMIT: i64 = 100;
+
+    /// Validates paging parameters (defaults: 20, 0).
+    pub fn parse(
+        text: Option<String>,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<Self, DomainError> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(DomainError::invalid("limit", "must be between 1 and 100"));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(DomainError::invalid("offset", "must be zero or more"));
+        }
+        let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        Ok(Self {
+            text,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug)]
+pub struct ProductPage {
+    /// The products on this page.
+    pub items: Vec<ProductView>,
+    /// How many products match the query in all.
+    pub total: i64,
+}
+
+fn parse_name(raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::invalid("name", "must be 1-200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_description(raw: &str) -> Result<String, DomainError> {
+    if raw.chars().count() > 10_000 {
+        return Err(DomainError::invalid(
+            "description",
+            "must be at most 10000 characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn sku_conflict(err: StoreError, sku: &Sku) -> DomainError {
+    match err {
+        StoreError::Conflict { .. } => DomainError::conflict(
+            "duplicate_sku",
+            format!("a product with SKU {} already exists", sku.as_str()),
+        ),
+        StoreError::NotFound => DomainError::NotFound { what: "product" },
+        other => other.into(),
+    }
+}
+
+/// Creates, changes and reads catalog entries.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Arc<dyn Store>,
+}
+
+impl Catalog {
+    /// A catalog over a store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Validates and stores a new product with its initial stock.
+    pub async fn create(&self, new: NewProduct) -> Result<ProductView, DomainError> {
+        let name = parse_name(&new.name)?;
+        let description = parse_description(&new.description)?;
+        let sku = Sku::parse(&new.sku)?;
+        let price = Money::price(new.price_amount, &new.price_currency)?;
+        if new.stock < 0 {
+            return Err(DomainError::invalid("stock", "must be zero or more"));
+        }
+        let now = Utc::now();
+        let product = Product {
+            id: ProductId::new(),
+            name,
+            description,
+            sku,
+            price,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_product(&product, new.stock)
+            .await
+            .map_err(|e| sku_conflict(e, &product.sku))?;
+        Ok(ProductView {
+            product,
+            stock: StockLevels::new(new.stock, 0),
+        })
+    }
+
+    /// Applies a partial update to a product's catalog fields.
+    pub async fn update(
+        &self,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<ProductView, DomainError> {
+        let mut view = self.get(id).await?;
+        let product = &mut view.product;
+        if let Some(name) = patch.name {
+            product.name = parse_name(&name)?;
+        }
+        if let Some(description) = patch.description {
+            product.description = parse_description(&description)?;
+        }
+        if let Some(sku) = patch.sku {
+            product.sku = Sku::parse(&sku)?;
+        }
+        let amount = patch.price_amount.unwrap_or(product.price.amount);
+        let currency = patch
+            .price_currency
+            .unwrap_or_else(|| product.price.currency.to_string());
+        product.price = Money::price(amount, &currency)?;
+        product.updated_at = Utc::now();
+        self.store
+            .update_product(product)
+            .await
+            .map_err(|e| sku_conflict(e, &product.sku))?;
+        Ok(view)
+    }
+
+    /// One product with its committed stock.
+    pub async fn get(&self, id: ProductId) -> Result<ProductView, DomainError> {
+        self.store
+            .product(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "product" })
+    }
+
+    /// A page of products.
+    pub async fn list(&self, query: &ProductQuery) -> Result<ProductPage, DomainError> {
+        Ok(self.store.list_products(query).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_rules() {
+        assert!(Sku::parse("ABC-1_2.3").is_ok());
+        assert!(Sku::parse("").is_err());
+        assert!(Sku::parse("has space").is_err());
+        assert!(Sku::parse(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn paging_rules() {
+        assert!(ProductQuery::parse(None, Some(0), None).is_err());
+        assert!(ProductQuery::parse(None, Some(101), None).is_err());
+        assert!(ProductQuery::parse(None, None, Some(-1)).is_err());
+        let q = ProductQuery::parse(Some("  ".into()), None, None).unwrap();
+        assert_eq!((q.text, q.limit, q.offset), (None, 20, 0));
+    }
+}

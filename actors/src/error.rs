@@ -1,0 +1,94 @@
+//! The domain's one error enum, and the store port's error.
+//!
+//! The HTTP layer maps [`DomainError`] to problem responses in exactly one place;
+//! nothing here knows about status codes.
+
+use crate::ProductId;
+use std::time::Duration;
+
+/// What a store backend can report. Backends map their driver errors into these.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; `constraint` names which one (e.g. `users_email`).
+    #[error("conflict on {constraint}")]
+    Conflict {
+        /// The name of the violated unique constraint or index.
+        constraint: String,
+    },
+    /// Anything else: connection lost, disk full, a bug. Logged, never shown to clients.
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+/// Everything that can go wrong in the domain, in terms a client could act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DomainError {
+    /// A field of the input is well-formed but not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The JSON path of the offending field, e.g. `price.amount`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{what} not found")]
+    NotFound {
+        /// What kind of thing, e.g. `product`.
+        what: &'static str,
+    },
+    /// The request contradicts the current state (duplicate, stock rule, …).
+    #[error("{message}")]
+    Conflict {
+        /// Which rule, as a stable machine-readable name (e.g. `duplicate_sku`).
+        reason: &'static str,
+        /// A human-readable explanation.
+        message: String,
+    },
+    /// Not enough available stock to reserve the requested quantity.
+    #[error("product {product_id}: requested {requested}, only {available} available")]
+    InsufficientStock {
+        /// The product that is short.
+        product_id: ProductId,
+        /// How many units were asked for.
+        requested: i64,
+        /// How many units are available right now.
+        available: i64,
+    },
+    /// E-mail and password do not match an account.
+    #[error("invalid e-mail or password")]
+    InvalidCredentials,
+    /// Too many failed attempts; try again after `retry_after`.
+    #[error("too many failed attempts")]
+    Throttled {
+        /// How long until another attempt will be considered.
+        retry_after: Duration,
+    },
+    /// An actor or the store writer did not answer in time, or died while answering.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// The store failed in a way the client cannot fix.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError {
+    /// Shorthand for [`DomainError::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`DomainError::Conflict`].
+    pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            reason,
+            message: message.into(),
+        }
+    }
+}

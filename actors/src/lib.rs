@@ -1,0 +1,31 @@
+//! The Pazar domain: what a shop *is*, independent of how it is stored or served.
+//!
+//! This crate holds the domain types (ids, [`Money`], products, users), the entity
+//! actors that own mutable state ([`product_stock::ProductStock`]), the services
+//! whose rules need no single owner ([`Accounts`], [`Catalog`]), and the *ports*
+//! the domain needs from the outside world ([`Store`]). There is no SQL, HTTP or
+//! Kafka here: adapters implement the ports in their own crates.
+//!
+//! Durability follows one rule: an entity actor applies a change to its memory,
+//! hands the write to the shared [`StoreWriter`], and the caller is answered only
+//! after the writer has committed that write (group commit, see `store_writer`).
+
+pub mod accounts;
+pub mod catalog;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod ports;
+pub mod product_stock;
+pub mod store_writer;
+
+pub use accounts::{Accounts, Email, LoginThrottlePolicy, NewUser, Password, Role, User};
+pub use catalog::{
+    Catalog, NewProduct, Product, ProductPage, ProductPatch, ProductQuery, ProductView, Sku,
+    StockLevels,
+};
+pub use error::{DomainError, StoreError};
+pub use ids::{OrderId, ProductId, UserId};
+pub use money::{Currency, Money};
+pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};
+pub use store_writer::StoreWriter;

@@ -1,0 +1,112 @@
+//! The ports: what the domain needs from the outside world, as traits.
+//!
+//! `pazar-store` implements [`Store`] for SQLite and PostgreSQL. Only entity actors
+//! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
+
+use crate::{
+    Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
+    UserId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A user as stored, with the password hash that must never leave the domain.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    /// The public part.
+    pub user: User,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Units of one product held for one order until it is paid, cancelled or expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The order the units are held for.
+    pub order_id: OrderId,
+    /// How many units.
+    pub quantity: i64,
+    /// When the hold lapses unless the order is paid (enforced by the order sweeper).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The durable state of one product's stock: what its ProductStock actor loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockRecord {
+    /// Units physically in stock (including reserved ones).
+    pub on_hand: i64,
+    /// Open reservations.
+    pub reservations: Vec<Reservation>,
+}
+
+/// One durable change to a product's stock, written by the store writer.
+#[derive(Clone, Debug)]
+pub enum StockChange {
+    /// Hold units for an order.
+    Reserve {
+        /// The product.
+        product_id: ProductId,
+        /// The new hold.
+        reservation: Reservation,
+    },
+    /// Drop an order's hold.
+    Release {
+        /// The product.
+        product_id: ProductId,
+        /// The order whose hold is dropped.
+        order_id: OrderId,
+        /// The units the hold was for.
+        quantity: i64,
+    },
+    /// The order was paid: the held units leave the shop.
+    Commit {
+        /// The product.
+        product_id: ProductId,
+        /// The order whose hold becomes a sale.
+        order_id: OrderId,
+        /// The units sold (subtracted from `on_hand`).
+        quantity: i64,
+    },
+    /// Restock or correction of `on_hand`.
+    Adjust {
+        /// The product.
+        product_id: ProductId,
+        /// Added to `on_hand` (negative removes).
+        delta: i64,
+        /// Why, kept in the adjustment log.
+        reason: String,
+    },
+    /// The product is deleted from the catalog.
+    Retire {
+        /// The product.
+        product_id: ProductId,
+    },
+}
+
+/// Everything Pazar keeps. One trait, two backends (SQLite and PostgreSQL).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new user; `Conflict { constraint: "users_email" }` if the e-mail is taken.
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Finds a user (with hash) by normalised e-mail.
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
+    /// Finds a user by id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Stores a new product with its initial stock; `Conflict` on a duplicate SKU.
+    async fn insert_product(&self, product: &Product, on_hand: i64) -> Result<(), StoreError>;
+    /// Replaces a product's catalog fields; `NotFound` or `Conflict` (SKU).
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
+    /// A product with its committed stock levels.
+    async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError>;
+    /// A page of products, filtered by a text query.
+    async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
+
+    /// The stock state a ProductStock actor starts from; `None` for an unknown product.
+    async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
+    /// Applies a batch of stock changes in one transaction: all or nothing.
+    async fn apply_stock_changes(&self, changes: &[StockChange]) -> Result<(), StoreError>;
+}

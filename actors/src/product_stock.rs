@@ -1,0 +1,364 @@
+//! `ProductStock(product_id)`: the one actor that changes a product's stock.
+//!
+//! It owns `on_hand` and the open reservations (`order_id → quantity, expires_at`);
+//! `available = on_hand − Σ reserved`. Every message is checked against memory,
+//! applied there, and written through the [`StoreWriter`]; the reply is sent from
+//! the writer's completion, i.e. only after the change is committed. Because one
+//! actor handles one message at a time, two callers can never both take the last
+//! unit: stock is never negative and never oversold.
+//!
+//! If a batch fails to commit, the callers get the error and the actor reloads
+//! its state from the store, dropping the provisional changes.
+
+use crate::{
+    DomainError, OrderId, ProductId, Reservation, StockChange, StockLevels, Store, StoreWriter,
+};
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What every stock-changing message answers: the levels after the change.
+pub type StockReply = RpcReplyPort<Result<StockLevels, DomainError>>;
+
+/// The messages a ProductStock actor understands.
+pub enum ProductStockMessage {
+    /// Hold `quantity` units for `order_id`. Repeating the same reservation is a no-op.
+    Reserve {
+        /// The order the units are for.
+        order_id: OrderId,
+        /// Units, at least 1.
+        quantity: i64,
+        /// When the hold lapses.
+        expires_at: DateTime<Utc>,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
+    /// Drop the hold of `order_id`.
+    Release {
+        /// The order.
+        order_id: OrderId,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
+    /// The order is paid: its held units leave `on_hand`.
+    Commit {
+        /// The order.
+        order_id: OrderId,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
+    /// Restock (`delta > 0`) or correct (`delta < 0`) `on_hand`; never below what is reserved.
+    Adjust {
+        /// Change to `on_hand`.
+        delta: i64,
+        /// Why, for the adjustment log.
+        reason: String,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
+    /// Current levels.
+    Get {
+        /// Answered at once from memory.
+        reply: RpcReplyPort<StockLevels>,
+    },
+    /// Delete the product; refused while reservations are open. The actor stops afterwards.
+    Retire {
+        /// Answered after the commit.
+        reply: RpcReplyPort<Result<(), DomainError>>,
+    },
+    /// Sent by a write completion when a batch failed: reload from the store.
+    WriteFailed,
+    /// Panics inside the handler (only built for supervision tests).
+    #[cfg(feature = "fault-injection")]
+    Panic {
+        /// Never answered: the panic drops it, which is what the test observes.
+        reply: RpcReplyPort<()>,
+    },
+}
+
+/// What a ProductStock actor is started with.
+pub struct ProductStockArgs {
+    /// The product whose stock this actor owns.
+    pub product_id: ProductId,
+    /// Where the state is loaded from.
+    pub store: Arc<dyn Store>,
+    /// Where changes are written.
+    pub writer: StoreWriter,
+}
+
+/// The actor's in-memory state: the store's state plus changes not yet committed.
+pub struct ProductStockState {
+    product_id: ProductId,
+    on_hand: i64,
+    reservations: HashMap<OrderId, Reservation>,
+    /// Σ of `reservations` quantities, kept so `available` is O(1).
+    reserved: i64,
+    /// Set once a Retire was accepted: every later message gets NotFound.
+    retired: bool,
+    store: Arc<dyn Store>,
+    writer: StoreWriter,
+}
+
+impl ProductStockState {
+    fn levels(&self) -> StockLevels {
+        StockLevels::new(self.on_hand, self.reserved)
+    }
+
+    async fn load(&mut self) -> Result<(), DomainError> {
+        // Writes queued by a predecessor (or by this actor before a failure) first.
+        self.writer.flush().await?;
+        let record = self
+            .store
+            .load_stock(self.product_id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "product" })?;
+        self.on_hand = record.on_hand;
+        self.reserved = record.reservations.iter().map(|r| r.quantity).sum();
+        self.reservations = record
+            .reservations
+            .into_iter()
+            .map(|r| (r.order_id, r))
+            .collect();
+        Ok(())
+    }
+
+    /// Hands `change` to the writer; the caller is answered with `levels` once committed.
+    async fn write_then_reply(
+        &self,
+        myself: &ActorRef<ProductStockMessage>,
+        change: StockChange,
+        reply: StockReply,
+    ) {
+        let levels = self.levels();
+        let me = myself.clone();
+        let on_done = Box::new(
+            move |outcome: Result<(), crate::StoreError>| match outcome {
+                Ok(()) => {
+                    let _ = reply.send(Ok(levels));
+                }
+                Err(error) => {
+                    let _ = me.cast(ProductStockMessage::WriteFailed);
+                    let _ = reply.send(Err(error.into()));
+                }
+            },
+        );
+        if let Err(error) = self.writer.submit(change, on_done).await {
+            // The writer is gone: the completion (and with it the reply port) was
+            // dropped, so the caller already sees an error. Nothing was written.
+            tracing::error!(product_id = %self.product_id, %error, "stock write not submitted");
+        }
+    }
+}
+
+/// The actor itself: behaviour only, all state lives in [`ProductStockState`].
+pub struct ProductStock;
+
+impl ProductStock {
+    fn not_found() -> DomainError {
+        DomainError::NotFound { what: "product" }
+    }
+}
+
+impl Actor for ProductStock {
+    type Msg = ProductStockMessage;
+    type State = ProductStockState;
+    type Arguments = ProductStockArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: ProductStockArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = ProductStockState {
+            product_id: args.product_id,
+            on_hand: 0,
+            reservations: HashMap::new(),
+            reserved: 0,
+            retired: false,
+            store: args.store,
+            writer: args.writer,
+        };
+        state.load().await?;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let product_id = state.product_id;
+        match message {
+            ProductStockMessage::Get { reply } => {
+                let _ = reply.send(state.levels());
+            }
+            ProductStockMessage::WriteFailed => {
+                if let Err(error) = state.load().await {
+                    // Could not even reload: stop, the supervisor restarts us from the store.
+                    return Err(Box::new(error));
+                }
+            }
+            _ if state.retired => reply_not_found(message),
+            ProductStockMessage::Reserve {
+                order_id,
+                quantity,
+                expires_at,
+                reply,
+            } => {
+                if quantity < 1 {
+                    let _ = reply.send(Err(DomainError::invalid("quantity", "must be at least 1")));
+                    return Ok(());
+                }
+                if let Some(existing) = state.reservations.get(&order_id) {
+                    let answer = if existing.quantity == quantity {
+                        Ok(state.levels())
+                    } else {
+                        Err(DomainError::conflict(
+                            "reservation_exists",
+                            format!("order {order_id} already holds {} units", existing.quantity),
+                        ))
+                    };
+                    let _ = reply.send(answer);
+                    return Ok(());
+                }
+                let available = state.levels().available;
+                if quantity > available {
+                    let _ = reply.send(Err(DomainError::InsufficientStock {
+                        product_id,
+                        requested: quantity,
+                        available,
+                    }));
+                    return Ok(());
+                }
+                let reservation = Reservation {
+                    order_id,
+                    quantity,
+                    expires_at,
+                };
+                state.reserved += quantity;
+                state.reservations.insert(order_id, reservation.clone());
+                let change = StockChange::Reserve {
+                    product_id,
+                    reservation,
+                };
+                state.write_then_reply(&myself, change, reply).await;
+            }
+            ProductStockMessage::Release { order_id, reply } => {
+                let Some(held) = state.reservations.remove(&order_id) else {
+                    let _ = reply.send(Err(DomainError::NotFound {
+                        what: "reservation",
+                    }));
+                    return Ok(());
+                };
+                state.reserved -= held.quantity;
+                let change = StockChange::Release {
+                    product_id,
+                    order_id,
+                    quantity: held.quantity,
+                };
+                state.write_then_reply(&myself, change, reply).await;
+            }
+            ProductStockMessage::Commit { order_id, reply } => {
+                let Some(held) = state.reservations.remove(&order_id) else {
+                    let _ = reply.send(Err(DomainError::NotFound {
+                        what: "reservation",
+                    }));
+                    return Ok(());
+                };
+                state.reserved -= held.quantity;
+                state.on_hand -= held.quantity;
+                let change = StockChange::Commit {
+                    product_id,
+                    order_id,
+                    quantity: held.quantity,
+                };
+                state.write_then_reply(&myself, change, reply).await;
+            }
+            ProductStockMessage::Adjust {
+                delta,
+                reason,
+                reply,
+            } => {
+                if delta == 0 {
+                    let _ = reply.send(Err(DomainError::invalid("delta", "must not be zero")));
+                    return Ok(());
+                }
+                let Some(on_hand) = state.on_hand.checked_add(delta) else {
+                    let _ = reply.send(Err(DomainError::invalid("delta", "is out of range")));
+                    return Ok(());
+                };
+                if on_hand < state.reserved {
+                    let _ = reply.send(Err(DomainError::conflict(
+                        "below_reserved",
+                        format!(
+                            "on_hand would become {on_hand}, below the {} units reserved",
+                            state.reserved
+                        ),
+                    )));
+                    return Ok(());
+                }
+                state.on_hand = on_hand;
+                let change = StockChange::Adjust {
+                    product_id,
+                    delta,
+                    reason,
+                };
+                state.write_then_reply(&myself, change, reply).await;
+            }
+            ProductStockMessage::Retire { reply } => {
+                if !state.reservations.is_empty() {
+                    let _ = reply.send(Err(DomainError::conflict(
+                        "open_reservations",
+                        format!(
+                            "the product has {} open reservations",
+                            state.reservations.len()
+                        ),
+                    )));
+                    return Ok(());
+                }
+                state.retired = true;
+                let me = myself.clone();
+                let on_done = Box::new(
+                    move |outcome: Result<(), crate::StoreError>| match outcome {
+                        Ok(()) => {
+                            let _ = reply.send(Ok(()));
+                            me.stop(Some("retired".into()));
+                        }
+                        Err(error) => {
+                            let _ = me.cast(ProductStockMessage::WriteFailed);
+                            let _ = reply.send(Err(error.into()));
+                        }
+                    },
+                );
+                state
+                    .writer
+                    .submit(StockChange::Retire { product_id }, on_done)
+                    .await?;
+            }
+            #[cfg(feature = "fault-injection")]
+            ProductStockMessage::Panic { reply } => {
+                let _keep_until_panic = reply;
+                panic!("fault injection: ProductStock({product_id}) told to panic");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reply_not_found(message: ProductStockMessage) {
+    let not_found = ProductStock::not_found;
+    match message {
+        ProductStockMessage::Reserve { reply, .. }
+        | ProductStockMessage::Release { reply, .. }
+        | ProductStockMessage::Commit { reply, .. }
+        | ProductStockMessage::Adjust { reply, .. } => {
+            let _ = reply.send(Err(not_found()));
+        }
+        ProductStockMessage::Retire { reply } => {
+            let _ = reply.send(Err(not_found()));
+        }
+        _ => {}
+    }
+}

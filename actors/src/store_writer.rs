@@ -1,0 +1,119 @@
+//! The store writer: group commit for every entity actor of a store.
+//!
+//! An entity actor validates a message against its memory, applies it there, and
+//! [`submit`](StoreWriter::submit)s the durable change with a completion that
+//! answers the caller. The writer takes everything queued, commits it in **one**
+//! transaction, and only then runs the completions. While one commit runs the next
+//! batch gathers, so batches grow with load and stay at one write when it is quiet.
+//!
+//! The queue is bounded: when the store falls behind, `submit` waits for room, and
+//! callers see that wait through their call timeout rather than through unbounded
+//! memory growth.
+
+use crate::{DomainError, StockChange, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Runs once the write it belongs to is committed (`Ok`) or has failed (`Err`).
+pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
+
+enum Command {
+    Write {
+        change: StockChange,
+        on_done: Completion,
+    },
+    /// Answered once every write queued before it is committed (or failed).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Tuning of the writer.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreWriterConfig {
+    /// Writes that may wait in the queue before `submit` waits for room.
+    pub queue_capacity: usize,
+    /// The most writes committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreWriterConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 8192,
+            max_batch: 512,
+        }
+    }
+}
+
+/// A cheap, clonable handle to the store's one writer task.
+#[derive(Clone)]
+pub struct StoreWriter {
+    queue: mpsc::Sender<Command>,
+}
+
+impl StoreWriter {
+    /// Starts the writer task. It ends when every handle is dropped.
+    pub fn start(store: Arc<dyn Store>, config: StoreWriterConfig) -> (Self, JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let task = tokio::spawn(run(store, receiver, config.max_batch.max(1)));
+        (Self { queue }, task)
+    }
+
+    /// Queues a change; `on_done` runs after its transaction commits or fails.
+    pub async fn submit(
+        &self,
+        change: StockChange,
+        on_done: Completion,
+    ) -> Result<(), DomainError> {
+        self.queue
+            .send(Command::Write { change, on_done })
+            .await
+            .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
+    }
+
+    /// Waits until everything submitted before this call has been committed or failed.
+    ///
+    /// An entity actor calls this before loading its state, so a restarted actor
+    /// never reads the store while its predecessor's last writes are still queued.
+    pub async fn flush(&self) -> Result<(), DomainError> {
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Command::Barrier(done))
+            .await
+            .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>, max_batch: usize) {
+    let mut commands = Vec::with_capacity(max_batch);
+    while receiver.recv_many(&mut commands, max_batch).await > 0 {
+        let mut changes = Vec::with_capacity(commands.len());
+        let mut completions = Vec::with_capacity(commands.len());
+        let mut barriers = Vec::new();
+        for command in commands.drain(..) {
+            match command {
+                Command::Write { change, on_done } => {
+                    changes.push(change);
+                    completions.push(on_done);
+                }
+                Command::Barrier(done) => barriers.push(done),
+            }
+        }
+        if !changes.is_empty() {
+            let outcome = store.apply_stock_changes(&changes).await;
+            if let Err(error) = &outcome {
+                tracing::error!(%error, writes = changes.len(), "stock batch failed to commit");
+            } else {
+                tracing::trace!(writes = changes.len(), "stock batch committed");
+            }
+            for on_done in completions {
+                on_done(outcome.clone());
+            }
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+}

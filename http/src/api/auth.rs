@@ -1,0 +1,129 @@
+//! `/api/v1/auth`: register, login, me.
+
+use super::health::Tag;
+use super::{JsonBody, UserDto};
+use crate::auth::BearerAuth;
+use crate::error::{problem, ApiError};
+use crate::AppState;
+use pazar_actors::{NewUser, Role, User};
+use poem::web::RemoteAddr;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Registration, login, and who am I.
+pub struct AuthApi {
+    /// Shared state.
+    pub state: Arc<AppState>,
+}
+
+/// A registration.
+#[derive(Object, Deserialize)]
+pub struct RegisterRequest {
+    /// E-mail address; it becomes the login name.
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A login.
+#[derive(Object, Deserialize)]
+pub struct LoginRequest {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A user with a fresh access token.
+#[derive(Object)]
+pub struct SessionDto {
+    /// The user.
+    pub user: UserDto,
+    /// JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+/// Answer of a registration.
+#[derive(ApiResponse)]
+pub enum Registered {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<SessionDto>),
+}
+
+impl AuthApi {
+    fn session(&self, user: User) -> Result<SessionDto, ApiError> {
+        Ok(SessionDto {
+            access_token: self.state.tokens.issue(&user)?,
+            token_type: "Bearer".into(),
+            expires_in: self.state.tokens.ttl_seconds(),
+            user: user.into(),
+        })
+    }
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl AuthApi {
+    /// Create a customer account and log in.
+    #[oai(path = "/api/v1/auth/register", method = "post")]
+    async fn register(&self, body: JsonBody<RegisterRequest>) -> poem::Result<Registered> {
+        let request = body.0;
+        let new = NewUser::parse(
+            &request.email,
+            &request.password,
+            &request.name,
+            Role::Customer,
+        )
+        .map_err(problem)?;
+        let user = self
+            .state
+            .shop
+            .accounts
+            .register(new)
+            .await
+            .map_err(problem)?;
+        Ok(Registered::Created(Json(self.session(user)?)))
+    }
+
+    /// Exchange e-mail and password for an access token.
+    #[oai(path = "/api/v1/auth/login", method = "post")]
+    async fn login(
+        &self,
+        remote: &RemoteAddr,
+        body: JsonBody<LoginRequest>,
+    ) -> poem::Result<Json<SessionDto>> {
+        let address = remote
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_else(|| remote.to_string());
+        let user = self
+            .state
+            .shop
+            .accounts
+            .login(&body.0.email, &body.0.password, &address)
+            .await
+            .map_err(problem)?;
+        Ok(Json(self.session(user)?))
+    }
+
+    /// The user the token belongs to.
+    #[oai(path = "/api/v1/auth/me", method = "get")]
+    async fn me(&self, auth: BearerAuth) -> poem::Result<Json<UserDto>> {
+        let id = auth.0.user_id()?;
+        match self.state.shop.accounts.user(id).await {
+            Ok(user) => Ok(Json(user.into())),
+            Err(pazar_actors::DomainError::NotFound { .. }) => {
+                Err(ApiError::unauthorized("the token's user no longer exists").into())
+            }
+            Err(other) => Err(problem(other).into()),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Liveness and readiness.
+
+use crate::AppState;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+
+/// Liveness and readiness probes.
+pub struct HealthApi {
+    /// Shared state.
+    pub state: Arc<AppState>,
+}
+
+/// Probe answer.
+#[derive(Object)]
+pub struct Status {
+    /// `ok`, or what is wrong.
+    pub status: String,
+}
+
+/// Readiness answer.
+#[derive(ApiResponse)]
+pub enum Readiness {
+    /// The store answers and the supervision tree runs.
+    #[oai(status = 200)]
+    Ready(Json<Status>),
+    /// Not ready; the body says why.
+    #[oai(status = 503)]
+    NotReady(Json<Status>),
+}
+
+#[OpenApi(tag = "Tag::Health")]
+impl HealthApi {
+    /// The process is up.
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> Json<Status> {
+        Json(Status {
+            status: "ok".into(),
+        })
+    }
+
+    /// The process can serve: the store is reachable and no supervisor gave up.
+    #[oai(path = "/ready", method = "get")]
+    async fn ready(&self) -> Readiness {
+        if !self.state.shop.is_healthy() {
+            return Readiness::NotReady(Json(Status {
+                status: "the supervision tree has failed".into(),
+            }));
+        }
+        match self.state.shop.store.ping().await {
+            Ok(()) => Readiness::Ready(Json(Status {
+                status: "ok".into(),
+            })),
+            Err(error) => {
+                tracing::warn!(%error, "readiness: store unreachable");
+                Readiness::NotReady(Json(Status {
+                    status: "the store is unreachable".into(),
+                }))
+            }
+        }
+    }
+}
+
+/// Operation groups in the OpenAPI document.
+#[derive(poem_openapi::Tags)]
+pub enum Tag {
+    /// Probes.
+    Health,
+    /// Registration, login, the current user.
+    Auth,
+    /// Products and stock.
+    Catalog,
+    /// Shop administration.
+    Admin,
+}

@@ -1,0 +1,219 @@
+//! The operations of the API, one module per area, plus the JSON shapes they share.
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod products;
+
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use pazar_actors::{ProductView, StockLevels, User};
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::Object;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON request body parsed with serde, so that a malformed body is a 400 that
+/// names the offending field (`price.amount`), which poem-openapi's own `Json`
+/// cannot do. The schema in the OpenAPI document is still `T`'s.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .map(|media| {
+                let media = media.trim().to_ascii_lowercase();
+                media == "application/json" || media.ends_with("+json")
+            })
+            .unwrap_or(false)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        let mut json = serde_json::Deserializer::from_slice(&data);
+        match serde_path_to_error::deserialize::<_, T>(&mut json) {
+            Ok(value) => Ok(Self(value)),
+            Err(error) => {
+                let path = error.path().to_string();
+                let inner = error.into_inner();
+                let mut problem = ApiError::malformed(if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                });
+                let field = if path == "." {
+                    let text = inner.to_string();
+                    text.find('`').and_then(|start| {
+                        let rest = &text[start + 1..];
+                        rest.find('`').map(|end| rest[..end].to_owned())
+                    })
+                } else {
+                    Some(path)
+                };
+                if let Some(field) = field {
+                    problem = problem.with_field(field);
+                }
+                Err(problem.into())
+            }
+        }
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
+
+/// A UUID path parameter whose parse is deferred to the handler, so that a
+/// malformed id is a 400 naming the parameter (poem-openapi only knows path
+/// parameters by position). The OpenAPI schema is `string`/`uuid`.
+pub struct UuidParam(Result<Uuid, String>);
+
+impl UuidParam {
+    /// The UUID, or a 400 problem naming `field`.
+    pub fn parse(&self, field: &str) -> Result<Uuid, ApiError> {
+        self.0.clone().map_err(|raw| {
+            ApiError::malformed(format!("{field}: {raw:?} is not a UUID")).with_field(field)
+        })
+    }
+}
+
+impl Type for UuidParam {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string_uuid".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <Uuid as Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromParameter for UuidParam {
+    fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
+        Ok(Self(value.parse().map_err(|_| value.to_owned())))
+    }
+}
+
+/// Money in minor units.
+#[derive(Object, Clone, Debug, serde::Deserialize)]
+pub struct MoneyDto {
+    /// Integer minor units (cents): 1999 is 19.99.
+    pub amount: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// Stock levels of a product.
+#[derive(Object, Clone, Debug)]
+pub struct StockDto {
+    /// Units in the warehouse, reserved ones included.
+    pub on_hand: i64,
+    /// Units held for unpaid orders.
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
+}
+
+impl From<StockLevels> for StockDto {
+    fn from(levels: StockLevels) -> Self {
+        Self {
+            on_hand: levels.on_hand,
+            reserved: levels.reserved,
+            available: levels.available,
+        }
+    }
+}
+
+/// A product as clients see it.
+#[derive(Object, Clone, Debug)]
+pub struct ProductDto {
+    /// Id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Unique SKU.
+    pub sku: String,
+    /// Unit price.
+    pub price: MoneyDto,
+    /// Stock levels.
+    pub stock: StockDto,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last catalog change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductView> for ProductDto {
+    fn from(view: ProductView) -> Self {
+        let product = view.product;
+        Self {
+            id: product.id.0,
+            name: product.name,
+            description: product.description,
+            sku: product.sku.as_str().to_owned(),
+            price: MoneyDto {
+                amount: product.price.amount,
+                currency: product.price.currency.to_string(),
+            },
+            stock: view.stock.into(),
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// A user as clients see it.
+#[derive(Object, Clone, Debug)]
+pub struct UserDto {
+    /// Id.
+    pub id: Uuid,
+    /// Normalised e-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `customer` or `admin`.
+    pub role: String,
+}
+
+impl From<User> for UserDto {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.0,
+            email: user.email.as_str().to_owned(),
+            name: user.name,
+            role: user.role.as_str().to_owned(),
+        }
+    }
+}

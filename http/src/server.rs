@@ -1,0 +1,115 @@
+//! Assembling the routes and middleware, and running the server.
+
+use crate::api::{admin::AdminApi, auth::AuthApi, health::HealthApi, products::ProductApi};
+use crate::error::{into_problem_response, ApiError};
+use crate::AppState;
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem_openapi::OpenApiService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// HTTP settings.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Largest accepted request body in bytes (413 above).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The whole application as one endpoint: API, OpenAPI document, Swagger UI.
+pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
+    let apis = (
+        HealthApi {
+            state: state.clone(),
+        },
+        AuthApi {
+            state: state.clone(),
+        },
+        ProductApi {
+            state: state.clone(),
+        },
+        AdminApi {
+            state: state.clone(),
+        },
+    );
+    let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
+        .description("An e-commerce backend built as a supervised actor system.");
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    let limit = config.max_body_bytes;
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", service)
+        .data(state)
+        .around(move |endpoint, request| limit_body(endpoint, request, limit))
+        .catch_all_error(|error| async move { into_problem_response(error) })
+}
+
+/// Refuses bodies over `limit` bytes with 413, whether or not they declare a length.
+async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large().into());
+    }
+    if declared.is_none() && request.method() != poem::http::Method::GET {
+        let body = request.take_body();
+        let bytes = body
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|error| match error {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+                other => ApiError::malformed(format!("could not read the body: {other}")),
+            })?;
+        request.set_body(bytes);
+    }
+    Ok(endpoint.call(request).await?.into_response())
+}
+
+/// Binds `bind`, announces the bound address through `on_bound`, and serves until
+/// `shutdown` resolves; in-flight requests get up to 10 s to finish.
+pub async fn serve(
+    bind: &str,
+    state: Arc<AppState>,
+    config: HttpConfig,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let acceptor = TcpListener::bind(bind.to_owned()).into_acceptor().await?;
+    let local = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .ok_or_else(|| std::io::Error::other("the listener has no socket address"))?;
+    on_bound(local);
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app(state, config), shutdown, Some(Duration::from_secs(10)))
+        .await
+}

@@ -1,0 +1,297 @@
+//! `pazar`: the one binary. It parses configuration and wires the store, the
+//! supervision tree and the HTTP server together; all behaviour lives in the
+//! library crates.
+
+mod config;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, Role};
+use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
+use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "pazar",
+    version,
+    about = "Pazar: an e-commerce backend as a supervised actor system"
+)]
+struct Cli {
+    /// Optional TOML file with the same keys as the environment variables, in lower case.
+    #[arg(
+        long,
+        global = true,
+        default_value = "pazar.toml",
+        env = "PAZAR_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Where Pazar keeps its files (SQLite database, signing key).
+    #[arg(long, global = true, env = "PAZAR_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite under the data directory.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log filter, e.g. `info` or `pazar=debug`.
+    #[arg(long, global = true, env = "PAZAR_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Fill the catalog with demo products.
+    Seed {
+        /// How many products to create.
+        #[arg(long, default_value_t = 100)]
+        products: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator account.
+    Create {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "PAZAR_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "PAZAR_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// HMAC key for access tokens (at least 32 bytes); default: generated into the data directory.
+    #[arg(long, env = "PAZAR_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Lifetime of an access token.
+    #[arg(long, env = "PAZAR_ACCESS_TOKEN_TTL", default_value = "1h", value_parser = config::parse_duration)]
+    access_token_ttl: Duration,
+    /// Largest request body in bytes.
+    #[arg(long, env = "PAZAR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// An entity actor idle this long is passivated.
+    #[arg(long, env = "PAZAR_ACTOR_IDLE_TIMEOUT", default_value = "5m", value_parser = config::parse_duration)]
+    actor_idle_timeout: Duration,
+    /// The longest any actor call may take.
+    #[arg(long, env = "PAZAR_CALL_TIMEOUT", default_value = "5s", value_parser = config::parse_duration)]
+    call_timeout: Duration,
+    /// Entity failures tolerated within the restart window before escalating.
+    #[arg(long, env = "PAZAR_MAX_RESTARTS", default_value_t = 10)]
+    max_restarts: u32,
+    /// The restart-intensity window.
+    #[arg(long, env = "PAZAR_RESTART_WINDOW", default_value = "10s", value_parser = config::parse_duration)]
+    restart_window: Duration,
+    /// Failed logins per account within 15 minutes before it is throttled.
+    #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    login_max_failures: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    // The TOML file feeds the environment, so read it before clap and before threads.
+    let config_path = std::env::var_os("PAZAR_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let args: Vec<String> = std::env::args().collect();
+            args.iter()
+                .position(|a| a == "--config")
+                .and_then(|i| args.get(i + 1))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("pazar.toml"));
+    config::load_toml(&config_path)?;
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.common.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = config::data_dir(&cli.common.data_dir);
+    let url = config::database_url(cli.common.database_url.as_deref(), &data_dir);
+    match cli.command {
+        Command::Migrate => {
+            let applied = pazar_store::migrate(&url).await?;
+            println!(
+                "{applied} migrations applied to {}",
+                pazar_store::redact(&url)
+            );
+            Ok(())
+        }
+        Command::Serve(args) => serve(args, &url, &data_dir).await,
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    name,
+                },
+        } => {
+            let store = pazar_store::connect_and_migrate(&url).await?;
+            let accounts = pazar_actors::Accounts::new(store, LoginThrottlePolicy::default())?;
+            let new = NewUser::parse(&email, &password, &name, Role::Admin)?;
+            let user = accounts.register(new).await?;
+            println!("admin {} created with id {}", user.email.as_str(), user.id);
+            Ok(())
+        }
+        Command::Seed { products } => seed(&url, products).await,
+    }
+}
+
+async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = pazar_store::connect_and_migrate(url)
+        .await
+        .with_context(|| format!("opening {}", pazar_store::redact(url)))?;
+    let shop = Shop::start(
+        store,
+        ShopConfig {
+            stock_policy: EntityPolicy {
+                idle_timeout: args.actor_idle_timeout,
+                call_timeout: args.call_timeout,
+                max_restarts: args.max_restarts,
+                restart_window: args.restart_window,
+            },
+            login_throttle: LoginThrottlePolicy {
+                max_failures_per_account: args.login_max_failures,
+                ..LoginThrottlePolicy::default()
+            },
+            ..ShopConfig::default()
+        },
+    )
+    .await?;
+    let tokens =
+        TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
+            .context("loading the token signing key")?;
+    let state = Arc::new(AppState {
+        shop: shop.clone(),
+        tokens: TokenIssuer::new(&tokens),
+    });
+    let failure = {
+        let shop = shop.clone();
+        async move { shop.failure().await }
+    };
+    let (escalated_tx, mut escalated_rx) = tokio::sync::oneshot::channel::<String>();
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+            reason = failure => {
+                tracing::error!(%reason, "supervision tree failed; stopping the server");
+                let _ = escalated_tx.send(reason);
+            }
+        }
+    };
+    pazar_http::serve(
+        &args.bind,
+        state,
+        HttpConfig {
+            max_body_bytes: args.max_body_bytes,
+        },
+        |addr| {
+            tracing::info!(%addr, database = %pazar_store::redact(url), "pazar listening");
+            // Tests and scripts read this line to find the port.
+            println!("pazar listening on http://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+        shutdown,
+    )
+    .await?;
+    shop.shutdown().await;
+    if let Ok(reason) = escalated_rx.try_recv() {
+        anyhow::bail!("the supervision tree gave up: {reason}");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
+    let store = pazar_store::connect_and_migrate(url).await?;
+    let catalog = pazar_actors::Catalog::new(store);
+    let bar = ProgressBar::new(count);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} products ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let batch = uuid::Uuid::now_v7().simple().to_string();
+    let batch = &batch[batch.len() - 8..];
+    const ADJECTIVES: [&str; 8] = [
+        "Sturdy", "Handmade", "Classic", "Organic", "Compact", "Deluxe", "Vintage", "Everyday",
+    ];
+    const NOUNS: [&str; 8] = [
+        "Teapot", "Backpack", "Notebook", "Lamp", "Scarf", "Mug", "Chair", "Kite",
+    ];
+    for i in 0..count {
+        let adjective = ADJECTIVES[(i % 8) as usize];
+        let noun = NOUNS[((i / 8) % 8) as usize];
+        catalog
+            .create(NewProduct {
+                name: format!("{adjective} {noun} #{i}"),
+                description: format!(
+                    "A {} {} from the demo catalog.",
+                    adjective.to_lowercase(),
+                    noun.to_lowercase()
+                ),
+                sku: format!("DEMO-{batch}-{i:06}"),
+                price_amount: 199 + (i as i64 * 137) % 9_800,
+                price_currency: "EUR".into(),
+                stock: (i as i64 * 7) % 120,
+            })
+            .await?;
+        bar.inc(1);
+    }
+    bar.finish();
+    println!("{count} demo products created");
+    Ok(())
+}

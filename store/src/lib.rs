@@ -1,0 +1,140 @@
+//! The store: [`pazar_actors::Store`] implemented with sqlx for SQLite and PostgreSQL.
+//!
+//! All of Pazar's SQL lives in this crate. Both backends share one implementation
+//! (`sql.rs`, instantiated per database by a macro) because sqlx decodes the same
+//! Rust types (`Uuid`, `DateTime<Utc>`, `i64`) on both; what differs — connection
+//! options, migrations, and the case-insensitive `LIKE` — lives in `sqlite.rs` and
+//! `postgres.rs`. The backend is chosen once, from the URL scheme, by [`connect`].
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use pazar_actors::Store;
+use std::sync::Arc;
+
+/// Why the store could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL scheme in {0:?}: use sqlite:// or postgres://")]
+    UnsupportedScheme(String),
+    /// The database could not be reached or created.
+    #[error("cannot open the database: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Opens the store named by `url`, creating a SQLite file (and its folder) if missing.
+/// Migrations are not run: call [`migrate`] (or [`connect_and_migrate`]).
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
+    Ok(match Backend::of(url)? {
+        Backend::Sqlite => Arc::new(SqliteStore::connect(url).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect(url).await?),
+    })
+}
+
+/// Opens the store and brings its schema up to date.
+pub async fn connect_and_migrate(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
+    Ok(match Backend::of(url)? {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        Backend::Postgres => {
+            let store = PostgresStore::connect(url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// Runs the migrations of the database named by `url`; returns how many were applied.
+pub async fn migrate(url: &str) -> Result<usize, StoreOpenError> {
+    match Backend::of(url)? {
+        Backend::Sqlite => SqliteStore::connect(url).await?.migrate().await,
+        Backend::Postgres => PostgresStore::connect(url).await?.migrate().await,
+    }
+}
+
+/// Which database a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:` — the embedded default.
+    Sqlite,
+    /// `postgres:` or `postgresql:`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend for a URL.
+    pub fn of(url: &str) -> Result<Self, StoreOpenError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreOpenError::UnsupportedScheme(redact(url)))
+        }
+    }
+}
+
+/// A URL with any password replaced, safe to log.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a `LIKE` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/pazar"),
+            "postgres://app:***@db:5432/pazar"
+        );
+        assert_eq!(redact("sqlite://data/pazar.db"), "sqlite://data/pazar.db");
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+    }
+
+    #[test]
+    fn backend_from_scheme() {
+        assert_eq!(Backend::of("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert!(Backend::of("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,401 @@
+//! The SQL both backends share, written once and instantiated per database.
+//!
+//! `impl_store!(Type, Database, "like-operator")` implements [`pazar_actors::Store`]
+//! for a struct with a `pool` field. Placeholders are `$N`, which SQLite and
+//! PostgreSQL both accept; the only dialect difference needed so far is the
+//! case-insensitive `LIKE` (`like` on SQLite, `ilike` on PostgreSQL).
+
+use pazar_actors::StoreError;
+
+/// Maps a driver error to the port's error; a unique violation becomes a conflict
+/// on `constraint`.
+pub(crate) fn store_error(error: sqlx::Error, constraint: &str) -> StoreError {
+    match &error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            constraint: constraint.to_owned(),
+        },
+        _ => StoreError::Other(error.to_string()),
+    }
+}
+
+/// For errors where no unique constraint is expected.
+pub(crate) fn other(error: sqlx::Error) -> StoreError {
+    store_error(error, "")
+}
+
+/// A stored value that does not parse: the database holds something Pazar never wrote.
+pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("corrupt {what} in the store: {error}"))
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $like:literal) => {
+        mod store_impl {
+            use super::*;
+            use crate::sql::{corrupt, other, store_error};
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use pazar_actors::{
+                Email, Money, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView,
+                Reservation, Role, Sku, StockChange, StockLevels, StockRecord, Store, StoreError,
+                User, UserId, UserRecord,
+            };
+            use sqlx::Row;
+            use std::collections::HashMap;
+            use uuid::Uuid;
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.sku, p.price_amount, \
+                 p.price_currency, p.created_at, p.updated_at, s.on_hand, s.reserved";
+
+            const TEXT_FILTER: &str = concat!(
+                "(cast($1 as text) is null or p.name ", $like, " $1 escape '\\' or p.sku ", $like,
+                " $1 escape '\\' or p.description ", $like, " $1 escape '\\')"
+            );
+
+            fn user_from_row(row: &DbRow) -> Result<UserRecord, sqlx::Error> {
+                let role: String = row.try_get("role")?;
+                let email: String = row.try_get("email")?;
+                Ok(UserRecord {
+                    user: User {
+                        id: UserId(row.try_get::<Uuid, _>("id")?),
+                        email: Email::parse(&email)
+                            .map_err(|e| sqlx::Error::Decode(corrupt("e-mail", e).into()))?,
+                        name: row.try_get("name")?,
+                        role: Role::parse(&role).ok_or_else(|| {
+                            sqlx::Error::Decode(corrupt("role", role.clone()).into())
+                        })?,
+                        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
+                    },
+                    password_hash: row.try_get("password_hash")?,
+                })
+            }
+
+            fn product_from_row(row: &DbRow) -> Result<ProductView, sqlx::Error> {
+                let sku: String = row.try_get("sku")?;
+                let currency: String = row.try_get("price_currency")?;
+                let decode = |what: &str, e: pazar_actors::DomainError| {
+                    sqlx::Error::Decode(corrupt(what, e).into())
+                };
+                Ok(ProductView {
+                    product: Product {
+                        id: ProductId(row.try_get::<Uuid, _>("id")?),
+                        name: row.try_get("name")?,
+                        description: row.try_get("description")?,
+                        sku: Sku::parse(&sku).map_err(|e| decode("sku", e))?,
+                        price: Money::price(row.try_get("price_amount")?, &currency)
+                            .map_err(|e| decode("price", e))?,
+                        created_at: row.try_get("created_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                    },
+                    stock: StockLevels::new(row.try_get("on_hand")?, row.try_get("reserved")?),
+                })
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("select 1")
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
+                async fn insert_user(&self, record: &UserRecord) -> Result<(), StoreError> {
+                    let user = &record.user;
+                    sqlx::query(
+                        "insert into users (id, email, name, role, password_hash, created_at) \
+                         values ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(user.id.0)
+                    .bind(user.email.as_str())
+                    .bind(&user.name)
+                    .bind(user.role.as_str())
+                    .bind(&record.password_hash)
+                    .bind(user.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| store_error(e, "users_email"))
+                }
+
+                async fn user_by_email(
+                    &self,
+                    email: &Email,
+                ) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query("select * from users where email = $1")
+                        .bind(email.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    row.as_ref().map(user_from_row).transpose().map_err(other)
+                }
+
+                async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+                    let row = sqlx::query("select * from users where id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    Ok(row
+                        .as_ref()
+                        .map(user_from_row)
+                        .transpose()
+                        .map_err(other)?
+                        .map(|record| record.user))
+                }
+
+                async fn insert_product(
+                    &self,
+                    product: &Product,
+                    on_hand: i64,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    sqlx::query(
+                        "insert into products (id, name, description, sku, price_amount, \
+                         price_currency, created_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(product.id.0)
+                    .bind(&product.name)
+                    .bind(&product.description)
+                    .bind(product.sku.as_str())
+                    .bind(product.price.amount)
+                    .bind(product.price.currency.as_str())
+                    .bind(product.created_at)
+                    .bind(product.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| store_error(e, "products_sku"))?;
+                    sqlx::query(
+                        "insert into product_stock (product_id, on_hand, reserved) \
+                         values ($1, $2, 0)",
+                    )
+                    .bind(product.id.0)
+                    .bind(on_hand)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(other)?;
+                    tx.commit().await.map_err(other)
+                }
+
+                async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+                    let done = sqlx::query(
+                        "update products set name = $2, description = $3, sku = $4, \
+                         price_amount = $5, price_currency = $6, updated_at = $7 where id = $1",
+                    )
+                    .bind(product.id.0)
+                    .bind(&product.name)
+                    .bind(&product.description)
+                    .bind(product.sku.as_str())
+                    .bind(product.price.amount)
+                    .bind(product.price.currency.as_str())
+                    .bind(product.updated_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| store_error(e, "products_sku"))?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                }
+
+                async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError> {
+                    let sql = format!(
+                        "select {PRODUCT_COLUMNS} from products p \
+                         join product_stock s on s.product_id = p.id where p.id = $1"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    row.as_ref().map(product_from_row).transpose().map_err(other)
+                }
+
+                async fn list_products(
+                    &self,
+                    query: &ProductQuery,
+                ) -> Result<ProductPage, StoreError> {
+                    let pattern = query.text.as_deref().map(crate::like_pattern);
+                    let sql = format!(
+                        "select {PRODUCT_COLUMNS} from products p \
+                         join product_stock s on s.product_id = p.id where {TEXT_FILTER} \
+                         order by p.created_at, p.id limit $2 offset $3"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(&pattern)
+                        .bind(query.limit)
+                        .bind(query.offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    let items = rows
+                        .iter()
+                        .map(product_from_row)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(other)?;
+                    let count = format!("select count(*) from products p where {TEXT_FILTER}");
+                    let total: i64 = sqlx::query_scalar(&count)
+                        .bind(&pattern)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    Ok(ProductPage { items, total })
+                }
+
+                async fn load_stock(
+                    &self,
+                    id: ProductId,
+                ) -> Result<Option<StockRecord>, StoreError> {
+                    let on_hand: Option<i64> =
+                        sqlx::query_scalar("select on_hand from product_stock where product_id = $1")
+                            .bind(id.0)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(other)?;
+                    let Some(on_hand) = on_hand else {
+                        return Ok(None);
+                    };
+                    let rows = sqlx::query(
+                        "select order_id, quantity, expires_at from stock_reservations \
+                         where product_id = $1 order by order_id",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    let reservations = rows
+                        .iter()
+                        .map(|row| {
+                            Ok(Reservation {
+                                order_id: OrderId(row.try_get::<Uuid, _>("order_id")?),
+                                quantity: row.try_get("quantity")?,
+                                expires_at: row.try_get("expires_at")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .map_err(other)?;
+                    Ok(Some(StockRecord {
+                        on_hand,
+                        reservations,
+                    }))
+                }
+
+                async fn apply_stock_changes(
+                    &self,
+                    changes: &[StockChange],
+                ) -> Result<(), StoreError> {
+                    // Per product, the net change of (on_hand, reserved) over the batch:
+                    // one UPDATE per product however many reservations the batch holds.
+                    let mut net: HashMap<ProductId, (i64, i64)> = HashMap::new();
+                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    for change in changes {
+                        match change {
+                            StockChange::Reserve {
+                                product_id,
+                                reservation,
+                            } => {
+                                sqlx::query(
+                                    "insert into stock_reservations \
+                                     (product_id, order_id, quantity, expires_at) \
+                                     values ($1, $2, $3, $4)",
+                                )
+                                .bind(product_id.0)
+                                .bind(reservation.order_id.0)
+                                .bind(reservation.quantity)
+                                .bind(reservation.expires_at)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(other)?;
+                                net.entry(*product_id).or_default().1 += reservation.quantity;
+                            }
+                            StockChange::Release {
+                                product_id,
+                                order_id,
+                                quantity,
+                            } => {
+                                delete_reservation(&mut tx, *product_id, *order_id).await?;
+                                net.entry(*product_id).or_default().1 -= quantity;
+                            }
+                            StockChange::Commit {
+                                product_id,
+                                order_id,
+                                quantity,
+                            } => {
+                                delete_reservation(&mut tx, *product_id, *order_id).await?;
+                                let entry = net.entry(*product_id).or_default();
+                                entry.0 -= quantity;
+                                entry.1 -= quantity;
+                            }
+                            StockChange::Adjust {
+                                product_id,
+                                delta,
+                                reason,
+                            } => {
+                                sqlx::query(
+                                    "insert into stock_adjustments \
+                                     (product_id, delta, reason, created_at) \
+                                     values ($1, $2, $3, $4)",
+                                )
+                                .bind(product_id.0)
+                                .bind(delta)
+                                .bind(reason)
+                                .bind(Utc::now())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(other)?;
+                                net.entry(*product_id).or_default().0 += delta;
+                            }
+                            StockChange::Retire { product_id } => {
+                                sqlx::query("delete from products where id = $1")
+                                    .bind(product_id.0)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(other)?;
+                                net.remove(product_id);
+                            }
+                        }
+                    }
+                    for (product_id, (on_hand, reserved)) in net {
+                        if on_hand == 0 && reserved == 0 {
+                            continue;
+                        }
+                        sqlx::query(
+                            "update product_stock set on_hand = on_hand + $2, \
+                             reserved = reserved + $3 where product_id = $1",
+                        )
+                        .bind(product_id.0)
+                        .bind(on_hand)
+                        .bind(reserved)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(other)?;
+                    }
+                    tx.commit().await.map_err(other)
+                }
+            }
+
+            async fn delete_reservation(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                product_id: ProductId,
+                order_id: OrderId,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "delete from stock_reservations where product_id = $1 and order_id = $2",
+                )
+                .bind(product_id.0)
+                .bind(order_id.0)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(other)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,23 @@
+//! The supervision tree: who starts, watches, restarts and stops Pazar's actors.
+//!
+//! ```text
+//! root (ShopRoot)
+//! └── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
+//! ```
+//!
+//! An [`EntitySupervisor`](entity::EntitySupervisor) keeps a registry key → actor,
+//! spawns an entity actor on its first message (the actor loads its state from
+//! the store), passivates it after an idle time, restarts it after a panic with its
+//! state reloaded, and escalates to the root past a restart-intensity limit. Callers
+//! go through an [`EntityHandle`](entity::EntityHandle), which puts a timeout on
+//! every call and turns a dead actor into an immediate error, never a hang.
+//!
+//! [`Shop`] builds the whole tree and is what the HTTP layer holds.
+
+pub mod entity;
+pub mod shop;
+pub mod snapshot;
+
+pub use entity::{EntityHandle, EntityKind, EntityPolicy};
+pub use shop::{ProductStockKind, Shop, ShopConfig};
+pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};

@@ -1,0 +1,265 @@
+//! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
+
+use crate::entity::{EntityHandle, EntityKind, EntityPolicy};
+use crate::snapshot::TreeSnapshot;
+use chrono::{DateTime, Utc};
+use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
+use pazar_actors::store_writer::StoreWriterConfig;
+use pazar_actors::{
+    Accounts, Catalog, DomainError, LoginThrottlePolicy, OrderId, ProductId, StockLevels, Store,
+    StoreWriter,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// ProductStock entities: one actor per product id.
+pub struct ProductStockKind {
+    store: Arc<dyn Store>,
+    writer: StoreWriter,
+}
+
+impl EntityKind for ProductStockKind {
+    type Key = ProductId;
+    type Actor = ProductStock;
+    const NAME: &'static str = "product_stock";
+
+    fn actor(&self) -> ProductStock {
+        ProductStock
+    }
+
+    fn arguments(&self, product_id: ProductId) -> ProductStockArgs {
+        ProductStockArgs {
+            product_id,
+            store: self.store.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+/// Settings of the whole tree.
+#[derive(Clone, Debug, Default)]
+pub struct ShopConfig {
+    /// How ProductStock actors are supervised.
+    pub stock_policy: EntityPolicy,
+    /// Login throttling.
+    pub login_throttle: LoginThrottlePolicy,
+    /// Group-commit writer tuning.
+    pub writer: StoreWriterConfig,
+}
+
+/// The root actor: it only watches its children. When a child supervisor gives
+/// up (escalates), the root records it and stops, and the process should exit so
+/// that its service manager restarts it cleanly.
+struct ShopRoot;
+
+struct RootState {
+    failed: watch::Sender<Option<String>>,
+}
+
+impl Actor for ShopRoot {
+    type Msg = ();
+    type State = RootState;
+    type Arguments = watch::Sender<Option<String>>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        failed: Self::Arguments,
+    ) -> Result<RootState, ActorProcessingErr> {
+        Ok(RootState { failed })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(_, error) => {
+                tracing::error!(%error, "a supervisor escalated: the supervision tree stops");
+                let _ = state.failed.send(Some(error.to_string()));
+                myself.stop_children(Some("root stopping".into()));
+                myself.stop(Some("escalation".into()));
+            }
+            SupervisionEvent::ActorTerminated(_, _, reason) => {
+                tracing::debug!(?reason, "a supervisor stopped");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Everything the HTTP layer needs: the services and the supervised entities.
+#[derive(Clone)]
+pub struct Shop {
+    /// The store, for readiness checks.
+    pub store: Arc<dyn Store>,
+    /// Users and logins.
+    pub accounts: Accounts,
+    /// Catalog reads and catalog-field changes.
+    pub catalog: Catalog,
+    /// ProductStock entities.
+    pub stock: EntityHandle<ProductStockKind>,
+    root: ActorRef<()>,
+    failed: watch::Receiver<Option<String>>,
+    started_at: Instant,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Shop {
+    /// Builds the tree on a migrated store.
+    pub async fn start(store: Arc<dyn Store>, config: ShopConfig) -> Result<Self, DomainError> {
+        let (writer, _writer_task) = StoreWriter::start(store.clone(), config.writer);
+        let (failed_tx, failed) = watch::channel(None);
+        let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
+            .await
+            .map_err(|e| DomainError::Unavailable(format!("root supervisor: {e}")))?;
+        let stock = EntityHandle::start(
+            ProductStockKind {
+                store: store.clone(),
+                writer,
+            },
+            config.stock_policy,
+            root.get_cell(),
+        )
+        .await?;
+        Ok(Self {
+            accounts: Accounts::new(store.clone(), config.login_throttle)?,
+            catalog: Catalog::new(store.clone()),
+            store,
+            stock,
+            root,
+            failed,
+            started_at: Instant::now(),
+            stopped: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Resolves when the tree has given up (a supervisor escalated), with the reason.
+    pub async fn failure(&self) -> String {
+        let mut failed = self.failed.clone();
+        loop {
+            if let Some(reason) = failed.borrow_and_update().clone() {
+                return reason;
+            }
+            if failed.changed().await.is_err() {
+                return "the supervision tree stopped".into();
+            }
+        }
+    }
+
+    /// True while the tree runs.
+    pub fn is_healthy(&self) -> bool {
+        self.failed.borrow().is_none()
+            && !self.stopped.load(Ordering::Relaxed)
+            && matches!(self.root.get_status(), ActorStatus::Running)
+    }
+
+    /// Stops every actor (their state is already in the store).
+    pub async fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let _ = self
+            .root
+            .stop_children_and_wait(
+                Some("shutdown".into()),
+                Some(std::time::Duration::from_secs(10)),
+            )
+            .await;
+        self.root.stop(Some("shutdown".into()));
+    }
+
+    /// The inspection snapshot, listing at most `limit` actors per kind.
+    pub async fn snapshot(&self, limit: usize) -> TreeSnapshot {
+        TreeSnapshot {
+            status: if self.is_healthy() {
+                "running"
+            } else {
+                "failed"
+            }
+            .to_owned(),
+            uptime_seconds: self.started_at.elapsed().as_secs_f64(),
+            supervisors: vec![self.stock.snapshot(limit).await],
+        }
+    }
+
+    /// Current stock levels of a product, from its actor.
+    pub async fn stock_levels(&self, product: ProductId) -> Result<StockLevels, DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Get { reply })
+            .await
+    }
+
+    /// Changes `on_hand` by `delta`; refused below what is reserved.
+    pub async fn adjust_stock(
+        &self,
+        product: ProductId,
+        delta: i64,
+        reason: &str,
+    ) -> Result<StockLevels, DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Adjust {
+                delta,
+                reason: reason.to_owned(),
+                reply,
+            })
+            .await?
+    }
+
+    /// Holds `quantity` units of a product for an order until `expires_at`.
+    pub async fn reserve(
+        &self,
+        product: ProductId,
+        order_id: OrderId,
+        quantity: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<StockLevels, DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Reserve {
+                order_id,
+                quantity,
+                expires_at,
+                reply,
+            })
+            .await?
+    }
+
+    /// Drops an order's hold on a product.
+    pub async fn release(
+        &self,
+        product: ProductId,
+        order_id: OrderId,
+    ) -> Result<StockLevels, DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Release {
+                order_id,
+                reply,
+            })
+            .await?
+    }
+
+    /// Turns an order's hold into a sale.
+    pub async fn commit(
+        &self,
+        product: ProductId,
+        order_id: OrderId,
+    ) -> Result<StockLevels, DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Commit {
+                order_id,
+                reply,
+            })
+            .await?
+    }
+
+    /// Deletes a product (refused while it has open reservations).
+    pub async fn delete_product(&self, product: ProductId) -> Result<(), DomainError> {
+        self.stock
+            .call(product, |reply| ProductStockMessage::Retire { reply })
+            .await?
+    }
+}

@@ -1,0 +1,61 @@
+//! The inspection snapshot served at `GET /api/v1/admin/supervisor`.
+
+use serde::Serialize;
+
+/// The whole tree at one moment.
+#[derive(Clone, Debug, Serialize)]
+pub struct TreeSnapshot {
+    /// `running`, or `failed` once a child supervisor escalated.
+    pub status: String,
+    /// Seconds since the tree started.
+    pub uptime_seconds: f64,
+    /// One entry per entity kind.
+    pub supervisors: Vec<KindSnapshot>,
+}
+
+/// One entity supervisor and (some of) its actors.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindSnapshot {
+    /// The entity kind, e.g. `product_stock`.
+    pub kind: String,
+    /// `running` or `stopped` (after escalation).
+    pub status: String,
+    /// Entity actors alive now.
+    pub alive: usize,
+    /// Actors spawned since start (first messages, restarts and reactivations).
+    pub spawned_total: u64,
+    /// Actors stopped for being idle.
+    pub passivated_total: u64,
+    /// Actors restarted after a failure.
+    pub restarts_total: u64,
+    /// Failures counted inside the current restart-intensity window.
+    pub recent_failures: usize,
+    /// Failures tolerated inside the window before escalating.
+    pub max_restarts: u32,
+    /// The restart-intensity window in seconds.
+    pub restart_window_seconds: f64,
+    /// Idle time after which an actor is passivated, in seconds.
+    pub idle_timeout_seconds: f64,
+    /// The first `limit` actors, ordered by key.
+    pub actors: Vec<ActorSnapshot>,
+    /// True when `actors` was cut at the limit.
+    pub truncated: bool,
+}
+
+/// One entity actor.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActorSnapshot {
+    /// The entity key (e.g. a product id).
+    pub key: String,
+    /// ractor's status of the actor: `running`, `draining`, `stopping`, …
+    pub status: String,
+    /// How often this key's actor was restarted after a failure.
+    pub restarts: u32,
+    /// Seconds since this incarnation started.
+    pub uptime_seconds: f64,
+    /// Seconds since the last message was routed to it.
+    pub idle_seconds: f64,
+    /// Messages waiting in its mailbox. ractor 0.16 does not expose the queue
+    /// length, so this is always `null` for now.
+    pub mailbox_depth: Option<usize>,
+}

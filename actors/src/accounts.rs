@@ -264,7 +264,7 @@ impl Accounts {
             email: new.email,
             name: new.name,
             role: new.role,
-            created_at: Utc::now(),
+            created_at: crate::now(),
         };
         let record = UserRecord {
             user: user.clone(),

@@ -217,7 +217,7 @@ impl Catalog {
         if new.stock < 0 {
             return Err(DomainError::invalid("stock", "must be zero or more"));
         }
-        let now = Utc::now();
+        let now = crate::now();
         let product = Product {
             id: ProductId::new(),
             name,
@@ -259,7 +259,7 @@ impl Catalog {
             .price_currency
             .unwrap_or_else(|| product.price.currency.to_string());
         product.price = Money::price(amount, &currency)?;
-        product.updated_at = Utc::now();
+        product.updated_at = crate::now();
         self.store
             .update_product(product)
             .await

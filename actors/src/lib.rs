@@ -29,3 +29,10 @@ pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};
 pub use store_writer::StoreWriter;
+
+/// The current time at microsecond precision: what both databases store, so a
+/// timestamp reads back exactly as it was answered.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

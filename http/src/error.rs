@@ -31,8 +31,8 @@ pub struct ApiError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Extra machine-readable members (e.g. `available` for a stock conflict).
-    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten)]
+    pub extra: Box<serde_json::Map<String, serde_json::Value>>,
     /// Seconds the client should wait before retrying (`Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -52,7 +52,7 @@ impl ApiError {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
-            extra: serde_json::Map::new(),
+            extra: Box::default(),
             retry_after: None,
         }
     }

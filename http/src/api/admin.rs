@@ -88,7 +88,7 @@ impl AdminApi {
             .into());
         }
         let order_id = request.order_id.map(OrderId).unwrap_or_default();
-        let expires_at = Utc::now() + Duration::seconds(ttl);
+        let expires_at = pazar_actors::now() + Duration::seconds(ttl);
         let levels = self
             .state
             .shop

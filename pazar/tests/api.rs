@@ -1,0 +1,506 @@
+//! The HTTP contract, end to end: the real server on a random port, once on
+//! SQLite and once on PostgreSQL, every endpoint's success and error paths.
+
+mod common;
+
+use common::{Backend, TestServer, ADMIN_EMAIL};
+use reqwest::Method;
+use serde_json::json;
+
+on_both_databases!(
+    registration_login_and_me,
+    login_is_throttled_after_repeated_failures,
+    malformed_and_oversized_bodies_are_client_errors,
+    product_crud_and_its_errors,
+    product_listing_filters_and_pages,
+    stock_adjustments_and_reservations,
+    authorization_by_role,
+    supervisor_inspection_and_service_endpoints,
+);
+
+async fn registration_login_and_me(backend: Backend) {
+    let server = TestServer::start(backend).await;
+
+    // Register: 201 with the user and a bearer token.
+    let reply = server
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": " Ada@Example.com ", "password": "lovelace-1843", "name": "Ada"}),
+        )
+        .await;
+    let body = reply.ok(201);
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["user"]["role"], "customer");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let id = body["user"]["id"].clone();
+
+    // Duplicate e-mail (any case): 409.
+    server
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "ADA@example.com", "password": "another-pass", "name": "Ada 2"}),
+        )
+        .await
+        .problem(409);
+
+    // Invalid e-mail and short password: 422 naming the field.
+    let bad_email = server
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "not-an-email", "password": "long-enough", "name": "X"}),
+        )
+        .await;
+    assert_eq!(bad_email.problem(422)["field"], "email");
+    let short = server
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "bob@example.com", "password": "short", "name": "Bob"}),
+        )
+        .await;
+    assert_eq!(short.problem(422)["field"], "password");
+
+    // Login: 200 with token and user; wrong password and unknown user: 401.
+    let login = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": "lovelace-1843"}),
+        )
+        .await;
+    assert_eq!(login.ok(200)["user"]["id"], id);
+    assert!(login.body["access_token"].as_str().unwrap().len() > 20);
+    server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": "wrong-password"}),
+        )
+        .await
+        .problem(401);
+    server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "nobody@example.com", "password": "whatever-pw"}),
+        )
+        .await
+        .problem(401);
+
+    // Me: with the token 200; without, or with a forged token, 401.
+    let me = server.get("/api/v1/auth/me", Some(&token)).await;
+    assert_eq!(me.ok(200)["id"], id);
+    assert_eq!(me.body["name"], "Ada");
+    server.get("/api/v1/auth/me", None).await.problem(401);
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    server.get("/api/v1/auth/me", Some(&forged)).await.problem(401);
+    server.get("/api/v1/auth/me", Some("garbage")).await.problem(401);
+
+    server.finish().await;
+}
+
+async fn login_is_throttled_after_repeated_failures(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.customer_token("eve@example.com").await;
+    for _ in 0..5 {
+        server
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": "eve@example.com", "password": "wrong-password"}),
+            )
+            .await
+            .problem(401);
+    }
+    // Now even the right password is refused for a while, with Retry-After.
+    let throttled = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "eve@example.com", "password": "customer-password"}),
+        )
+        .await;
+    throttled.problem(429);
+    let retry_after: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 15 * 60);
+    // Another account is not affected.
+    server.customer_token("frank@example.com").await;
+    server.login("frank@example.com", "customer-password").await;
+    server.finish().await;
+}
+
+async fn malformed_and_oversized_bodies_are_client_errors(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+
+    // Not JSON at all.
+    server
+        .send_raw(Method::POST, "/api/v1/auth/register", None, "application/json", b"{oops".to_vec())
+        .await
+        .problem(400);
+    // A missing field is named.
+    let missing = server
+        .post("/api/v1/auth/register", None, json!({"password": "long-enough", "name": "X"}))
+        .await;
+    assert_eq!(missing.problem(400)["field"], "email");
+    // A wrongly typed nested field is named by its path.
+    let wrong_type = server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "T", "sku": "T-1", "price": {"amount": "ten", "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(wrong_type.problem(400)["field"], "price.amount");
+    // A malformed id in the path is named.
+    let bad_id = server.get("/api/v1/products/not-a-uuid", None).await;
+    assert_eq!(bad_id.problem(400)["field"], "id");
+    // Wrong content type.
+    server
+        .send_raw(Method::POST, "/api/v1/auth/login", None, "text/plain", b"hello".to_vec())
+        .await
+        .problem(415);
+    // Over the 1 MiB default: 413, and nothing was created.
+    let huge = "x".repeat(1024 * 1024 + 10);
+    let too_large = server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "Huge", "sku": "HUGE-1", "description": huge,
+                   "price": {"amount": 1, "currency": "EUR"}}),
+        )
+        .await;
+    too_large.problem(413);
+    let listing = server.get("/api/v1/products?q=HUGE", None).await;
+    assert_eq!(listing.ok(200)["total"], 0);
+    // Unknown route and wrong method are problems too.
+    server.get("/api/v1/nothing-here", None).await.problem(404);
+    server
+        .send(Method::PUT, "/api/v1/auth/login", None, Some(json!({})))
+        .await
+        .problem(405);
+    server.finish().await;
+}
+
+async fn product_crud_and_its_errors(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+
+    let created = server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "Copper Kettle", "description": "Whistles.", "sku": "KETTLE-1",
+                   "price": {"amount": 4999, "currency": "eur"}, "stock": 12}),
+        )
+        .await;
+    let product = created.ok(201).clone();
+    assert_eq!(product["price"], json!({"amount": 4999, "currency": "EUR"}));
+    assert_eq!(product["stock"], json!({"on_hand": 12, "reserved": 0, "available": 12}));
+    let id = product["id"].as_str().unwrap().to_owned();
+
+    // Read it back.
+    let fetched = server.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(fetched.ok(200)["sku"], "KETTLE-1");
+    assert_eq!(fetched.body["created_at"], product["created_at"]);
+
+    // Duplicate SKU: 409. Invalid fields: 422 naming them.
+    server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "Other", "sku": "KETTLE-1", "price": {"amount": 1, "currency": "EUR"}}),
+        )
+        .await
+        .problem(409);
+    for (body, field) in [
+        (json!({"name": "", "sku": "A-1", "price": {"amount": 1, "currency": "EUR"}}), "name"),
+        (json!({"name": "A", "sku": "has space", "price": {"amount": 1, "currency": "EUR"}}), "sku"),
+        (json!({"name": "A", "sku": "A-2", "price": {"amount": -5, "currency": "EUR"}}), "price.amount"),
+        (json!({"name": "A", "sku": "A-3", "price": {"amount": 5, "currency": "EURO"}}), "price.currency"),
+        (json!({"name": "A", "sku": "A-4", "price": {"amount": 5, "currency": "EUR"}, "stock": -1}), "stock"),
+    ] {
+        let reply = server.post("/api/v1/products", Some(&admin), body).await;
+        assert_eq!(reply.problem(422)["field"], field);
+    }
+
+    // Patch a subset: only those fields change.
+    let patched = server
+        .patch(
+            &format!("/api/v1/products/{id}"),
+            Some(&admin),
+            json!({"price": {"amount": 3999}, "name": "Copper Kettle XL"}),
+        )
+        .await;
+    let patched = patched.ok(200);
+    assert_eq!(patched["name"], "Copper Kettle XL");
+    assert_eq!(patched["price"], json!({"amount": 3999, "currency": "EUR"}));
+    assert_eq!(patched["description"], "Whistles.");
+    assert_eq!(patched["stock"]["on_hand"], 12);
+    assert_ne!(patched["updated_at"], product["updated_at"]);
+    // Patch conflicts and errors.
+    server.create_product(&admin, "OTHER-1", 1).await;
+    server
+        .patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({"sku": "OTHER-1"}))
+        .await
+        .problem(409);
+    let unknown = uuid::Uuid::now_v7();
+    server
+        .patch(&format!("/api/v1/products/{unknown}"), Some(&admin), json!({"name": "X"}))
+        .await
+        .problem(404);
+    server.get(&format!("/api/v1/products/{unknown}"), None).await.problem(404);
+
+    // Delete: 204, then it is gone; deleting again is 404.
+    let deleted = server.delete(&format!("/api/v1/products/{id}"), Some(&admin)).await;
+    assert_eq!(deleted.status.as_u16(), 204);
+    server.get(&format!("/api/v1/products/{id}"), None).await.problem(404);
+    server
+        .delete(&format!("/api/v1/products/{id}"), Some(&admin))
+        .await
+        .problem(404);
+    server
+        .delete(&format!("/api/v1/products/{unknown}"), Some(&admin))
+        .await
+        .problem(404);
+    // Its SKU is free again.
+    server.create_product(&admin, "KETTLE-1", 0).await;
+    server.finish().await;
+}
+
+async fn product_listing_filters_and_pages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    for i in 0..7 {
+        server.create_product(&admin, &format!("LIST-{i}"), i).await;
+    }
+    server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "Blue Teapot", "description": "Porcelain, 1 l", "sku": "TEA-POT",
+                   "price": {"amount": 2500, "currency": "EUR"}}),
+        )
+        .await
+        .ok(201);
+
+    let all = server.get("/api/v1/products", None).await;
+    assert_eq!(all.ok(200)["total"], 8);
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 8);
+
+    let page = server.get("/api/v1/products?limit=3&offset=3", None).await;
+    let items = page.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(page.body["total"], 8);
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["sku"], "LIST-3");
+    assert_eq!(items[2]["stock"]["on_hand"], 5);
+
+    // Case-insensitive text search over name, description and SKU.
+    let teapot = server.get("/api/v1/products?q=TEAPOT", None).await;
+    assert_eq!(teapot.ok(200)["total"], 1);
+    assert_eq!(teapot.body["items"][0]["sku"], "TEA-POT");
+    let porcelain = server.get("/api/v1/products?q=porcelain", None).await;
+    assert_eq!(porcelain.ok(200)["total"], 1);
+    // Wildcards in the query are literal.
+    let percent = server.get("/api/v1/products?q=%25", None).await;
+    assert_eq!(percent.ok(200)["total"], 0);
+
+    // Paging limits are validated.
+    let zero = server.get("/api/v1/products?limit=0", None).await;
+    assert_eq!(zero.problem(422)["field"], "limit");
+    let negative = server.get("/api/v1/products?offset=-1", None).await;
+    assert_eq!(negative.problem(422)["field"], "offset");
+    let not_a_number = server.get("/api/v1/products?limit=ten", None).await;
+    assert_eq!(not_a_number.problem(400)["field"], "limit");
+    server.finish().await;
+}
+
+async fn stock_adjustments_and_reservations(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let product = server.create_product(&admin, "STOCK-1", 10).await;
+    let id = product["id"].as_str().unwrap();
+
+    // Restock.
+    let adjusted = server
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 5, "reason": "delivery"}),
+        )
+        .await;
+    assert_eq!(adjusted.ok(200).clone(), json!({"on_hand": 15, "reserved": 0, "available": 15}));
+
+    // Hold 6 for an order.
+    let order = uuid::Uuid::now_v7();
+    let held = server
+        .post(
+            &format!("/api/v1/admin/products/{id}/reservations"),
+            Some(&admin),
+            json!({"order_id": order, "quantity": 6}),
+        )
+        .await;
+    assert_eq!(held.ok(201)["stock"], json!({"on_hand": 15, "reserved": 6, "available": 9}));
+
+    // More than available: 409 with the figures.
+    let short = server
+        .post(
+            &format!("/api/v1/admin/products/{id}/reservations"),
+            Some(&admin),
+            json!({"quantity": 10}),
+        )
+        .await;
+    let problem = short.problem(409);
+    assert_eq!(problem["available"], 9);
+    assert_eq!(problem["requested"], 10);
+
+    // on_hand may not fall below what is reserved.
+    server
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": -10, "reason": "breakage"}),
+        )
+        .await
+        .problem(409);
+    let lowered = server
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": -9, "reason": "breakage"}),
+        )
+        .await;
+    assert_eq!(lowered.ok(200).clone(), json!({"on_hand": 6, "reserved": 6, "available": 0}));
+    let zero = server
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 0}),
+        )
+        .await;
+    assert_eq!(zero.problem(422)["field"], "delta");
+    let unknown = uuid::Uuid::now_v7();
+    server
+        .post(
+            &format!("/api/v1/products/{unknown}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 1}),
+        )
+        .await
+        .problem(404);
+
+    // A product with open reservations cannot be deleted.
+    server
+        .delete(&format!("/api/v1/products/{id}"), Some(&admin))
+        .await
+        .problem(409);
+
+    // Commit the hold: on_hand drops, the reservation is gone.
+    let committed = server
+        .post(
+            &format!("/api/v1/admin/products/{id}/reservations/{order}/commit"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(committed.ok(200).clone(), json!({"on_hand": 0, "reserved": 0, "available": 0}));
+    server
+        .delete(&format!("/api/v1/admin/products/{id}/reservations/{order}"), Some(&admin))
+        .await
+        .problem(404);
+
+    // The committed levels are what the catalog shows.
+    let shown = server.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(shown.ok(200)["stock"], json!({"on_hand": 0, "reserved": 0, "available": 0}));
+    server.finish().await;
+}
+
+async fn authorization_by_role(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let customer = server.customer_token("carol@example.com").await;
+    let product = server.create_product(&admin, "ROLE-1", 3).await;
+    let id = product["id"].as_str().unwrap();
+    let new_product = json!({"name": "X", "sku": "X-1", "price": {"amount": 1, "currency": "EUR"}});
+
+    // Customers: 403 on every admin operation; anonymous: 401.
+    for token in [Some(customer.as_str()), None] {
+        let status = if token.is_some() { 403 } else { 401 };
+        server.post("/api/v1/products", token, new_product.clone()).await.problem(status);
+        server
+            .patch(&format!("/api/v1/products/{id}"), token, json!({"name": "Y"}))
+            .await
+            .problem(status);
+        server.delete(&format!("/api/v1/products/{id}"), token).await.problem(status);
+        server
+            .post(&format!("/api/v1/products/{id}/stock-adjustments"), token, json!({"delta": 1}))
+            .await
+            .problem(status);
+        server.get("/api/v1/admin/supervisor", token).await.problem(status);
+        server
+            .post(&format!("/api/v1/admin/products/{id}/reservations"), token, json!({"quantity": 1}))
+            .await
+            .problem(status);
+    }
+    // Nothing changed.
+    let unchanged = server.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(unchanged.ok(200)["name"], product["name"]);
+    assert_eq!(unchanged.body["stock"]["on_hand"], 3);
+    // Reading the catalog needs no token.
+    server.get("/api/v1/products", None).await.ok(200);
+    // The CLI-made admin really is an admin.
+    let me = server.get("/api/v1/auth/me", Some(&admin)).await;
+    assert_eq!(me.ok(200)["role"], "admin");
+    assert_eq!(me.body["email"], ADMIN_EMAIL);
+    server.finish().await;
+}
+
+async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let product = server.create_product(&admin, "SUP-1", 3).await;
+    let id = product["id"].as_str().unwrap();
+    // Touch the stock actor.
+    server
+        .post(&format!("/api/v1/products/{id}/stock-adjustments"), Some(&admin), json!({"delta": 1}))
+        .await
+        .ok(200);
+    let tree = server.get("/api/v1/admin/supervisor", Some(&admin)).await;
+    let tree = tree.ok(200);
+    assert_eq!(tree["status"], "running");
+    let stock = &tree["supervisors"][0];
+    assert_eq!(stock["kind"], "product_stock");
+    assert_eq!(stock["alive"], 1);
+    assert_eq!(stock["actors"][0]["key"], id);
+    assert_eq!(stock["actors"][0]["status"], "running");
+    assert_eq!(stock["actors"][0]["restarts"], 0);
+
+    server.get("/health", None).await.ok(200);
+    assert_eq!(server.get("/ready", None).await.ok(200)["status"], "ok");
+    let spec = server.get("/openapi.json", None).await;
+    let paths = spec.ok(200)["paths"].as_object().unwrap().clone();
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/me",
+        "/api/v1/products",
+        "/api/v1/products/{id}",
+        "/api/v1/products/{id}/stock-adjustments",
+        "/api/v1/admin/supervisor",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    }
+    let docs = server.client.get(format!("{}/docs", server.base)).send().await.unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    server.finish().await;
+}

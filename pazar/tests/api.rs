@@ -98,8 +98,14 @@ async fn registration_login_and_me(backend: Backend) {
     assert_eq!(me.body["name"], "Ada");
     server.get("/api/v1/auth/me", None).await.problem(401);
     let forged = format!("{}x", &token[..token.len() - 1]);
-    server.get("/api/v1/auth/me", Some(&forged)).await.problem(401);
-    server.get("/api/v1/auth/me", Some("garbage")).await.problem(401);
+    server
+        .get("/api/v1/auth/me", Some(&forged))
+        .await
+        .problem(401);
+    server
+        .get("/api/v1/auth/me", Some("garbage"))
+        .await
+        .problem(401);
 
     server.finish().await;
 }
@@ -144,12 +150,22 @@ async fn malformed_and_oversized_bodies_are_client_errors(backend: Backend) {
 
     // Not JSON at all.
     server
-        .send_raw(Method::POST, "/api/v1/auth/register", None, "application/json", b"{oops".to_vec())
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            "application/json",
+            b"{oops".to_vec(),
+        )
         .await
         .problem(400);
     // A missing field is named.
     let missing = server
-        .post("/api/v1/auth/register", None, json!({"password": "long-enough", "name": "X"}))
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"password": "long-enough", "name": "X"}),
+        )
         .await;
     assert_eq!(missing.problem(400)["field"], "email");
     // A wrongly typed nested field is named by its path.
@@ -166,7 +182,13 @@ async fn malformed_and_oversized_bodies_are_client_errors(backend: Backend) {
     assert_eq!(bad_id.problem(400)["field"], "id");
     // Wrong content type.
     server
-        .send_raw(Method::POST, "/api/v1/auth/login", None, "text/plain", b"hello".to_vec())
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            "text/plain",
+            b"hello".to_vec(),
+        )
         .await
         .problem(415);
     // Over the 1 MiB default: 413, and nothing was created.
@@ -205,7 +227,10 @@ async fn product_crud_and_its_errors(backend: Backend) {
         .await;
     let product = created.ok(201).clone();
     assert_eq!(product["price"], json!({"amount": 4999, "currency": "EUR"}));
-    assert_eq!(product["stock"], json!({"on_hand": 12, "reserved": 0, "available": 12}));
+    assert_eq!(
+        product["stock"],
+        json!({"on_hand": 12, "reserved": 0, "available": 12})
+    );
     let id = product["id"].as_str().unwrap().to_owned();
 
     // Read it back.
@@ -223,11 +248,26 @@ async fn product_crud_and_its_errors(backend: Backend) {
         .await
         .problem(409);
     for (body, field) in [
-        (json!({"name": "", "sku": "A-1", "price": {"amount": 1, "currency": "EUR"}}), "name"),
-        (json!({"name": "A", "sku": "has space", "price": {"amount": 1, "currency": "EUR"}}), "sku"),
-        (json!({"name": "A", "sku": "A-2", "price": {"amount": -5, "currency": "EUR"}}), "price.amount"),
-        (json!({"name": "A", "sku": "A-3", "price": {"amount": 5, "currency": "EURO"}}), "price.currency"),
-        (json!({"name": "A", "sku": "A-4", "price": {"amount": 5, "currency": "EUR"}, "stock": -1}), "stock"),
+        (
+            json!({"name": "", "sku": "A-1", "price": {"amount": 1, "currency": "EUR"}}),
+            "name",
+        ),
+        (
+            json!({"name": "A", "sku": "has space", "price": {"amount": 1, "currency": "EUR"}}),
+            "sku",
+        ),
+        (
+            json!({"name": "A", "sku": "A-2", "price": {"amount": -5, "currency": "EUR"}}),
+            "price.amount",
+        ),
+        (
+            json!({"name": "A", "sku": "A-3", "price": {"amount": 5, "currency": "EURO"}}),
+            "price.currency",
+        ),
+        (
+            json!({"name": "A", "sku": "A-4", "price": {"amount": 5, "currency": "EUR"}, "stock": -1}),
+            "stock",
+        ),
     ] {
         let reply = server.post("/api/v1/products", Some(&admin), body).await;
         assert_eq!(reply.problem(422)["field"], field);
@@ -250,20 +290,36 @@ async fn product_crud_and_its_errors(backend: Backend) {
     // Patch conflicts and errors.
     server.create_product(&admin, "OTHER-1", 1).await;
     server
-        .patch(&format!("/api/v1/products/{id}"), Some(&admin), json!({"sku": "OTHER-1"}))
+        .patch(
+            &format!("/api/v1/products/{id}"),
+            Some(&admin),
+            json!({"sku": "OTHER-1"}),
+        )
         .await
         .problem(409);
     let unknown = uuid::Uuid::now_v7();
     server
-        .patch(&format!("/api/v1/products/{unknown}"), Some(&admin), json!({"name": "X"}))
+        .patch(
+            &format!("/api/v1/products/{unknown}"),
+            Some(&admin),
+            json!({"name": "X"}),
+        )
         .await
         .problem(404);
-    server.get(&format!("/api/v1/products/{unknown}"), None).await.problem(404);
+    server
+        .get(&format!("/api/v1/products/{unknown}"), None)
+        .await
+        .problem(404);
 
     // Delete: 204, then it is gone; deleting again is 404.
-    let deleted = server.delete(&format!("/api/v1/products/{id}"), Some(&admin)).await;
+    let deleted = server
+        .delete(&format!("/api/v1/products/{id}"), Some(&admin))
+        .await;
     assert_eq!(deleted.status.as_u16(), 204);
-    server.get(&format!("/api/v1/products/{id}"), None).await.problem(404);
+    server
+        .get(&format!("/api/v1/products/{id}"), None)
+        .await
+        .problem(404);
     server
         .delete(&format!("/api/v1/products/{id}"), Some(&admin))
         .await
@@ -338,7 +394,10 @@ async fn stock_adjustments_and_reservations(backend: Backend) {
             json!({"delta": 5, "reason": "delivery"}),
         )
         .await;
-    assert_eq!(adjusted.ok(200).clone(), json!({"on_hand": 15, "reserved": 0, "available": 15}));
+    assert_eq!(
+        adjusted.ok(200).clone(),
+        json!({"on_hand": 15, "reserved": 0, "available": 15})
+    );
 
     // Hold 6 for an order.
     let order = uuid::Uuid::now_v7();
@@ -349,7 +408,10 @@ async fn stock_adjustments_and_reservations(backend: Backend) {
             json!({"order_id": order, "quantity": 6}),
         )
         .await;
-    assert_eq!(held.ok(201)["stock"], json!({"on_hand": 15, "reserved": 6, "available": 9}));
+    assert_eq!(
+        held.ok(201)["stock"],
+        json!({"on_hand": 15, "reserved": 6, "available": 9})
+    );
 
     // More than available: 409 with the figures.
     let short = server
@@ -379,7 +441,10 @@ async fn stock_adjustments_and_reservations(backend: Backend) {
             json!({"delta": -9, "reason": "breakage"}),
         )
         .await;
-    assert_eq!(lowered.ok(200).clone(), json!({"on_hand": 6, "reserved": 6, "available": 0}));
+    assert_eq!(
+        lowered.ok(200).clone(),
+        json!({"on_hand": 6, "reserved": 6, "available": 0})
+    );
     let zero = server
         .post(
             &format!("/api/v1/products/{id}/stock-adjustments"),
@@ -412,15 +477,24 @@ async fn stock_adjustments_and_reservations(backend: Backend) {
             json!({}),
         )
         .await;
-    assert_eq!(committed.ok(200).clone(), json!({"on_hand": 0, "reserved": 0, "available": 0}));
+    assert_eq!(
+        committed.ok(200).clone(),
+        json!({"on_hand": 0, "reserved": 0, "available": 0})
+    );
     server
-        .delete(&format!("/api/v1/admin/products/{id}/reservations/{order}"), Some(&admin))
+        .delete(
+            &format!("/api/v1/admin/products/{id}/reservations/{order}"),
+            Some(&admin),
+        )
         .await
         .problem(404);
 
     // The committed levels are what the catalog shows.
     let shown = server.get(&format!("/api/v1/products/{id}"), None).await;
-    assert_eq!(shown.ok(200)["stock"], json!({"on_hand": 0, "reserved": 0, "available": 0}));
+    assert_eq!(
+        shown.ok(200)["stock"],
+        json!({"on_hand": 0, "reserved": 0, "available": 0})
+    );
     server.finish().await;
 }
 
@@ -435,19 +509,40 @@ async fn authorization_by_role(backend: Backend) {
     // Customers: 403 on every admin operation; anonymous: 401.
     for token in [Some(customer.as_str()), None] {
         let status = if token.is_some() { 403 } else { 401 };
-        server.post("/api/v1/products", token, new_product.clone()).await.problem(status);
         server
-            .patch(&format!("/api/v1/products/{id}"), token, json!({"name": "Y"}))
+            .post("/api/v1/products", token, new_product.clone())
             .await
             .problem(status);
-        server.delete(&format!("/api/v1/products/{id}"), token).await.problem(status);
         server
-            .post(&format!("/api/v1/products/{id}/stock-adjustments"), token, json!({"delta": 1}))
+            .patch(
+                &format!("/api/v1/products/{id}"),
+                token,
+                json!({"name": "Y"}),
+            )
             .await
             .problem(status);
-        server.get("/api/v1/admin/supervisor", token).await.problem(status);
         server
-            .post(&format!("/api/v1/admin/products/{id}/reservations"), token, json!({"quantity": 1}))
+            .delete(&format!("/api/v1/products/{id}"), token)
+            .await
+            .problem(status);
+        server
+            .post(
+                &format!("/api/v1/products/{id}/stock-adjustments"),
+                token,
+                json!({"delta": 1}),
+            )
+            .await
+            .problem(status);
+        server
+            .get("/api/v1/admin/supervisor", token)
+            .await
+            .problem(status);
+        server
+            .post(
+                &format!("/api/v1/admin/products/{id}/reservations"),
+                token,
+                json!({"quantity": 1}),
+            )
             .await
             .problem(status);
     }
@@ -471,7 +566,11 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     let id = product["id"].as_str().unwrap();
     // Touch the stock actor.
     server
-        .post(&format!("/api/v1/products/{id}/stock-adjustments"), Some(&admin), json!({"delta": 1}))
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 1}),
+        )
         .await
         .ok(200);
     let tree = server.get("/api/v1/admin/supervisor", Some(&admin)).await;
@@ -497,9 +596,17 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         "/api/v1/products/{id}/stock-adjustments",
         "/api/v1/admin/supervisor",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    let docs = server.client.get(format!("{}/docs", server.base)).send().await.unwrap();
+    let docs = server
+        .client
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status().as_u16(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
     server.finish().await;

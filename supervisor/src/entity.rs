@@ -461,8 +461,10 @@ impl<K: EntityKind> EntityHandle<K> {
         F: Fn(RpcReplyPort<R>) -> EntityMsg<K>,
     {
         const ATTEMPTS: usize = 3;
-        for _ in 0..ATTEMPTS {
-            let actor = self.locate(key).await?;
+        for attempt in 0..ATTEMPTS {
+            // After a message bounced, the registry may still name the dead actor:
+            // ask the supervisor, which waits for the successor.
+            let actor = self.locate(key, attempt == 0).await?;
             match actor.call(&message, Some(self.policy.call_timeout)).await {
                 Ok(CallResult::Success(reply)) => return Ok(reply),
                 Ok(CallResult::Timeout) => {
@@ -487,9 +489,14 @@ impl<K: EntityKind> EntityHandle<K> {
         )))
     }
 
-    /// The live actor for `key`: from the registry, or started by the supervisor.
-    async fn locate(&self, key: K::Key) -> Result<ActorRef<EntityMsg<K>>, DomainError> {
-        if let Some(slot) = self.shared.registry.get(&key) {
+    /// The live actor for `key`: from the registry (when `use_registry`), or from
+    /// the supervisor, which starts it or waits for a stopping one to end.
+    async fn locate(
+        &self,
+        key: K::Key,
+        use_registry: bool,
+    ) -> Result<ActorRef<EntityMsg<K>>, DomainError> {
+        if let Some(slot) = self.shared.registry.get(&key).filter(|_| use_registry) {
             if !slot.stopping {
                 slot.last_used_ms
                     .store(self.shared.now_ms(), Ordering::Relaxed);

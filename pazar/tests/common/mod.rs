@@ -91,9 +91,10 @@ impl TestServer {
             ),
             Backend::Postgres => {
                 let name = format!("pazar_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server()))
-                    .await
-                    .expect("PostgreSQL must listen on 127.0.0.1:5432 (see .ci/run)");
+                let mut admin =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server()))
+                        .await
+                        .expect("PostgreSQL must listen on 127.0.0.1:5432 (see .ci/run)");
                 sqlx::query(&format!("create database {name}"))
                     .execute(&mut admin)
                     .await
@@ -112,7 +113,10 @@ impl TestServer {
             child: None,
             data_dir,
             postgres_db,
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let created = server
             .cli(&[
@@ -225,7 +229,14 @@ impl TestServer {
     }
 
     /// Sends a raw body with a content type.
-    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Reply {
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -274,7 +285,11 @@ impl TestServer {
     /// Logs in; returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let reply = self
-            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
             .await;
         reply.ok(200)["access_token"].as_str().unwrap().to_owned()
     }

@@ -1,0 +1,347 @@
+//! Supervision against a real store: passivation reloads state, a panicking
+//! entity is restarted from the store while its caller gets an error at once,
+//! the restart limit escalates, and concurrent reservations never oversell.
+//! Each test runs on SQLite and on PostgreSQL.
+
+use chrono::Utc;
+use pazar_actors::product_stock::ProductStockMessage;
+use pazar_actors::{DomainError, NewProduct, OrderId, ProductId, StockLevels, Store};
+use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use sqlx::Connection;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A migrated store of its own: a temporary SQLite file or a new PostgreSQL database.
+struct TestStore {
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    postgres_db: Option<String>,
+}
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+impl TestStore {
+    async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, postgres_db) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("t.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let name = format!("pazar_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = sqlx::PgConnection::connect(&format!("{POSTGRES}/postgres"))
+                    .await
+                    .expect("PostgreSQL on 127.0.0.1:5432");
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                (format!("{POSTGRES}/{name}"), Some(name))
+            }
+        };
+        let store = pazar_store::connect_and_migrate(&url).await.unwrap();
+        Self {
+            store,
+            _dir: dir,
+            postgres_db,
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.store);
+        if let Some(name) = self.postgres_db {
+            let mut admin = sqlx::PgConnection::connect(&format!("{POSTGRES}/postgres"))
+                .await
+                .unwrap();
+            let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+fn policy(idle: Duration, max_restarts: u32) -> ShopConfig {
+    ShopConfig {
+        stock_policy: EntityPolicy {
+            idle_timeout: idle,
+            call_timeout: Duration::from_secs(5),
+            max_restarts,
+            restart_window: Duration::from_secs(60),
+        },
+        ..ShopConfig::default()
+    }
+}
+
+async fn product(shop: &Shop, sku: &str, stock: i64) -> ProductId {
+    shop.catalog
+        .create(NewProduct {
+            name: format!("Product {sku}"),
+            description: String::new(),
+            sku: sku.into(),
+            price_amount: 100,
+            price_currency: "EUR".into(),
+            stock,
+        })
+        .await
+        .unwrap()
+        .product
+        .id
+}
+
+/// Polls `condition` until it holds or `deadline` passes.
+async fn eventually<F, Fut>(deadline: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn in_an_hour() -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::hours(1)
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    passivation_reloads_state_from_the_store,
+    messages_racing_a_passivation_are_not_lost,
+    a_panicking_actor_is_restarted_and_its_caller_gets_an_error,
+    the_restart_limit_escalates_to_the_root,
+    concurrent_reservations_never_oversell,
+    a_retired_product_is_gone_for_good,
+);
+
+async fn passivation_reloads_state_from_the_store(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_millis(150), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-1", 10).await;
+    shop.reserve(id, OrderId::new(), 3, in_an_hour())
+        .await
+        .unwrap();
+    shop.adjust_stock(id, 5, "delivery").await.unwrap();
+    assert_eq!(shop.stock.alive(), 1);
+
+    eventually(
+        Duration::from_secs(5),
+        "the idle actor is passivated",
+        || async { shop.stock.alive() == 0 },
+    )
+    .await;
+    let snapshot = shop.stock.snapshot(10).await;
+    assert_eq!(snapshot.passivated_total, 1);
+    assert_eq!(snapshot.spawned_total, 1);
+
+    // The next message starts a new actor, which loads what was committed.
+    assert_eq!(
+        shop.stock_levels(id).await.unwrap(),
+        StockLevels::new(15, 3)
+    );
+    assert_eq!(shop.stock.snapshot(10).await.spawned_total, 2);
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn messages_racing_a_passivation_are_not_lost(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_millis(20), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-2", 100).await;
+    // Calls spaced around the idle timeout keep meeting actors that are being
+    // drained or have just stopped; every one must still be applied exactly once.
+    for i in 0..30u64 {
+        shop.reserve(id, OrderId::new(), 1, in_an_hour())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5 + (i * 7) % 30)).await;
+    }
+    assert_eq!(
+        shop.stock_levels(id).await.unwrap(),
+        StockLevels::new(100, 30)
+    );
+    let record = db.store.load_stock(id).await.unwrap().unwrap();
+    assert_eq!(record.reservations.len(), 30);
+    assert!(shop.stock.snapshot(1).await.passivated_total >= 3);
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-3", 10).await;
+    shop.reserve(id, OrderId::new(), 4, in_an_hour())
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let crashed = shop
+        .stock
+        .call(id, |reply| ProductStockMessage::Panic { reply })
+        .await;
+    assert!(
+        matches!(crashed, Err(DomainError::Unavailable(_))),
+        "{crashed:?}"
+    );
+    // An error at once, not after the 5 s call timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    eventually(Duration::from_secs(5), "the actor is restarted", || async {
+        shop.stock.snapshot(10).await.restarts_total == 1 && shop.stock.alive() == 1
+    })
+    .await;
+    let snapshot = shop.stock.snapshot(10).await;
+    assert_eq!(snapshot.actors[0].restarts, 1);
+    // The restarted actor has the committed state.
+    assert_eq!(
+        shop.stock_levels(id).await.unwrap(),
+        StockLevels::new(10, 4)
+    );
+    shop.reserve(id, OrderId::new(), 6, in_an_hour())
+        .await
+        .unwrap();
+    assert!(matches!(
+        shop.reserve(id, OrderId::new(), 1, in_an_hour()).await,
+        Err(DomainError::InsufficientStock { available: 0, .. })
+    ));
+    assert!(shop.is_healthy());
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 2))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-4", 1).await;
+    for failure in 1..=3u64 {
+        let crashed = shop
+            .stock
+            .call(id, |reply| ProductStockMessage::Panic { reply })
+            .await;
+        assert!(matches!(crashed, Err(DomainError::Unavailable(_))));
+        if failure < 3 {
+            // Within the limit: wait for the restart before the next crash.
+            eventually(Duration::from_secs(5), "the actor is restarted", || async {
+                shop.stock.snapshot(1).await.restarts_total == failure && shop.stock.alive() == 1
+            })
+            .await;
+        }
+    }
+    let reason = tokio::time::timeout(Duration::from_secs(5), shop.failure())
+        .await
+        .expect("the root learns of the escalation");
+    assert!(reason.contains("product_stock"), "{reason}");
+    assert!(!shop.is_healthy());
+    assert!(!shop.stock.is_running());
+    // Callers now fail fast instead of hanging.
+    let started = Instant::now();
+    assert!(matches!(
+        shop.stock_levels(id).await,
+        Err(DomainError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    db.finish().await;
+}
+
+async fn concurrent_reservations_never_oversell(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-5", 50).await;
+    let attempts = (0..200).map(|_| {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.reserve(id, OrderId::new(), 1, in_an_hour()).await })
+    });
+    let mut taken = 0;
+    let mut refused = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => taken += 1,
+            Err(DomainError::InsufficientStock { .. }) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((taken, refused), (50, 150));
+    let record = db.store.load_stock(id).await.unwrap().unwrap();
+    assert_eq!(record.on_hand, 50);
+    assert_eq!(record.reservations.len(), 50);
+    let view = shop.catalog.get(id).await.unwrap();
+    assert_eq!(view.stock, StockLevels::new(50, 50));
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_retired_product_is_gone_for_good(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "P-6", 5).await;
+    let order = OrderId::new();
+    shop.reserve(id, order, 1, in_an_hour()).await.unwrap();
+    assert!(matches!(
+        shop.delete_product(id).await,
+        Err(DomainError::Conflict {
+            reason: "open_reservations",
+            ..
+        })
+    ));
+    shop.release(id, order).await.unwrap();
+    shop.delete_product(id).await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the retired actor stops",
+        || async { shop.stock.alive() == 0 },
+    )
+    .await;
+    assert!(matches!(
+        shop.stock_levels(id).await,
+        Err(DomainError::NotFound { what: "product" })
+    ));
+    assert!(db.store.load_stock(id).await.unwrap().is_none());
+    shop.shutdown().await;
+    db.finish().await;
+}

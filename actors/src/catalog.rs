@@ -210,31 +210,47 @@ impl Catalog {
 
     /// Validates and stores a new product with its initial stock.
     pub async fn create(&self, new: NewProduct) -> Result<ProductView, DomainError> {
-        let name = parse_name(&new.name)?;
-        let description = parse_description(&new.description)?;
-        let sku = Sku::parse(&new.sku)?;
-        let price = Money::price(new.price_amount, &new.price_currency)?;
-        if new.stock < 0 {
-            return Err(DomainError::invalid("stock", "must be zero or more"));
-        }
+        let mut created = self.create_many(vec![new]).await?;
+        Ok(created.remove(0))
+    }
+
+    /// Validates and stores several products in one transaction (all or nothing).
+    pub async fn create_many(&self, new: Vec<NewProduct>) -> Result<Vec<ProductView>, DomainError> {
         let now = crate::now();
-        let product = Product {
-            id: ProductId::new(),
-            name,
-            description,
-            sku,
-            price,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store
-            .insert_product(&product, new.stock)
-            .await
-            .map_err(|e| sku_conflict(e, &product.sku))?;
-        Ok(ProductView {
-            product,
-            stock: StockLevels::new(new.stock, 0),
-        })
+        let mut rows = Vec::with_capacity(new.len());
+        for new in new {
+            if new.stock < 0 {
+                return Err(DomainError::invalid("stock", "must be zero or more"));
+            }
+            let product = Product {
+                id: ProductId::new(),
+                name: parse_name(&new.name)?,
+                description: parse_description(&new.description)?,
+                sku: Sku::parse(&new.sku)?,
+                price: Money::price(new.price_amount, &new.price_currency)?,
+                created_at: now,
+                updated_at: now,
+            };
+            rows.push((product, new.stock));
+        }
+        if let Err(error) = self.store.insert_products(&rows).await {
+            return Err(match rows.as_slice() {
+                [(only, _)] => sku_conflict(error, &only.sku),
+                _ => match error {
+                    StoreError::Conflict { .. } => {
+                        DomainError::conflict("duplicate_sku", "one of the SKUs already exists")
+                    }
+                    other => other.into(),
+                },
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(product, on_hand)| ProductView {
+                product,
+                stock: StockLevels::new(on_hand, 0),
+            })
+            .collect())
     }
 
     /// Applies a partial update to a product's catalog fields.

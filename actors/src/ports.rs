@@ -96,8 +96,9 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a user by id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
-    /// Stores a new product with its initial stock; `Conflict` on a duplicate SKU.
-    async fn insert_product(&self, product: &Product, on_hand: i64) -> Result<(), StoreError>;
+    /// Stores new products with their initial stock in one transaction: all or
+    /// nothing; `Conflict` on a duplicate SKU.
+    async fn insert_products(&self, products: &[(Product, i64)]) -> Result<(), StoreError>;
     /// Replaces a product's catalog fields; `NotFound` or `Conflict` (SKU).
     async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
     /// A product with its committed stock levels.

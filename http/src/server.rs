@@ -57,6 +57,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .catch_all_error(|error| async move { into_problem_response(error) })
 }
 
+/// Oversized bodies up to this size are read and discarded before the 413.
+const DRAIN_AT_MOST: u64 = 16 * 1024 * 1024;
+
 /// Refuses bodies over `limit` bytes with 413, whether or not they declare a length.
 async fn limit_body<E: Endpoint>(
     endpoint: Arc<E>,
@@ -76,8 +79,22 @@ async fn limit_body<E: Endpoint>(
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large().into());
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        let mut response = too_large().into_response();
+        if length <= DRAIN_AT_MOST {
+            // Read and discard the body, so that a client still sending it receives
+            // the 413 instead of a broken pipe, and the connection stays usable.
+            let mut body = request.take_body().into_async_read();
+            let _ = tokio::io::copy(&mut body, &mut tokio::io::sink()).await;
+        } else {
+            // Too much to read: the unread body stays on the wire, so this
+            // connection cannot carry another request. Say so.
+            response.headers_mut().insert(
+                poem::http::header::CONNECTION,
+                poem::http::HeaderValue::from_static("close"),
+            );
+        }
+        return Ok(response);
     }
     if declared.is_none() && request.method() != poem::http::Method::GET {
         let body = request.take_body();

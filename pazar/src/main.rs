@@ -272,24 +272,29 @@ async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     const NOUNS: [&str; 8] = [
         "Teapot", "Backpack", "Notebook", "Lamp", "Scarf", "Mug", "Chair", "Kite",
     ];
-    for i in 0..count {
-        let adjective = ADJECTIVES[(i % 8) as usize];
-        let noun = NOUNS[((i / 8) % 8) as usize];
-        catalog
-            .create(NewProduct {
-                name: format!("{adjective} {noun} #{i}"),
-                description: format!(
-                    "A {} {} from the demo catalog.",
-                    adjective.to_lowercase(),
-                    noun.to_lowercase()
-                ),
-                sku: format!("DEMO-{batch}-{i:06}"),
-                price_amount: 199 + (i as i64 * 137) % 9_800,
-                price_currency: "EUR".into(),
-                stock: (i as i64 * 7) % 120,
+    const CHUNK: u64 = 500;
+    for start in (0..count).step_by(CHUNK as usize) {
+        let products = (start..(start + CHUNK).min(count))
+            .map(|i| {
+                let adjective = ADJECTIVES[(i % 8) as usize];
+                let noun = NOUNS[((i / 8) % 8) as usize];
+                NewProduct {
+                    name: format!("{adjective} {noun} #{i}"),
+                    description: format!(
+                        "A {} {} from the demo catalog.",
+                        adjective.to_lowercase(),
+                        noun.to_lowercase()
+                    ),
+                    sku: format!("DEMO-{batch}-{i:06}"),
+                    price_amount: 199 + (i as i64 * 137) % 9_800,
+                    price_currency: "EUR".into(),
+                    stock: (i as i64 * 7) % 120,
+                }
             })
-            .await?;
-        bar.inc(1);
+            .collect::<Vec<_>>();
+        let created = products.len() as u64;
+        catalog.create_many(products).await?;
+        bar.inc(created);
     }
     bar.finish();
     println!("{count} demo products created");

@@ -148,37 +148,38 @@ macro_rules! impl_store {
                         .map(|record| record.user))
                 }
 
-                async fn insert_product(
+                async fn insert_products(
                     &self,
-                    product: &Product,
-                    on_hand: i64,
+                    products: &[(Product, i64)],
                 ) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(other)?;
-                    sqlx::query(
-                        "insert into products (id, name, description, sku, price_amount, \
-                         price_currency, created_at, updated_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(product.id.0)
-                    .bind(&product.name)
-                    .bind(&product.description)
-                    .bind(product.sku.as_str())
-                    .bind(product.price.amount)
-                    .bind(product.price.currency.as_str())
-                    .bind(product.created_at)
-                    .bind(product.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| store_error(e, "products_sku"))?;
-                    sqlx::query(
-                        "insert into product_stock (product_id, on_hand, reserved) \
-                         values ($1, $2, 0)",
-                    )
-                    .bind(product.id.0)
-                    .bind(on_hand)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(other)?;
+                    for (product, on_hand) in products {
+                        sqlx::query(
+                            "insert into products (id, name, description, sku, price_amount, \
+                             price_currency, created_at, updated_at) \
+                             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(product.id.0)
+                        .bind(&product.name)
+                        .bind(&product.description)
+                        .bind(product.sku.as_str())
+                        .bind(product.price.amount)
+                        .bind(product.price.currency.as_str())
+                        .bind(product.created_at)
+                        .bind(product.updated_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| store_error(e, "products_sku"))?;
+                        sqlx::query(
+                            "insert into product_stock (product_id, on_hand, reserved) \
+                             values ($1, $2, 0)",
+                        )
+                        .bind(product.id.0)
+                        .bind(on_hand)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(other)?;
+                    }
                     tx.commit().await.map_err(other)
                 }
 
@@ -293,24 +294,19 @@ macro_rules! impl_store {
                     // one UPDATE per product however many reservations the batch holds.
                     let mut net: HashMap<ProductId, (i64, i64)> = HashMap::new();
                     let mut tx = self.pool.begin().await.map_err(other)?;
+                    // Consecutive reservations (the hot-product case) become one
+                    // multi-row INSERT; order relative to other changes is kept.
+                    let mut pending: Vec<(ProductId, &Reservation)> = Vec::new();
                     for change in changes {
+                        if !matches!(change, StockChange::Reserve { .. }) {
+                            insert_reservations(&mut tx, &mut pending).await?;
+                        }
                         match change {
                             StockChange::Reserve {
                                 product_id,
                                 reservation,
                             } => {
-                                sqlx::query(
-                                    "insert into stock_reservations \
-                                     (product_id, order_id, quantity, expires_at) \
-                                     values ($1, $2, $3, $4)",
-                                )
-                                .bind(product_id.0)
-                                .bind(reservation.order_id.0)
-                                .bind(reservation.quantity)
-                                .bind(reservation.expires_at)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(other)?;
+                                pending.push((*product_id, reservation));
                                 net.entry(*product_id).or_default().1 += reservation.quantity;
                             }
                             StockChange::Release {
@@ -360,6 +356,7 @@ macro_rules! impl_store {
                             }
                         }
                     }
+                    insert_reservations(&mut tx, &mut pending).await?;
                     for (product_id, (on_hand, reserved)) in net {
                         if on_hand == 0 && reserved == 0 {
                             continue;
@@ -377,6 +374,29 @@ macro_rules! impl_store {
                     }
                     tx.commit().await.map_err(other)
                 }
+            }
+
+            /// Inserts and empties `pending` with as few statements as possible.
+            async fn insert_reservations(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                pending: &mut Vec<(ProductId, &Reservation)>,
+            ) -> Result<(), StoreError> {
+                // 4 parameters a row; SQLite allows 32766 per statement.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                for rows in pending.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "insert into stock_reservations (product_id, order_id, quantity, expires_at) ",
+                    );
+                    insert.push_values(rows, |mut row, (product_id, reservation)| {
+                        row.push_bind(product_id.0)
+                            .push_bind(reservation.order_id.0)
+                            .push_bind(reservation.quantity)
+                            .push_bind(reservation.expires_at);
+                    });
+                    insert.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                pending.clear();
+                Ok(())
             }
 
             async fn delete_reservation(

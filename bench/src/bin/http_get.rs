@@ -1,0 +1,144 @@
+//! `GET /api/v1/products/{id}` requests per second over HTTP, beside a bare poem
+//! handler returning a JSON object of the same size, both served from this
+//! process and driven by the same client with the same concurrency.
+//!
+//! `cargo run --release -p pazar-bench --bin http_get -- --connections 32 --seconds 10`
+
+use clap::Parser;
+use pazar_actors::NewProduct;
+use pazar_bench::{BenchDb, Measurement};
+use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
+use pazar_supervisor::{Shop, ShopConfig};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Json;
+use poem::{get, handler, EndpointExt, Route, Server};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds each run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[handler]
+fn bare_product(body: poem::web::Data<&Arc<serde_json::Value>>) -> Json<serde_json::Value> {
+    Json(serde_json::Value::clone(&body))
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let duration = Duration::from_secs(args.seconds);
+    let db = BenchDb::sqlite();
+    let shop = Shop::start(db.store().await, ShopConfig::default())
+        .await
+        .expect("shop");
+    let product = shop
+        .catalog
+        .create(NewProduct {
+            name: "Copper Kettle".into(),
+            description: "Whistles when the water boils.".into(),
+            sku: "KETTLE-1".into(),
+            price_amount: 4999,
+            price_currency: "EUR".into(),
+            stock: 100,
+        })
+        .await
+        .expect("product")
+        .product
+        .id;
+    let keys = tempfile::tempdir().unwrap();
+    let tokens =
+        TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600)).unwrap();
+    let state = Arc::new(AppState {
+        shop,
+        tokens: TokenIssuer::new(&tokens),
+    });
+    let (bound, address) = tokio::sync::oneshot::channel();
+    tokio::spawn(pazar_http::serve(
+        "127.0.0.1:0",
+        state,
+        HttpConfig::default(),
+        move |addr| {
+            let _ = bound.send(addr);
+        },
+        std::future::pending(),
+    ));
+    let pazar_url = format!(
+        "http://{}/api/v1/products/{product}",
+        address.await.unwrap()
+    );
+
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .get(&pazar_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let size = serde_json::to_vec(&body).unwrap().len();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let bare_addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    let app = Route::new()
+        .at("/product", get(bare_product))
+        .data(Arc::new(body));
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let bare_url = format!("http://{bare_addr}/product");
+
+    println!(
+        "GET one product ({size} bytes of JSON), {} connections, {} s per run",
+        args.connections, args.seconds
+    );
+    // Warm both up, then measure each.
+    load(&bare_url, args.connections, Duration::from_secs(1)).await;
+    load(&pazar_url, args.connections, Duration::from_secs(1)).await;
+    let bare = load(&bare_url, args.connections, duration).await;
+    println!("bare poem handler  {}", bare.summary());
+    let pazar = load(&pazar_url, args.connections, duration).await;
+    println!("pazar GET product  {}", pazar.summary());
+    println!(
+        "ratio pazar/bare: {:.2}x (target >= 0.7x)",
+        pazar.per_second() / bare.per_second()
+    );
+}
+
+async fn load(url: &str, connections: usize, duration: Duration) -> Measurement {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let begun = Instant::now();
+                    let response = client.get(&url).send().await.expect("request");
+                    assert!(response.status().is_success());
+                    response.bytes().await.expect("body");
+                    latencies.push(begun.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    Measurement::new(latencies, started.elapsed())
+}

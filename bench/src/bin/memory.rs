@@ -1,0 +1,103 @@
+//! Resident memory with N ProductStock actors alive, and after they have all been
+//! passivated, beside the process's baseline before any actor was started.
+//!
+//! `cargo run --release -p pazar-bench --bin memory -- --actors 100000`
+
+use clap::Parser;
+use pazar_actors::NewProduct;
+use pazar_bench::{resident_mib, BenchDb};
+use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// How many products (and so actors).
+    #[arg(long, default_value_t = 100_000)]
+    actors: usize,
+    /// Idle time after which actors are passivated.
+    #[arg(long, default_value_t = 5)]
+    idle_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let db = BenchDb::sqlite();
+    let shop = Shop::start(
+        db.store().await,
+        ShopConfig {
+            stock_policy: EntityPolicy {
+                idle_timeout: Duration::from_secs(args.idle_seconds),
+                ..EntityPolicy::default()
+            },
+            ..ShopConfig::default()
+        },
+    )
+    .await
+    .expect("shop");
+
+    let mut ids = Vec::with_capacity(args.actors);
+    for chunk in 0..args.actors.div_ceil(1000) {
+        let products = (chunk * 1000..((chunk + 1) * 1000).min(args.actors))
+            .map(|i| NewProduct {
+                name: format!("Product {i}"),
+                description: String::new(),
+                sku: format!("MEM-{i}"),
+                price_amount: 100,
+                price_currency: "EUR".into(),
+                stock: 10,
+            })
+            .collect();
+        let created = shop.catalog.create_many(products).await.expect("products");
+        ids.extend(created.into_iter().map(|view| view.product.id));
+    }
+    let baseline = resident_mib();
+    println!(
+        "{} products stored; resident before any actor: {baseline:.0} MiB",
+        ids.len()
+    );
+
+    let started = Instant::now();
+    let workers = 8;
+    let chunks: Vec<Vec<_>> = ids
+        .chunks(ids.len().div_ceil(workers))
+        .map(<[_]>::to_vec)
+        .collect();
+    let tasks: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let shop = shop.clone();
+            tokio::spawn(async move {
+                for id in chunk {
+                    shop.stock_levels(id).await.expect("actor answers");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let alive = shop.stock.alive();
+    let with_actors = resident_mib();
+    println!(
+        "{alive} actors alive after {:.1} s: resident {with_actors:.0} MiB (+{:.0} MiB, {:.2} KiB per actor; target < 1024 MiB)",
+        started.elapsed().as_secs_f64(),
+        with_actors - baseline,
+        (with_actors - baseline) * 1024.0 / alive as f64
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(args.idle_seconds * 4 + 120);
+    while shop.stock.alive() > 0 {
+        assert!(Instant::now() < deadline, "passivation did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give the runtime a moment to drop the finished tasks.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = resident_mib();
+    println!(
+        "all passivated: resident {after:.0} MiB ({:+.0} MiB against the baseline of {baseline:.0} MiB)",
+        after - baseline
+    );
+    shop.shutdown().await;
+    db.drop_database().await;
+}

@@ -1,0 +1,135 @@
+//! Shared pieces of the benchmarks: fresh databases, latency statistics, and the
+//! resident memory of this process. Every benchmark prints Pazar's figure beside
+//! a baseline measured in the same run, and their ratio.
+
+use sqlx::Connection;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The PostgreSQL server benchmarks create their databases on.
+pub fn postgres_server() -> String {
+    std::env::var("PAZAR_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A database of its own for one benchmark, removed by [`BenchDb::drop_database`].
+pub struct BenchDb {
+    /// The URL to open.
+    pub url: String,
+    /// Kept so the SQLite file lives as long as the benchmark.
+    _dir: tempfile::TempDir,
+    postgres_name: Option<String>,
+}
+
+impl BenchDb {
+    /// A temporary SQLite file.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self {
+            url: format!("sqlite://{}", dir.path().join("bench.db").display()),
+            _dir: dir,
+            postgres_name: None,
+        }
+    }
+
+    /// A new PostgreSQL database.
+    pub async fn postgres() -> Self {
+        let name = format!("pazar_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server()))
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        Self {
+            url: format!("{}/{name}", postgres_server()),
+            _dir: tempfile::tempdir().expect("temp dir"),
+            postgres_name: Some(name),
+        }
+    }
+
+    /// The migrated Pazar store on this database.
+    pub async fn store(&self) -> Arc<dyn pazar_actors::Store> {
+        pazar_store::connect_and_migrate(&self.url)
+            .await
+            .expect("open store")
+    }
+
+    /// Drops the PostgreSQL database (SQLite files go with the temp dir).
+    pub async fn drop_database(self) {
+        if let Some(name) = &self.postgres_name {
+            if let Ok(mut admin) =
+                sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server())).await
+            {
+                let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Throughput and latency of one measured run.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Operations completed.
+    pub operations: usize,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// Latencies of the operations, sorted.
+    pub latencies: Vec<Duration>,
+}
+
+impl Measurement {
+    /// Builds a measurement from unsorted latencies.
+    pub fn new(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        latencies.sort_unstable();
+        Self {
+            operations: latencies.len(),
+            elapsed,
+            latencies,
+        }
+    }
+
+    /// Operations per second.
+    pub fn per_second(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `q` quantile (0.0–1.0) of the latencies.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies.len() - 1) as f64 * q).round() as usize;
+        self.latencies[index]
+    }
+
+    /// One line: ops/s, p50, p99.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:>10.0} ops/s   p50 {:>8.2} ms   p99 {:>8.2} ms   ({} ops in {:.1} s)",
+            self.per_second(),
+            self.quantile(0.50).as_secs_f64() * 1e3,
+            self.quantile(0.99).as_secs_f64() * 1e3,
+            self.operations,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// Resident set size of this process in MiB (Linux: `/proc/self/status`).
+pub fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}

@@ -324,7 +324,9 @@ impl Actor for ProductStock {
                     move |outcome: Result<(), crate::StoreError>| match outcome {
                         Ok(()) => {
                             let _ = reply.send(Ok(()));
-                            me.stop(Some("retired".into()));
+                            // Drain, not stop: messages already queued are answered
+                            // (NotFound, since retired) instead of being dropped.
+                            let _ = me.drain();
                         }
                         Err(error) => {
                             let _ = me.cast(ProductStockMessage::WriteFailed);

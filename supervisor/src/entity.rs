@@ -67,8 +67,10 @@ struct Slot<M: ractor::Message> {
     actor: ActorRef<M>,
     /// Milliseconds since the supervisor's epoch when a caller last routed to it.
     last_used_ms: AtomicU64,
-    /// Set when the supervisor asked it to stop; callers then go to the supervisor.
+    /// Set when it is on its way out; callers then go to the supervisor.
     stopping: bool,
+    /// Set when the supervisor drained it for being idle (counted as a passivation).
+    passivating: bool,
     started_at: Instant,
     restarts: u32,
 }
@@ -162,6 +164,7 @@ impl<K: EntityKind> EntitySupervisorState<K> {
                         actor: actor.clone(),
                         last_used_ms: AtomicU64::new(self.shared.now_ms()),
                         stopping: false,
+                        passivating: false,
                         started_at: Instant::now(),
                         restarts,
                     },
@@ -201,19 +204,18 @@ impl<K: EntityKind> EntitySupervisorState<K> {
         }
     }
 
-    /// Forgets the actor with `id`; returns its key and restart count.
-    fn forget(&mut self, id: ActorId) -> Option<(K::Key, u32)> {
+    /// Forgets the actor with `id`; returns its key, its restart count and whether
+    /// it was being passivated.
+    fn forget(&mut self, id: ActorId) -> Option<(K::Key, u32, bool)> {
         let key = self.keys.remove(&id)?;
-        let restarts = match self.shared.registry.get(&key) {
-            Some(slot) if slot.actor.get_id() == id => Some(slot.restarts),
-            _ => None,
-        };
-        if let Some(restarts) = restarts {
-            self.shared.registry.remove(&key);
-            Some((key, restarts))
-        } else {
-            Some((key, 0))
-        }
+        let ours = self
+            .shared
+            .registry
+            .remove_if(&key, |_, slot| slot.actor.get_id() == id);
+        Some(match ours {
+            Some((_, slot)) => (key, slot.restarts, slot.passivating),
+            None => (key, 0, false),
+        })
     }
 }
 
@@ -279,6 +281,7 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
                     let last = slot.last_used_ms.load(Ordering::Relaxed);
                     if !slot.stopping && now.saturating_sub(last) >= idle_ms {
                         slot.stopping = true;
+                        slot.passivating = true;
                         // Drain: messages already queued are still handled, later ones
                         // bounce back to their callers, who then ask us again.
                         let _ = slot.actor.drain();
@@ -300,17 +303,17 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let Some((key, restarts)) = state.forget(cell.get_id()) else {
+                let Some((key, restarts, passivated)) = state.forget(cell.get_id()) else {
                     return Ok(());
                 };
-                if reason.as_deref() != Some("retired") {
+                if passivated {
                     state.passivated_total += 1;
                 }
                 tracing::debug!(kind = K::NAME, %key, ?reason, "entity actor stopped");
                 state.serve_waiters(myself.get_cell(), key, restarts).await;
             }
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some((key, restarts)) = state.forget(cell.get_id()) else {
+                let Some((key, restarts, _)) = state.forget(cell.get_id()) else {
                     return Ok(());
                 };
                 let now = Instant::now();

@@ -3,7 +3,7 @@
 //! Catalog fields (name, price, …) are plain rows changed through [`Catalog`];
 //! stock is owned by each product's [`crate::product_stock::ProductStock`] actor.
 
-use crate::{DomainError, Money, ProductId, Store, StoreError};
+use crate::{DomainError, Money, ProductId, ProductViews, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -200,12 +200,14 @@ fn sku_conflict(err: StoreError, sku: &Sku) -> DomainError {
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn Store>,
+    /// Committed views for single-product reads; shared with the stock actors.
+    views: Arc<ProductViews>,
 }
 
 impl Catalog {
-    /// A catalog over a store.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A catalog over a store, caching single-product reads in `views`.
+    pub fn new(store: Arc<dyn Store>, views: Arc<ProductViews>) -> Self {
+        Self { store, views }
     }
 
     /// Validates and stores a new product with its initial stock.
@@ -280,15 +282,23 @@ impl Catalog {
             .update_product(product)
             .await
             .map_err(|e| sku_conflict(e, &product.sku))?;
+        self.views.product_committed(product);
         Ok(view)
     }
 
-    /// One product with its committed stock.
+    /// One product with its committed stock (from memory when cached).
     pub async fn get(&self, id: ProductId) -> Result<ProductView, DomainError> {
-        self.store
+        if let Some(view) = self.views.get(id) {
+            return Ok(view);
+        }
+        let ticket = self.views.begin_read();
+        let view = self
+            .store
             .product(id)
             .await?
-            .ok_or(DomainError::NotFound { what: "product" })
+            .ok_or(DomainError::NotFound { what: "product" })?;
+        self.views.fill(ticket, view.clone());
+        Ok(view)
     }
 
     /// A page of products.

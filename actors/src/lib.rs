@@ -17,6 +17,7 @@ pub mod ids;
 pub mod money;
 pub mod ports;
 pub mod product_stock;
+pub mod product_views;
 pub mod store_writer;
 
 pub use accounts::{Accounts, Email, LoginThrottlePolicy, NewUser, Password, Role, User};
@@ -28,6 +29,7 @@ pub use error::{DomainError, StoreError};
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};
+pub use product_views::ProductViews;
 pub use store_writer::StoreWriter;
 
 /// The current time at microsecond precision: what both databases store, so a

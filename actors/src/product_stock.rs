@@ -11,7 +11,8 @@
 //! its state from the store, dropping the provisional changes.
 
 use crate::{
-    DomainError, OrderId, ProductId, Reservation, StockChange, StockLevels, Store, StoreWriter,
+    DomainError, OrderId, ProductId, ProductViews, Reservation, StockChange, StockLevels, Store,
+    StoreWriter,
 };
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -85,6 +86,8 @@ pub struct ProductStockArgs {
     pub store: Arc<dyn Store>,
     /// Where changes are written.
     pub writer: StoreWriter,
+    /// Told of every committed change, for cached product reads.
+    pub views: Arc<ProductViews>,
 }
 
 /// The actor's in-memory state: the store's state plus changes not yet committed.
@@ -98,6 +101,7 @@ pub struct ProductStockState {
     retired: bool,
     store: Arc<dyn Store>,
     writer: StoreWriter,
+    views: Arc<ProductViews>,
 }
 
 impl ProductStockState {
@@ -132,9 +136,12 @@ impl ProductStockState {
     ) {
         let levels = self.levels();
         let me = myself.clone();
+        let (views, product_id) = (self.views.clone(), self.product_id);
         let on_done = Box::new(
             move |outcome: Result<(), crate::StoreError>| match outcome {
                 Ok(()) => {
+                    // Committed: publish to the read cache before answering.
+                    views.stock_committed(product_id, levels);
                     let _ = reply.send(Ok(levels));
                 }
                 Err(error) => {
@@ -178,6 +185,7 @@ impl Actor for ProductStock {
             retired: false,
             store: args.store,
             writer: args.writer,
+            views: args.views,
         };
         state.load().await?;
         Ok(state)
@@ -320,9 +328,11 @@ impl Actor for ProductStock {
                 }
                 state.retired = true;
                 let me = myself.clone();
+                let views = state.views.clone();
                 let on_done = Box::new(
                     move |outcome: Result<(), crate::StoreError>| match outcome {
                         Ok(()) => {
+                            views.removed(product_id);
                             let _ = reply.send(Ok(()));
                             // Drain, not stop: messages already queued are answered
                             // (NotFound, since retired) instead of being dropped.

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod server;
 
 pub use auth::{TokenConfig, TokenIssuer};
@@ -23,4 +24,17 @@ pub struct AppState {
     pub shop: Shop,
     /// Issues and verifies access tokens.
     pub tokens: TokenIssuer,
+    /// Request counters and latencies for `/metrics`.
+    pub metrics: metrics::Metrics,
+}
+
+impl AppState {
+    /// State for a shop and a token issuer.
+    pub fn new(shop: Shop, tokens: TokenIssuer) -> Self {
+        Self {
+            shop,
+            tokens,
+            metrics: metrics::Metrics::default(),
+        }
+    }
 }

@@ -52,9 +52,39 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", service)
-        .data(state)
+        .at("/metrics", poem::get(metrics))
+        .data(state.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })
+        .around(move |endpoint, request| record(endpoint, request, state.clone()))
+}
+
+/// Times every request and counts it by route and status.
+async fn record<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+    state: Arc<AppState>,
+) -> poem::Result<Response> {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = endpoint.call(request).await?.into_response();
+    state
+        .metrics
+        .record(&method, &path, response.status(), started.elapsed());
+    Ok(response)
+}
+
+/// `GET /metrics`: Prometheus text format.
+#[poem::handler]
+async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
+    let tree = state.shop.stock.snapshot(0).await;
+    let body = state
+        .metrics
+        .render(tree.alive, tree.restarts_total, tree.passivated_total);
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }
 
 /// Oversized bodies up to this size are read and discarded before the 413.

@@ -198,10 +198,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
     let tokens =
         TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
             .context("loading the token signing key")?;
-    let state = Arc::new(AppState {
-        shop: shop.clone(),
-        tokens: TokenIssuer::new(&tokens),
-    });
+    let state = Arc::new(AppState::new(shop.clone(), TokenIssuer::new(&tokens)));
     let failure = {
         let shop = shop.clone();
         async move { shop.failure().await }
@@ -258,7 +255,7 @@ async fn shutdown_signal() {
 
 async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     let store = pazar_store::connect_and_migrate(url).await?;
-    let catalog = pazar_actors::Catalog::new(store);
+    let catalog = pazar_actors::Catalog::new(store, Default::default());
     let bar = ProgressBar::new(count);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} products ({per_sec}, eta {eta})")

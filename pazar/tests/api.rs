@@ -583,6 +583,27 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     assert_eq!(stock["actors"][0]["status"], "running");
     assert_eq!(stock["actors"][0]["restarts"], 0);
 
+    // Prometheus metrics: the adjustment above is counted under its route template.
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains(
+        "pazar_http_requests_total{method=\"POST\",route=\"/api/v1/products/{id}/stock-adjustments\",status=\"200\"} 1"
+    ), "{metrics}");
+    assert!(
+        metrics.contains("pazar_http_request_duration_seconds_count{route=\"/api/v1/products\"}")
+    );
+    assert!(
+        metrics.contains("pazar_actors_alive{kind=\"product_stock\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pazar_actor_restarts_total{kind=\"product_stock\"} 0"));
+
     server.get("/health", None).await.ok(200);
     assert_eq!(server.get("/ready", None).await.ok(200)["status"], "ok");
     let spec = server.get("/openapi.json", None).await;

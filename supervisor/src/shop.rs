@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, Catalog, DomainError, LoginThrottlePolicy, OrderId, ProductId, StockLevels, Store,
-    StoreWriter,
+    Accounts, Catalog, DomainError, LoginThrottlePolicy, OrderId, ProductId, ProductViews,
+    StockLevels, Store, StoreWriter,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 pub struct ProductStockKind {
     store: Arc<dyn Store>,
     writer: StoreWriter,
+    views: Arc<ProductViews>,
 }
 
 impl EntityKind for ProductStockKind {
@@ -35,6 +36,7 @@ impl EntityKind for ProductStockKind {
             product_id,
             store: self.store.clone(),
             writer: self.writer.clone(),
+            views: self.views.clone(),
         }
     }
 }
@@ -115,6 +117,7 @@ impl Shop {
     /// Builds the tree on a migrated store.
     pub async fn start(store: Arc<dyn Store>, config: ShopConfig) -> Result<Self, DomainError> {
         let (writer, _writer_task) = StoreWriter::start(store.clone(), config.writer);
+        let views = Arc::new(ProductViews::default());
         let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
             .await
@@ -123,6 +126,7 @@ impl Shop {
             ProductStockKind {
                 store: store.clone(),
                 writer,
+                views: views.clone(),
             },
             config.stock_policy,
             root.get_cell(),
@@ -130,7 +134,7 @@ impl Shop {
         .await?;
         Ok(Self {
             accounts: Accounts::new(store.clone(), config.login_throttle)?,
-            catalog: Catalog::new(store.clone()),
+            catalog: Catalog::new(store.clone(), views),
             store,
             stock,
             root,

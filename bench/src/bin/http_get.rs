@@ -55,10 +55,7 @@ async fn main() {
     let keys = tempfile::tempdir().unwrap();
     let tokens =
         TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600)).unwrap();
-    let state = Arc::new(AppState {
-        shop,
-        tokens: TokenIssuer::new(&tokens),
-    });
+    let state = Arc::new(AppState::new(shop, TokenIssuer::new(&tokens)));
     let (bound, address) = tokio::sync::oneshot::channel();
     tokio::spawn(pazar_http::serve(
         "127.0.0.1:0",

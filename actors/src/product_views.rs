@@ -1,0 +1,158 @@
+//! `ProductViews`: the committed state of products, cached in memory for reads.
+//!
+//! A `GET /api/v1/products/{id}` is answered from here without touching the store.
+//! The cache never shows anything that is not committed, and never keeps a stale
+//! entry, because every change reaches it *after* its commit, stamped with a
+//! global epoch:
+//!
+//! - a ProductStock actor's write completion (which runs after the batch committed)
+//!   stores the new stock levels; a retirement removes the product;
+//! - `Catalog::update` stores the new catalog fields after its UPDATE;
+//! - a read that missed loads from the store and inserts the result only if no
+//!   change to that product was recorded since the read began.
+//!
+//! The cache is per process: it is exact because this process is the single
+//! writer of its products (see ARCHITECTURE.md).
+
+use crate::{Product, ProductId, ProductView, StockLevels};
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Slot {
+    /// The committed view, when known.
+    view: Option<ProductView>,
+    /// The epoch of the last change recorded for this product.
+    changed_at: u64,
+}
+
+/// Committed product views by id.
+#[derive(Default)]
+pub struct ProductViews {
+    slots: DashMap<ProductId, Slot>,
+    epoch: AtomicU64,
+}
+
+/// Proof of when a store read began; needed to fill the cache after a miss.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTicket(u64);
+
+impl ProductViews {
+    /// The cached view, if any.
+    pub fn get(&self, id: ProductId) -> Option<ProductView> {
+        self.slots.get(&id).and_then(|slot| slot.view.clone())
+    }
+
+    /// Call before reading a product from the store after a miss.
+    pub fn begin_read(&self) -> ReadTicket {
+        ReadTicket(self.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Caches what a read found, unless the product changed since the read began.
+    pub fn fill(&self, ticket: ReadTicket, view: ProductView) {
+        let mut slot = self.slots.entry(view.product.id).or_insert(Slot {
+            view: None,
+            changed_at: 0,
+        });
+        if slot.changed_at <= ticket.0 {
+            slot.view = Some(view);
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// A stock change of `id` was committed; `levels` are the product's levels after it.
+    pub fn stock_committed(&self, id: ProductId, levels: StockLevels) {
+        let epoch = self.next_epoch();
+        let mut slot = self.slots.entry(id).or_insert(Slot {
+            view: None,
+            changed_at: 0,
+        });
+        slot.changed_at = epoch;
+        if let Some(view) = slot.view.as_mut() {
+            view.stock = levels;
+        }
+    }
+
+    /// The catalog fields of a product were committed; its stock is left as cached.
+    pub fn product_committed(&self, product: &Product) {
+        let epoch = self.next_epoch();
+        let mut slot = self.slots.entry(product.id).or_insert(Slot {
+            view: None,
+            changed_at: 0,
+        });
+        slot.changed_at = epoch;
+        if let Some(view) = slot.view.as_mut() {
+            view.product = product.clone();
+        }
+    }
+
+    /// The product was deleted.
+    pub fn removed(&self, id: ProductId) {
+        let epoch = self.next_epoch();
+        let mut slot = self.slots.entry(id).or_insert(Slot {
+            view: None,
+            changed_at: 0,
+        });
+        slot.changed_at = epoch;
+        slot.view = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Money, Sku};
+
+    fn view(id: ProductId, on_hand: i64) -> ProductView {
+        ProductView {
+            product: Product {
+                id,
+                name: "Kettle".into(),
+                description: String::new(),
+                sku: Sku::parse("K-1").unwrap(),
+                price: Money::price(100, "EUR").unwrap(),
+                created_at: crate::now(),
+                updated_at: crate::now(),
+            },
+            stock: StockLevels::new(on_hand, 0),
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_cached() {
+        let views = ProductViews::default();
+        let id = ProductId::new();
+        let ticket = views.begin_read();
+        // The store read returned on_hand 10, but a change committed meanwhile.
+        views.stock_committed(id, StockLevels::new(11, 0));
+        views.fill(ticket, view(id, 10));
+        assert!(views.get(id).is_none());
+        // A read that began after the change is cached.
+        let ticket = views.begin_read();
+        views.fill(ticket, view(id, 11));
+        assert_eq!(views.get(id).unwrap().stock.on_hand, 11);
+    }
+
+    #[test]
+    fn committed_changes_update_the_cached_view() {
+        let views = ProductViews::default();
+        let id = ProductId::new();
+        views.fill(views.begin_read(), view(id, 10));
+        views.stock_committed(id, StockLevels::new(10, 3));
+        assert_eq!(views.get(id).unwrap().stock, StockLevels::new(10, 3));
+        let mut renamed = views.get(id).unwrap().product;
+        renamed.name = "Big kettle".into();
+        views.product_committed(&renamed);
+        let cached = views.get(id).unwrap();
+        assert_eq!(cached.product.name, "Big kettle");
+        assert_eq!(cached.stock, StockLevels::new(10, 3));
+        views.removed(id);
+        assert!(views.get(id).is_none());
+        let stale = views.begin_read();
+        views.removed(id);
+        views.fill(stale, view(id, 10));
+        assert!(views.get(id).is_none());
+    }
+}

@@ -4,6 +4,10 @@
 
 mod config;
 
+/// mimalloc, with a reclaimer that returns the memory of passivated actors.
+#[global_allocator]
+static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -138,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(pazar_allocator::on_worker_park)
         .build()?
         .block_on(run(cli))
 }
@@ -199,6 +204,11 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
         TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
             .context("loading the token signing key")?;
     let state = Arc::new(AppState::new(shop.clone(), TokenIssuer::new(&tokens)));
+    let alive = {
+        let shop = shop.clone();
+        move || shop.stock.alive()
+    };
+    pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(5), 1000);
     let failure = {
         let shop = shop.clone();
         async move { shop.failure().await }

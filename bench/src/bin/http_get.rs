@@ -5,6 +5,10 @@
 //! `cargo run --release -p pazar-bench --bin http_get -- --connections 32 --seconds 10`
 
 use clap::Parser;
+
+/// The same allocator as the `pazar` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::NewProduct;
 use pazar_bench::{BenchDb, Measurement};
 use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};

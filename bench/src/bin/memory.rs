@@ -4,6 +4,10 @@
 //! `cargo run --release -p pazar-bench --bin memory -- --actors 100000`
 
 use clap::Parser;
+
+/// The same allocator as the `pazar` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::NewProduct;
 use pazar_bench::{resident_mib, BenchDb};
 use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
@@ -19,9 +23,17 @@ struct Args {
     idle_seconds: u64,
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
+fn main() {
+    // Built like `pazar serve` builds its runtime, with the allocator's park hook.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(pazar_allocator::on_worker_park)
+        .build()
+        .expect("runtime")
+        .block_on(measure(Args::parse()));
+}
+
+async fn measure(args: Args) {
     let db = BenchDb::sqlite();
     let shop = Shop::start(
         db.store().await,
@@ -35,6 +47,13 @@ async fn main() {
     )
     .await
     .expect("shop");
+
+    // As `pazar serve` does: give memory back once many actors are gone.
+    let alive = {
+        let shop = shop.clone();
+        move || shop.stock.alive()
+    };
+    pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(1), 1000);
 
     let mut ids = Vec::with_capacity(args.actors);
     for chunk in 0..args.actors.div_ceil(1000) {
@@ -91,8 +110,8 @@ async fn main() {
         assert!(Instant::now() < deadline, "passivation did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Give the runtime a moment to drop the finished tasks.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The reclaimer runs every second; give it two rounds after the last stop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let after = resident_mib();
     println!(
         "all passivated: resident {after:.0} MiB ({:+.0} MiB against the baseline of {baseline:.0} MiB)",

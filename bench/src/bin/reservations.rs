@@ -7,6 +7,10 @@
 //! `cargo run --release -p pazar-bench --bin reservations -- --callers 64 --seconds 10`
 
 use clap::Parser;
+
+/// The same allocator as the `pazar` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::{NewProduct, OrderId};
 use pazar_bench::{BenchDb, Measurement};
 use pazar_supervisor::{Shop, ShopConfig};

@@ -4,6 +4,7 @@
 //! Password hashing is CPU-heavy, so it runs on the blocking pool, never on an
 //! async worker thread.
 
+use crate::events::{Event, EventSignal};
 use crate::{DomainError, Store, StoreError, UserId, UserRecord};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
@@ -237,11 +238,17 @@ pub struct Accounts {
     /// A real hash of a random password, verified when the e-mail is unknown so
     /// that a login takes as long for a missing account as for a wrong password.
     decoy_hash: Arc<String>,
+    /// Raised after a registration (which writes `users.registered`).
+    signal: EventSignal,
 }
 
 impl Accounts {
-    /// Accounts over a store.
-    pub fn new(store: Arc<dyn Store>, policy: LoginThrottlePolicy) -> Result<Self, DomainError> {
+    /// Accounts over a store, raising `signal` after writing events.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: LoginThrottlePolicy,
+        signal: EventSignal,
+    ) -> Result<Self, DomainError> {
         let decoy_hash = hash_password(&format!("decoy-{}", UserId::new()))?;
         Ok(Self {
             store,
@@ -250,6 +257,7 @@ impl Accounts {
                 failures: Mutex::new(HashMap::new()),
             }),
             decoy_hash: Arc::new(decoy_hash),
+            signal,
         })
     }
 
@@ -270,8 +278,21 @@ impl Accounts {
             user: user.clone(),
             password_hash,
         };
-        match self.store.insert_user(&record).await {
-            Ok(()) => Ok(user),
+        let event = Event::new(
+            "users.registered",
+            user.id,
+            serde_json::json!({
+                "user_id": user.id,
+                "email": user.email.as_str(),
+                "name": user.name,
+                "role": user.role.as_str(),
+            }),
+        );
+        match self.store.insert_user(&record, &event).await {
+            Ok(()) => {
+                self.signal.committed();
+                Ok(user)
+            }
             Err(StoreError::Conflict { .. }) => Err(DomainError::conflict(
                 "duplicate_email",
                 "an account with this e-mail already exists",

@@ -3,6 +3,7 @@
 //! Catalog fields (name, price, …) are plain rows changed through [`Catalog`];
 //! stock is owned by each product's [`crate::product_stock::ProductStock`] actor.
 
+use crate::events::{Event, EventSignal};
 use crate::{DomainError, Money, ProductId, ProductViews, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -167,6 +168,46 @@ pub struct ProductPage {
     pub total: i64,
 }
 
+/// `catalog.product_upserted`: the catalog fields (and, for a new product, its stock).
+pub fn product_upserted_event(product: &Product, initial_stock: Option<i64>) -> Event {
+    let mut data = serde_json::json!({
+        "product_id": product.id,
+        "name": product.name,
+        "description": product.description,
+        "sku": product.sku.as_str(),
+        "price": {"amount": product.price.amount, "currency": product.price.currency.as_str()},
+        "created_at": product.created_at,
+        "updated_at": product.updated_at,
+    });
+    if let Some(on_hand) = initial_stock {
+        data["stock"] = serde_json::json!(StockLevels::new(on_hand, 0));
+    }
+    Event::new("catalog.product_upserted", product.id, data)
+}
+
+/// `catalog.stock_changed`: a product's levels after a committed change.
+pub fn stock_changed_event(product_id: ProductId, levels: StockLevels) -> Event {
+    Event::new(
+        "catalog.stock_changed",
+        product_id,
+        serde_json::json!({
+            "product_id": product_id,
+            "on_hand": levels.on_hand,
+            "reserved": levels.reserved,
+            "available": levels.available,
+        }),
+    )
+}
+
+/// `catalog.product_deleted`.
+pub fn product_deleted_event(product_id: ProductId) -> Event {
+    Event::new(
+        "catalog.product_deleted",
+        product_id,
+        serde_json::json!({ "product_id": product_id }),
+    )
+}
+
 fn parse_name(raw: &str) -> Result<String, DomainError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -202,12 +243,19 @@ pub struct Catalog {
     store: Arc<dyn Store>,
     /// Committed views for single-product reads; shared with the stock actors.
     views: Arc<ProductViews>,
+    /// Raised after a commit that wrote events.
+    signal: EventSignal,
 }
 
 impl Catalog {
-    /// A catalog over a store, caching single-product reads in `views`.
-    pub fn new(store: Arc<dyn Store>, views: Arc<ProductViews>) -> Self {
-        Self { store, views }
+    /// A catalog over a store, caching single-product reads in `views` and raising
+    /// `signal` after writing events.
+    pub fn new(store: Arc<dyn Store>, views: Arc<ProductViews>, signal: EventSignal) -> Self {
+        Self {
+            store,
+            views,
+            signal,
+        }
     }
 
     /// Validates and stores a new product with its initial stock.
@@ -235,7 +283,11 @@ impl Catalog {
             };
             rows.push((product, new.stock));
         }
-        if let Err(error) = self.store.insert_products(&rows).await {
+        let events: Vec<Event> = rows
+            .iter()
+            .map(|(product, on_hand)| product_upserted_event(product, Some(*on_hand)))
+            .collect();
+        if let Err(error) = self.store.insert_products(&rows, &events).await {
             return Err(match rows.as_slice() {
                 [(only, _)] => sku_conflict(error, &only.sku),
                 _ => match error {
@@ -246,6 +298,7 @@ impl Catalog {
                 },
             });
         }
+        self.signal.committed();
         Ok(rows
             .into_iter()
             .map(|(product, on_hand)| ProductView {
@@ -279,10 +332,11 @@ impl Catalog {
         product.price = Money::price(amount, &currency)?;
         product.updated_at = crate::now();
         self.store
-            .update_product(product)
+            .update_product(product, &product_upserted_event(product, None))
             .await
             .map_err(|e| sku_conflict(e, &product.sku))?;
         self.views.product_committed(product);
+        self.signal.committed();
         Ok(view)
     }
 

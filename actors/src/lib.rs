@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod money;
 pub mod ports;
@@ -26,6 +27,7 @@ pub use catalog::{
     StockLevels,
 };
 pub use error::{DomainError, StoreError};
+pub use events::{Event, EventBus, EventSignal, EventSubscriber, StoredEvent};
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Currency, Money};
 pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};

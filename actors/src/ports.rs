@@ -3,6 +3,7 @@
 //! `pazar-store` implements [`Store`] for SQLite and PostgreSQL. Only entity actors
 //! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
 
+use crate::events::{Event, StoredEvent};
 use crate::{
     Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
     UserId,
@@ -89,18 +90,24 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stores a new user; `Conflict { constraint: "users_email" }` if the e-mail is taken.
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Stores a new user and its event; `Conflict { constraint: "users_email" }` if the
+    /// e-mail is taken.
+    async fn insert_user(&self, user: &UserRecord, event: &Event) -> Result<(), StoreError>;
     /// Finds a user (with hash) by normalised e-mail.
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
     /// Finds a user by id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
-    /// Stores new products with their initial stock in one transaction: all or
-    /// nothing; `Conflict` on a duplicate SKU.
-    async fn insert_products(&self, products: &[(Product, i64)]) -> Result<(), StoreError>;
-    /// Replaces a product's catalog fields; `NotFound` or `Conflict` (SKU).
-    async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
+    /// Stores new products with their initial stock, and their events, in one
+    /// transaction: all or nothing; `Conflict` on a duplicate SKU.
+    async fn insert_products(
+        &self,
+        products: &[(Product, i64)],
+        events: &[Event],
+    ) -> Result<(), StoreError>;
+    /// Replaces a product's catalog fields and writes its event; `NotFound` or
+    /// `Conflict` (SKU).
+    async fn update_product(&self, product: &Product, event: &Event) -> Result<(), StoreError>;
     /// A product with its committed stock levels.
     async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError>;
     /// A page of products, filtered by a text query.
@@ -108,6 +115,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
-    /// Applies a batch of stock changes in one transaction: all or nothing.
-    async fn apply_stock_changes(&self, changes: &[StockChange]) -> Result<(), StoreError>;
+    /// Applies a batch of stock changes and their events in one transaction: all or
+    /// nothing.
+    async fn apply_stock_changes(
+        &self,
+        changes: &[StockChange],
+        events: &[Event],
+    ) -> Result<(), StoreError>;
+
+    /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The last `seq` a subscriber finished (0 for a new subscriber).
+    async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError>;
+    /// Remembers how far a subscriber got.
+    async fn save_event_cursor(&self, subscriber: &str, seq: i64) -> Result<(), StoreError>;
 }

@@ -150,7 +150,7 @@ impl ProductStockState {
                 }
             },
         );
-        if let Err(error) = self.writer.submit(change, on_done).await {
+        if let Err(error) = self.writer.submit(change, levels, on_done).await {
             // The writer is gone: the completion (and with it the reply port) was
             // dropped, so the caller already sees an error. Nothing was written.
             tracing::error!(product_id = %self.product_id, %error, "stock write not submitted");
@@ -346,7 +346,7 @@ impl Actor for ProductStock {
                 );
                 state
                     .writer
-                    .submit(StockChange::Retire { product_id }, on_done)
+                    .submit(StockChange::Retire { product_id }, state.levels(), on_done)
                     .await?;
             }
             #[cfg(feature = "fault-injection")]

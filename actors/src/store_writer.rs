@@ -10,7 +10,9 @@
 //! callers see that wait through their call timeout rather than through unbounded
 //! memory growth.
 
-use crate::{DomainError, StockChange, Store, StoreError};
+use crate::events::{Event, EventSignal};
+use crate::{DomainError, ProductId, StockChange, StockLevels, Store, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -21,6 +23,8 @@ pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
 enum Command {
     Write {
         change: StockChange,
+        /// The product's levels once this change is applied, for its event.
+        levels: StockLevels,
         on_done: Completion,
     },
     /// Answered once every write queued before it is committed (or failed).
@@ -52,21 +56,32 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// Starts the writer task. It ends when every handle is dropped.
-    pub fn start(store: Arc<dyn Store>, config: StoreWriterConfig) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task; `signal` is raised after every commit (each writes
+    /// events). The task ends when every handle is dropped.
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: StoreWriterConfig,
+        signal: EventSignal,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        let task = tokio::spawn(run(store, receiver, config.max_batch.max(1)));
+        let task = tokio::spawn(run(store, receiver, config.max_batch.max(1), signal));
         (Self { queue }, task)
     }
 
-    /// Queues a change; `on_done` runs after its transaction commits or fails.
+    /// Queues a change, with the product's `levels` once it is applied; `on_done`
+    /// runs after its transaction commits or fails.
     pub async fn submit(
         &self,
         change: StockChange,
+        levels: StockLevels,
         on_done: Completion,
     ) -> Result<(), DomainError> {
         self.queue
-            .send(Command::Write { change, on_done })
+            .send(Command::Write {
+                change,
+                levels,
+                on_done,
+            })
             .await
             .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
     }
@@ -86,27 +101,43 @@ impl StoreWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>, max_batch: usize) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Command>,
+    max_batch: usize,
+    signal: EventSignal,
+) {
     let mut commands = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut commands, max_batch).await > 0 {
         let mut changes = Vec::with_capacity(commands.len());
+        let mut levels = Vec::with_capacity(commands.len());
         let mut completions = Vec::with_capacity(commands.len());
         let mut barriers = Vec::new();
         for command in commands.drain(..) {
             match command {
-                Command::Write { change, on_done } => {
+                Command::Write {
+                    change,
+                    levels: after,
+                    on_done,
+                } => {
                     changes.push(change);
+                    levels.push(after);
                     completions.push(on_done);
                 }
                 Command::Barrier(done) => barriers.push(done),
             }
         }
         if !changes.is_empty() {
-            let outcome = store.apply_stock_changes(&changes).await;
-            if let Err(error) = &outcome {
-                tracing::error!(%error, writes = changes.len(), "stock batch failed to commit");
-            } else {
-                tracing::trace!(writes = changes.len(), "stock batch committed");
+            let events = batch_events(&changes, &levels);
+            let outcome = store.apply_stock_changes(&changes, &events).await;
+            match &outcome {
+                Ok(()) => {
+                    tracing::trace!(writes = changes.len(), "stock batch committed");
+                    signal.committed();
+                }
+                Err(error) => {
+                    tracing::error!(%error, writes = changes.len(), "stock batch failed to commit")
+                }
             }
             for on_done in completions {
                 on_done(outcome.clone());
@@ -116,4 +147,30 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Command>, max_b
             let _ = done.send(());
         }
     }
+}
+
+/// One event per product touched by the batch: `catalog.stock_changed` with its
+/// levels after the batch, or `catalog.product_deleted` if it was retired.
+fn batch_events(changes: &[StockChange], levels: &[StockLevels]) -> Vec<Event> {
+    let mut order: Vec<ProductId> = Vec::new();
+    let mut last: HashMap<ProductId, Option<StockLevels>> = HashMap::new();
+    for (change, after) in changes.iter().zip(levels) {
+        let (product_id, outcome) = match change {
+            StockChange::Retire { product_id } => (*product_id, None),
+            StockChange::Reserve { product_id, .. }
+            | StockChange::Release { product_id, .. }
+            | StockChange::Commit { product_id, .. }
+            | StockChange::Adjust { product_id, .. } => (*product_id, Some(*after)),
+        };
+        if last.insert(product_id, outcome).is_none() {
+            order.push(product_id);
+        }
+    }
+    order
+        .into_iter()
+        .map(|product_id| match last[&product_id] {
+            Some(levels) => crate::catalog::stock_changed_event(product_id, levels),
+            None => crate::catalog::product_deleted_event(product_id),
+        })
+        .collect()
 }

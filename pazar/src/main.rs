@@ -169,7 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let store = pazar_store::connect_and_migrate(&url).await?;
-            let accounts = pazar_actors::Accounts::new(store, LoginThrottlePolicy::default())?;
+            // Events land in the outbox; the server's relay delivers them.
+            let accounts = pazar_actors::Accounts::new(
+                store,
+                LoginThrottlePolicy::default(),
+                Default::default(),
+            )?;
             let new = NewUser::parse(&email, &password, &name, Role::Admin)?;
             let user = accounts.register(new).await?;
             println!("admin {} created with id {}", user.email.as_str(), user.id);
@@ -265,7 +270,7 @@ async fn shutdown_signal() {
 
 async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     let store = pazar_store::connect_and_migrate(url).await?;
-    let catalog = pazar_actors::Catalog::new(store, Default::default());
+    let catalog = pazar_actors::Catalog::new(store, Default::default(), Default::default());
     let bar = ProgressBar::new(count);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} products ({per_sec}, eta {eta})")

@@ -16,6 +16,7 @@ on_both_databases!(
     stock_adjustments_and_reservations,
     authorization_by_role,
     supervisor_inspection_and_service_endpoints,
+    every_change_writes_its_event_in_commit_order,
 );
 
 async fn registration_login_and_me(backend: Backend) {
@@ -630,5 +631,118 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .unwrap();
     assert_eq!(docs.status().as_u16(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
+    server.finish().await;
+}
+
+async fn every_change_writes_its_event_in_commit_order(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let customer = server.customer_token("dora@example.com").await;
+    let product = server.create_product(&admin, "EVT-1", 5).await;
+    let id = product["id"].as_str().unwrap();
+    server
+        .patch(
+            &format!("/api/v1/products/{id}"),
+            Some(&admin),
+            json!({"name": "Renamed"}),
+        )
+        .await
+        .ok(200);
+    // A refused change writes nothing.
+    server
+        .post(
+            "/api/v1/products",
+            Some(&admin),
+            json!({"name": "Dup", "sku": "EVT-1", "price": {"amount": 1, "currency": "EUR"}}),
+        )
+        .await
+        .problem(409);
+    server
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 3}),
+        )
+        .await
+        .ok(200);
+    let order = uuid::Uuid::now_v7();
+    server
+        .post(
+            &format!("/api/v1/admin/products/{id}/reservations"),
+            Some(&admin),
+            json!({"order_id": order, "quantity": 2}),
+        )
+        .await
+        .ok(201);
+    server
+        .delete(
+            &format!("/api/v1/admin/products/{id}/reservations/{order}"),
+            Some(&admin),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        server
+            .delete(&format!("/api/v1/products/{id}"), Some(&admin))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+
+    let page = server
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await;
+    let items = page.ok(200)["items"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = items.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "users.registered", // the admin, made by the CLI
+            "users.registered",
+            "catalog.product_upserted",
+            "catalog.product_upserted",
+            "catalog.stock_changed",
+            "catalog.stock_changed",
+            "catalog.stock_changed",
+            "catalog.product_deleted",
+        ]
+    );
+    // Gap-free commit order, unique ids, the envelope of the design.
+    for (i, event) in items.iter().enumerate() {
+        assert_eq!(event["seq"], i as u64 + 1);
+        assert_eq!(event["source"], "pazar");
+        assert_eq!(event["version"], 1);
+        assert!(event["time"].as_str().is_some());
+        assert_eq!(event["id"].as_str().unwrap().len(), 36);
+    }
+    let ids: std::collections::HashSet<_> = items.iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(ids.len(), items.len());
+    assert_eq!(items[1]["data"]["email"], "dora@example.com");
+    assert_eq!(items[2]["subject"], id);
+    assert_eq!(items[2]["data"]["stock"]["on_hand"], 5);
+    assert_eq!(items[3]["data"]["name"], "Renamed");
+    assert_eq!(
+        items[4]["data"],
+        json!({"product_id": id, "on_hand": 8, "reserved": 0, "available": 8})
+    );
+    assert_eq!(items[5]["data"]["reserved"], 2);
+    assert_eq!(items[6]["data"]["reserved"], 0);
+    assert_eq!(items[7]["data"], json!({"product_id": id}));
+
+    // Paging.
+    let page = server
+        .get("/api/v1/admin/events?after=6&limit=1", Some(&admin))
+        .await;
+    assert_eq!(page.ok(200)["items"][0]["seq"], 7);
+    assert_eq!(page.body["next_after"], 7);
+    let bad = server
+        .get("/api/v1/admin/events?limit=0", Some(&admin))
+        .await;
+    assert_eq!(bad.problem(422)["field"], "limit");
+    server
+        .get("/api/v1/admin/events", Some(&customer))
+        .await
+        .problem(403);
     server.finish().await;
 }

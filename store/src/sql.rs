@@ -37,9 +37,9 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Money, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView,
-                Reservation, Role, Sku, StockChange, StockLevels, StockRecord, Store, StoreError,
-                User, UserId, UserRecord,
+                Email, Event, Money, OrderId, Product, ProductId, ProductPage, ProductQuery,
+                ProductView, Reservation, Role, Sku, StockChange, StockLevels, StockRecord, Store,
+                StoreError, StoredEvent, User, UserId, UserRecord,
             };
             use sqlx::Row;
             use std::collections::HashMap;
@@ -104,8 +104,13 @@ macro_rules! impl_store {
                         .map_err(other)
                 }
 
-                async fn insert_user(&self, record: &UserRecord) -> Result<(), StoreError> {
+                async fn insert_user(
+                    &self,
+                    record: &UserRecord,
+                    event: &Event,
+                ) -> Result<(), StoreError> {
                     let user = &record.user;
+                    let mut tx = self.pool.begin().await.map_err(other)?;
                     sqlx::query(
                         "insert into users (id, email, name, role, password_hash, created_at) \
                          values ($1, $2, $3, $4, $5, $6)",
@@ -116,10 +121,11 @@ macro_rules! impl_store {
                     .bind(user.role.as_str())
                     .bind(&record.password_hash)
                     .bind(user.created_at)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
-                    .map(|_| ())
-                    .map_err(|e| store_error(e, "users_email"))
+                    .map_err(|e| store_error(e, "users_email"))?;
+                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                    tx.commit().await.map_err(other)
                 }
 
                 async fn user_by_email(
@@ -151,6 +157,7 @@ macro_rules! impl_store {
                 async fn insert_products(
                     &self,
                     products: &[(Product, i64)],
+                    events: &[Event],
                 ) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(other)?;
                     for (product, on_hand) in products {
@@ -180,10 +187,16 @@ macro_rules! impl_store {
                         .await
                         .map_err(other)?;
                     }
+                    insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(other)
                 }
 
-                async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+                async fn update_product(
+                    &self,
+                    product: &Product,
+                    event: &Event,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(other)?;
                     let done = sqlx::query(
                         "update products set name = $2, description = $3, sku = $4, \
                          price_amount = $5, price_currency = $6, updated_at = $7 where id = $1",
@@ -195,13 +208,14 @@ macro_rules! impl_store {
                     .bind(product.price.amount)
                     .bind(product.price.currency.as_str())
                     .bind(product.updated_at)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| store_error(e, "products_sku"))?;
                     if done.rows_affected() == 0 {
                         return Err(StoreError::NotFound);
                     }
-                    Ok(())
+                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                    tx.commit().await.map_err(other)
                 }
 
                 async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError> {
@@ -289,6 +303,7 @@ macro_rules! impl_store {
                 async fn apply_stock_changes(
                     &self,
                     changes: &[StockChange],
+                    events: &[Event],
                 ) -> Result<(), StoreError> {
                     // Per product, the net change of (on_hand, reserved) over the batch:
                     // one UPDATE per product however many reservations the batch holds.
@@ -372,8 +387,113 @@ macro_rules! impl_store {
                         .await
                         .map_err(other)?;
                     }
+                    insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(other)
                 }
+
+                async fn events_after(
+                    &self,
+                    after: i64,
+                    limit: i64,
+                ) -> Result<Vec<StoredEvent>, StoreError> {
+                    let rows = sqlx::query(
+                        "select seq, id, type, subject, time, source, version, data \
+                         from outbox_events where seq > $1 order by seq limit $2",
+                    )
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    rows.iter()
+                        .map(|row| {
+                            let data: String = row.try_get("data").map_err(other)?;
+                            Ok(StoredEvent {
+                                seq: row.try_get("seq").map_err(other)?,
+                                event: Event {
+                                    id: row.try_get("id").map_err(other)?,
+                                    kind: row.try_get("type").map_err(other)?,
+                                    subject: row.try_get("subject").map_err(other)?,
+                                    time: row.try_get("time").map_err(other)?,
+                                    source: row.try_get("source").map_err(other)?,
+                                    version: row.try_get("version").map_err(other)?,
+                                    data: serde_json::from_str(&data)
+                                        .map_err(|e| corrupt("event data", e))?,
+                                },
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError> {
+                    let seq: Option<i64> = sqlx::query_scalar(
+                        "select last_seq from event_cursors where subscriber = $1",
+                    )
+                    .bind(subscriber)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok(seq.unwrap_or(0))
+                }
+
+                async fn save_event_cursor(
+                    &self,
+                    subscriber: &str,
+                    seq: i64,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "insert into event_cursors (subscriber, last_seq) values ($1, $2) \
+                         on conflict (subscriber) do update set last_seq = excluded.last_seq",
+                    )
+                    .bind(subscriber)
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(other)
+                }
+            }
+
+            /// Appends `events` to the outbox inside `tx`, numbering them from the
+            /// outbox head. Updating the head row makes event-writing transactions
+            /// take turns, so `seq` order is commit order and a reader never skips a
+            /// row that commits late.
+            async fn insert_events(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                events: &[Event],
+            ) -> Result<(), StoreError> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let last: i64 = sqlx::query_scalar(
+                    "update outbox_head set last_seq = last_seq + $1 where id = 1 returning last_seq",
+                )
+                .bind(events.len() as i64)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(other)?;
+                let first = last - events.len() as i64 + 1;
+                // 8 parameters a row; SQLite allows 32766 per statement.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                for (chunk_index, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
+                    let offset = first + (chunk_index * ROWS_PER_STATEMENT) as i64;
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "insert into outbox_events \
+                         (seq, id, type, subject, time, source, version, data) ",
+                    );
+                    insert.push_values(chunk.iter().enumerate(), |mut row, (i, event)| {
+                        row.push_bind(offset + i as i64)
+                            .push_bind(event.id)
+                            .push_bind(event.kind.clone())
+                            .push_bind(event.subject.clone())
+                            .push_bind(event.time)
+                            .push_bind(event.source.clone())
+                            .push_bind(event.version)
+                            .push_bind(event.data.to_string());
+                    });
+                    insert.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                Ok(())
             }
 
             /// Inserts and empties `pending` with as few statements as possible.

@@ -3,11 +3,12 @@
 use crate::entity::{EntityHandle, EntityKind, EntityPolicy};
 use crate::snapshot::TreeSnapshot;
 use chrono::{DateTime, Utc};
+use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, Catalog, DomainError, LoginThrottlePolicy, OrderId, ProductId, ProductViews,
-    StockLevels, Store, StoreWriter,
+    Accounts, Catalog, DomainError, EventBus, EventSignal, LoginThrottlePolicy, OrderId, ProductId,
+    ProductViews, StockLevels, Store, StoreWriter,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,8 @@ pub struct ShopConfig {
     pub login_throttle: LoginThrottlePolicy,
     /// Group-commit writer tuning.
     pub writer: StoreWriterConfig,
+    /// Outbox delivery to in-process subscribers.
+    pub delivery: DeliveryPolicy,
 }
 
 /// The root actor: it only watches its children. When a child supervisor gives
@@ -107,6 +110,8 @@ pub struct Shop {
     pub catalog: Catalog,
     /// ProductStock entities.
     pub stock: EntityHandle<ProductStockKind>,
+    /// The outbox and its delivery to subscribers.
+    pub events: EventBus,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     started_at: Instant,
@@ -116,7 +121,10 @@ pub struct Shop {
 impl Shop {
     /// Builds the tree on a migrated store.
     pub async fn start(store: Arc<dyn Store>, config: ShopConfig) -> Result<Self, DomainError> {
-        let (writer, _writer_task) = StoreWriter::start(store.clone(), config.writer);
+        let signal = EventSignal::default();
+        let events = EventBus::new(store.clone(), signal.clone(), config.delivery);
+        let (writer, _writer_task) =
+            StoreWriter::start(store.clone(), config.writer, signal.clone());
         let views = Arc::new(ProductViews::default());
         let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
@@ -133,8 +141,9 @@ impl Shop {
         )
         .await?;
         Ok(Self {
-            accounts: Accounts::new(store.clone(), config.login_throttle)?,
-            catalog: Catalog::new(store.clone(), views),
+            accounts: Accounts::new(store.clone(), config.login_throttle, signal.clone())?,
+            catalog: Catalog::new(store.clone(), views, signal),
+            events,
             store,
             stock,
             root,

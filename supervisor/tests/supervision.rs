@@ -3,13 +3,16 @@
 //! the restart limit escalates, and concurrent reservations never oversell.
 //! Each test runs on SQLite and on PostgreSQL.
 
+use async_trait::async_trait;
 use chrono::Utc;
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::{DomainError, NewProduct, OrderId, ProductId, StockLevels, Store};
+use pazar_actors::{EventSubscriber, StoredEvent};
 use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
 use sqlx::Connection;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy)]
@@ -141,6 +144,7 @@ on_both_databases!(
     the_restart_limit_escalates_to_the_root,
     concurrent_reservations_never_oversell,
     a_retired_product_is_gone_for_good,
+    events_reach_subscribers_in_order_and_resume_after_a_restart,
 );
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
@@ -342,6 +346,140 @@ async fn a_retired_product_is_gone_for_good(backend: Backend) {
         Err(DomainError::NotFound { what: "product" })
     ));
     assert!(db.store.load_stock(id).await.unwrap().is_none());
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+/// Records what it is given; fails the first delivery of every third event.
+struct Recorder {
+    seen: Mutex<Vec<(i64, String, String)>>,
+    failed_once: Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Recorder {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            seen: Mutex::new(Vec::new()),
+            failed_once: Mutex::new(Default::default()),
+        })
+    }
+
+    fn seqs(&self) -> Vec<i64> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(seq, _, _)| *seq)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl EventSubscriber for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        kind.starts_with("catalog.")
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+        if event.seq % 3 == 0 && self.failed_once.lock().unwrap().insert(event.seq) {
+            return Err("transient failure".into());
+        }
+        self.seen.lock().unwrap().push((
+            event.seq,
+            event.event.kind.clone(),
+            event.event.subject.clone(),
+        ));
+        Ok(())
+    }
+}
+
+async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let recorder = Recorder::new();
+    let delivery = shop.events.subscribe(recorder.clone());
+    let id = product(&shop, "E-1", 100).await;
+    let reservations = (0..20).map(|_| {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.reserve(id, OrderId::new(), 1, in_an_hour()).await })
+    });
+    for reservation in reservations {
+        reservation.await.unwrap().unwrap();
+    }
+    shop.accounts
+        .register(
+            pazar_actors::NewUser::parse(
+                "u@example.com",
+                "password-1",
+                "U",
+                pazar_actors::Role::Customer,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let outbox = db.store.events_after(0, 1000).await.unwrap();
+    let catalog: Vec<i64> = outbox
+        .iter()
+        .filter(|e| e.event.kind.starts_with("catalog."))
+        .map(|e| e.seq)
+        .collect();
+    let last = outbox.last().unwrap().seq;
+    eventually(
+        Duration::from_secs(10),
+        "every catalog event is delivered",
+        || async { recorder.seqs().len() >= catalog.len() },
+    )
+    .await;
+    // Exactly the catalog events, once each, in commit order, retries included.
+    assert_eq!(recorder.seqs(), catalog);
+    assert!(recorder.failed_once.lock().unwrap().len() >= 2);
+    // The reservations' events end with the final levels.
+    let final_levels = outbox
+        .iter()
+        .rev()
+        .find(|e| e.event.kind == "catalog.stock_changed")
+        .unwrap();
+    assert_eq!(final_levels.event.data["reserved"], 20);
+    eventually(Duration::from_secs(10), "the cursor is saved", || async {
+        db.store.event_cursor("recorder").await.unwrap() == last
+    })
+    .await;
+    delivery.abort();
+    shop.shutdown().await;
+
+    // While nobody listens, more events are committed; a new process resumes
+    // after the saved cursor and gets exactly those.
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    shop.adjust_stock(id, 5, "delivery").await.unwrap();
+    product(&shop, "E-2", 1).await;
+    let recorder = Recorder::new();
+    let delivery = shop.events.subscribe(recorder.clone());
+    let expected: Vec<i64> = db
+        .store
+        .events_after(last, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(expected.len(), 2);
+    eventually(
+        Duration::from_secs(10),
+        "the new events are delivered",
+        || async { recorder.seqs().len() >= 2 },
+    )
+    .await;
+    assert_eq!(recorder.seqs(), expected);
+    delivery.abort();
     shop.shutdown().await;
     db.finish().await;
 }

@@ -69,6 +69,38 @@ impl AdminApi {
         ))
     }
 
+    /// Outbox events after position `after`, in commit order (`limit` 1-1000).
+    #[oai(path = "/api/v1/admin/events", method = "get")]
+    async fn events(
+        &self,
+        auth: BearerAuth,
+        after: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+    ) -> poem::Result<Json<serde_json::Value>> {
+        auth.0.require_admin()?;
+        let after = after.0.unwrap_or(0);
+        if after < 0 {
+            return Err(problem(DomainError::invalid("after", "must be zero or more")).into());
+        }
+        let limit = limit.0.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(
+                problem(DomainError::invalid("limit", "must be between 1 and 1000")).into(),
+            );
+        }
+        let events = self
+            .state
+            .shop
+            .events
+            .events_after(after, limit)
+            .await
+            .map_err(problem)?;
+        let next_after = events.last().map(|e| e.seq).unwrap_or(after);
+        Ok(Json(
+            serde_json::json!({ "items": events, "next_after": next_after }),
+        ))
+    }
+
     /// Hold units of a product for an order.
     #[oai(path = "/api/v1/admin/products/:id/reservations", method = "post")]
     async fn reserve(

@@ -1,0 +1,219 @@
+//! Domain events, the transactional outbox, and in-process delivery.
+//!
+//! Every state change other parts care about writes an [`Event`] to the outbox in
+//! the *same transaction* as the change. The store numbers outbox rows in commit
+//! order (`seq`), so a subscriber that reads rows in `seq` order and remembers the
+//! last one it finished (its cursor, stored too) sees every event at least once and
+//! in order — per subject and overall. A subscriber that must not act twice
+//! deduplicates by [`Event::id`] (a redelivery happens only when the process died
+//! between handling an event and saving the cursor).
+//!
+//! [`EventBus::subscribe`] starts one delivery task per subscriber; it sleeps until
+//! an [`EventSignal`] says a commit wrote events (with a slow poll as a safety net),
+//! so a slow subscriber never holds up another. This subscriber interface is the
+//! one the Kafka bridge will use.
+
+use crate::{DomainError, Store};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Where events say they come from.
+pub const SOURCE: &str = "pazar";
+
+/// The envelope of every event (CloudEvents-like).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Unique, time-ordered (UUIDv7); consumers deduplicate by it.
+    pub id: Uuid,
+    /// What happened, e.g. `orders.created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The aggregate it happened to (its id); the Kafka key.
+    pub subject: String,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// Who says so.
+    pub source: String,
+    /// Version of the `data` schema of this type.
+    pub version: i32,
+    /// The payload.
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    /// A new version-1 event about `subject`.
+    pub fn new(kind: &str, subject: impl ToString, data: serde_json::Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: kind.to_owned(),
+            subject: subject.to_string(),
+            time: crate::now(),
+            source: SOURCE.to_owned(),
+            version: 1,
+            data,
+        }
+    }
+}
+
+/// An event as stored in the outbox, with its commit-order position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Position in the outbox: increases in commit order.
+    pub seq: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Something that wants to hear about events.
+#[async_trait]
+pub trait EventSubscriber: Send + Sync + 'static {
+    /// A stable name: the key of its cursor in the store.
+    fn name(&self) -> &str;
+    /// Whether it cares about events of this type (others are skipped, not handled).
+    fn wants(&self, kind: &str) -> bool;
+    /// Handles one event; an error makes the bus retry it (with backoff) before
+    /// moving on, so order is kept.
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String>;
+}
+
+/// Tells delivery tasks that a commit wrote events. Cheap to clone.
+#[derive(Clone)]
+pub struct EventSignal(Arc<watch::Sender<u64>>);
+
+impl EventSignal {
+    /// Call after a transaction that wrote events has committed.
+    pub fn committed(&self) {
+        self.0
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+}
+
+impl Default for EventSignal {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(0).0))
+    }
+}
+
+/// Delivery settings.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryPolicy {
+    /// Events read from the outbox at a time.
+    pub batch: i64,
+    /// Poll interval when no signal arrives (events written by another process).
+    pub poll: Duration,
+    /// First retry delay after a failed `handle`; doubles up to `max_backoff`.
+    pub backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            batch: 256,
+            poll: Duration::from_secs(1),
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Delivers outbox events to subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    store: Arc<dyn Store>,
+    signal: EventSignal,
+    policy: DeliveryPolicy,
+}
+
+impl EventBus {
+    /// A bus over a store, woken by `signal`.
+    pub fn new(store: Arc<dyn Store>, signal: EventSignal, policy: DeliveryPolicy) -> Self {
+        Self {
+            store,
+            signal,
+            policy,
+        }
+    }
+
+    /// The signal writers call after committing events.
+    pub fn signal(&self) -> EventSignal {
+        self.signal.clone()
+    }
+
+    /// Starts delivering to `subscriber` from just after its saved cursor.
+    pub fn subscribe(&self, subscriber: Arc<dyn EventSubscriber>) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        tokio::spawn(async move { bus.deliver(subscriber).await })
+    }
+
+    async fn deliver(self, subscriber: Arc<dyn EventSubscriber>) {
+        let name = subscriber.name().to_owned();
+        let mut wake = self.signal.0.subscribe();
+        let mut cursor = loop {
+            match self.store.event_cursor(&name).await {
+                Ok(cursor) => break cursor,
+                Err(error) => {
+                    tracing::warn!(subscriber = %name, %error, "cannot read cursor; retrying");
+                    tokio::time::sleep(self.policy.poll).await;
+                }
+            }
+        };
+        loop {
+            wake.borrow_and_update();
+            let events = match self.store.events_after(cursor, self.policy.batch).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(subscriber = %name, %error, "cannot read the outbox; retrying");
+                    tokio::time::sleep(self.policy.poll).await;
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                let _ = tokio::time::timeout(self.policy.poll, wake.changed()).await;
+                continue;
+            }
+            for event in &events {
+                if subscriber.wants(&event.event.kind) {
+                    self.handle_until_done(&*subscriber, event).await;
+                }
+                cursor = event.seq;
+            }
+            while let Err(error) = self.store.save_event_cursor(&name, cursor).await {
+                tracing::warn!(subscriber = %name, %error, "cannot save cursor; retrying");
+                tokio::time::sleep(self.policy.poll).await;
+            }
+        }
+    }
+
+    async fn handle_until_done(&self, subscriber: &dyn EventSubscriber, event: &StoredEvent) {
+        let mut delay = self.policy.backoff;
+        while let Err(error) = subscriber.handle(event).await {
+            tracing::warn!(
+                subscriber = subscriber.name(),
+                event = %event.event.id,
+                kind = %event.event.kind,
+                %error,
+                retry_in_ms = delay.as_millis() as u64,
+                "event handling failed"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.policy.max_backoff);
+        }
+    }
+
+    /// A page of the outbox after `seq` (for inspection and the Kafka bridge).
+    pub async fn events_after(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, DomainError> {
+        Ok(self.store.events_after(seq, limit).await?)
+    }
+}

@@ -11,6 +11,7 @@
 //! after the writer has committed that write (group commit, see `store_writer`).
 
 pub mod accounts;
+pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod events;
@@ -22,6 +23,7 @@ pub mod product_views;
 pub mod store_writer;
 
 pub use accounts::{Accounts, Email, LoginThrottlePolicy, NewUser, Password, Role, User};
+pub use cart::{CartLine, CartSnapshot, LineStatus};
 pub use catalog::{
     Catalog, NewProduct, Product, ProductPage, ProductPatch, ProductQuery, ProductView, Sku,
     StockLevels,

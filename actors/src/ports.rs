@@ -123,6 +123,20 @@ pub trait Store: Send + Sync + 'static {
         events: &[Event],
     ) -> Result<(), StoreError>;
 
+    /// A user's cart lines (product, quantity), in the order they were added.
+    async fn load_cart(&self, user: UserId) -> Result<Vec<(ProductId, i64)>, StoreError>;
+    /// Sets the quantity of one cart line, adding it if new.
+    async fn set_cart_line(
+        &self,
+        user: UserId,
+        product: ProductId,
+        quantity: i64,
+    ) -> Result<(), StoreError>;
+    /// Removes one cart line (no error if absent).
+    async fn remove_cart_line(&self, user: UserId, product: ProductId) -> Result<(), StoreError>;
+    /// Empties a cart.
+    async fn clear_cart(&self, user: UserId) -> Result<(), StoreError>;
+
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
     /// The last `seq` a subscriber finished (0 for a new subscriber).

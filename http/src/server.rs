@@ -1,6 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
-use crate::api::{admin::AdminApi, auth::AuthApi, health::HealthApi, products::ProductApi};
+use crate::api::{
+    admin::AdminApi, auth::AuthApi, cart::CartApi, health::HealthApi, products::ProductApi,
+};
 use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
 use poem::http::StatusCode;
@@ -37,6 +39,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             state: state.clone(),
         },
         ProductApi {
+            state: state.clone(),
+        },
+        CartApi {
             state: state.clone(),
         },
         AdminApi {

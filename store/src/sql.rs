@@ -391,6 +391,73 @@ macro_rules! impl_store {
                     tx.commit().await.map_err(other)
                 }
 
+                async fn load_cart(
+                    &self,
+                    user: UserId,
+                ) -> Result<Vec<(ProductId, i64)>, StoreError> {
+                    let rows = sqlx::query(
+                        "select product_id, quantity from cart_lines where user_id = $1 \
+                         order by added_at, product_id",
+                    )
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                ProductId(row.try_get::<Uuid, _>("product_id")?),
+                                row.try_get::<i64, _>("quantity")?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .map_err(other)
+                }
+
+                async fn set_cart_line(
+                    &self,
+                    user: UserId,
+                    product: ProductId,
+                    quantity: i64,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "insert into cart_lines (user_id, product_id, quantity, added_at) \
+                         values ($1, $2, $3, $4) on conflict (user_id, product_id) \
+                         do update set quantity = excluded.quantity",
+                    )
+                    .bind(user.0)
+                    .bind(product.0)
+                    .bind(quantity)
+                    .bind(pazar_actors::now())
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(other)
+                }
+
+                async fn remove_cart_line(
+                    &self,
+                    user: UserId,
+                    product: ProductId,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("delete from cart_lines where user_id = $1 and product_id = $2")
+                        .bind(user.0)
+                        .bind(product.0)
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
+                async fn clear_cart(&self, user: UserId) -> Result<(), StoreError> {
+                    sqlx::query("delete from cart_lines where user_id = $1")
+                        .bind(user.0)
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
                 async fn events_after(
                     &self,
                     after: i64,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! root (ShopRoot)
-//! └── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
+//! ├── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
+//! └── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
 //! ```
 //!
 //! An [`EntitySupervisor`](entity::EntitySupervisor) keeps a registry key → actor,
@@ -19,5 +20,5 @@ pub mod shop;
 pub mod snapshot;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
-pub use shop::{ProductStockKind, Shop, ShopConfig};
+pub use shop::{CartKind, ProductStockKind, Shop, ShopConfig};
 pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};

@@ -3,12 +3,13 @@
 use crate::entity::{EntityHandle, EntityKind, EntityPolicy};
 use crate::snapshot::TreeSnapshot;
 use chrono::{DateTime, Utc};
+use pazar_actors::cart::{Cart, CartArgs, CartMessage};
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, Catalog, DomainError, EventBus, EventSignal, LoginThrottlePolicy, OrderId, ProductId,
-    ProductViews, StockLevels, Store, StoreWriter,
+    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal,
+    LoginThrottlePolicy, OrderId, ProductId, ProductViews, StockLevels, Store, StoreWriter, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,17 +43,60 @@ impl EntityKind for ProductStockKind {
     }
 }
 
+/// Cart entities: one actor per user id.
+pub struct CartKind {
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    currency: Currency,
+}
+
+impl EntityKind for CartKind {
+    type Key = UserId;
+    type Actor = Cart;
+    const NAME: &'static str = "cart";
+
+    fn actor(&self) -> Cart {
+        Cart
+    }
+
+    fn arguments(&self, user_id: UserId) -> CartArgs {
+        CartArgs {
+            user_id,
+            store: self.store.clone(),
+            catalog: self.catalog.clone(),
+            currency: self.currency,
+        }
+    }
+}
+
 /// Settings of the whole tree.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ShopConfig {
     /// How ProductStock actors are supervised.
     pub stock_policy: EntityPolicy,
+    /// How Cart actors are supervised.
+    pub cart_policy: EntityPolicy,
+    /// The currency of an empty cart.
+    pub currency: Currency,
     /// Login throttling.
     pub login_throttle: LoginThrottlePolicy,
     /// Group-commit writer tuning.
     pub writer: StoreWriterConfig,
     /// Outbox delivery to in-process subscribers.
     pub delivery: DeliveryPolicy,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        Self {
+            stock_policy: EntityPolicy::default(),
+            cart_policy: EntityPolicy::default(),
+            currency: Currency::parse("EUR").expect("EUR is a currency"),
+            login_throttle: LoginThrottlePolicy::default(),
+            writer: StoreWriterConfig::default(),
+            delivery: DeliveryPolicy::default(),
+        }
+    }
 }
 
 /// The root actor: it only watches its children. When a child supervisor gives
@@ -110,6 +154,8 @@ pub struct Shop {
     pub catalog: Catalog,
     /// ProductStock entities.
     pub stock: EntityHandle<ProductStockKind>,
+    /// Cart entities.
+    pub carts: EntityHandle<CartKind>,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
     root: ActorRef<()>,
@@ -140,9 +186,21 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
+        let catalog = Catalog::new(store.clone(), views, signal.clone());
+        let carts = EntityHandle::start(
+            CartKind {
+                store: store.clone(),
+                catalog: catalog.clone(),
+                currency: config.currency,
+            },
+            config.cart_policy,
+            root.get_cell(),
+        )
+        .await?;
         Ok(Self {
-            accounts: Accounts::new(store.clone(), config.login_throttle, signal.clone())?,
-            catalog: Catalog::new(store.clone(), views, signal),
+            accounts: Accounts::new(store.clone(), config.login_throttle, signal)?,
+            catalog,
+            carts,
             events,
             store,
             stock,
@@ -196,7 +254,10 @@ impl Shop {
             }
             .to_owned(),
             uptime_seconds: self.started_at.elapsed().as_secs_f64(),
-            supervisors: vec![self.stock.snapshot(limit).await],
+            supervisors: vec![
+                self.stock.snapshot(limit).await,
+                self.carts.snapshot(limit).await,
+            ],
         }
     }
 
@@ -266,6 +327,56 @@ impl Shop {
                 order_id,
                 reply,
             })
+            .await?
+    }
+
+    /// A user's cart.
+    pub async fn cart(&self, user: UserId) -> Result<CartSnapshot, DomainError> {
+        self.carts
+            .call(user, |reply| CartMessage::Get { reply })
+            .await?
+    }
+
+    /// Adds units of a product to a user's cart.
+    pub async fn add_to_cart(
+        &self,
+        user: UserId,
+        product_id: ProductId,
+        quantity: i64,
+    ) -> Result<CartSnapshot, DomainError> {
+        self.carts
+            .call(user, |reply| CartMessage::Add {
+                product_id,
+                quantity,
+                reply,
+            })
+            .await?
+    }
+
+    /// Sets the quantity of a line of a user's cart.
+    pub async fn update_cart_line(
+        &self,
+        user: UserId,
+        product_id: ProductId,
+        quantity: i64,
+    ) -> Result<CartSnapshot, DomainError> {
+        self.carts
+            .call(user, |reply| CartMessage::Update {
+                product_id,
+                quantity,
+                reply,
+            })
+            .await?
+    }
+
+    /// Removes a line from a user's cart.
+    pub async fn remove_cart_line(
+        &self,
+        user: UserId,
+        product_id: ProductId,
+    ) -> Result<CartSnapshot, DomainError> {
+        self.carts
+            .call(user, |reply| CartMessage::Remove { product_id, reply })
             .await?
     }
 

@@ -70,6 +70,8 @@ pub enum Tag {
     Auth,
     /// Products and stock.
     Catalog,
+    /// The caller's cart.
+    Cart,
     /// Shop administration.
     Admin,
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cart;
 pub mod health;
 pub mod products;
 

@@ -1,0 +1,316 @@
+//! `Cart(user_id)`: the one actor that changes a user's cart.
+//!
+//! It owns the cart's lines (`product_id → quantity`), loaded from the store when it
+//! starts and written back before it answers. Adding checks that the product exists
+//! and that the quantity wanted is available right now; the snapshot it answers with
+//! shows each product's current name, price and availability, so a line whose
+//! product ran short or was deleted is visible as such.
+
+use crate::{Catalog, Currency, DomainError, Money, ProductId, Store, UserId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What every cart message answers with.
+pub type CartReply = RpcReplyPort<Result<CartSnapshot, DomainError>>;
+
+/// How a line stands against the catalog right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// In the catalog with enough available stock.
+    Ok,
+    /// Fewer units available than the line's quantity.
+    InsufficientStock,
+    /// The product was deleted from the catalog.
+    Unavailable,
+}
+
+/// One line of a cart, priced at the product's current price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CartLine {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its current name (`None` once deleted).
+    pub name: Option<String>,
+    /// Units wanted.
+    pub quantity: i64,
+    /// Current unit price (`None` once deleted).
+    pub unit_price: Option<Money>,
+    /// `unit_price × quantity`.
+    pub line_total: Option<Money>,
+    /// Units available right now.
+    pub available: i64,
+    /// Whether the line can be bought as it is.
+    pub status: LineStatus,
+}
+
+/// A cart as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CartSnapshot {
+    /// The lines, in the order they were added.
+    pub items: Vec<CartLine>,
+    /// Sum of the line totals of products still in the catalog.
+    pub total: Money,
+}
+
+/// The messages a Cart actor understands.
+pub enum CartMessage {
+    /// Add `quantity` units (on top of what the cart already holds).
+    Add {
+        /// The product.
+        product_id: ProductId,
+        /// Units to add, at least 1.
+        quantity: i64,
+        /// Answered after the change is stored.
+        reply: CartReply,
+    },
+    /// Set a line's quantity.
+    Update {
+        /// The product (must be in the cart).
+        product_id: ProductId,
+        /// The new quantity, at least 1.
+        quantity: i64,
+        /// Answered after the change is stored.
+        reply: CartReply,
+    },
+    /// Remove a line (no error if it is not there).
+    Remove {
+        /// The product.
+        product_id: ProductId,
+        /// Answered after the change is stored.
+        reply: CartReply,
+    },
+    /// The current snapshot.
+    Get {
+        /// Answered at once.
+        reply: CartReply,
+    },
+    /// Empty the cart (after a checkout).
+    Clear {
+        /// Answered after the change is stored.
+        reply: CartReply,
+    },
+}
+
+/// What a Cart actor is started with.
+pub struct CartArgs {
+    /// Whose cart.
+    pub user_id: UserId,
+    /// Where lines are loaded from and written to.
+    pub store: Arc<dyn Store>,
+    /// Product names, prices and availability.
+    pub catalog: Catalog,
+    /// The currency of an empty cart's total.
+    pub currency: Currency,
+}
+
+/// The actor's state.
+pub struct CartState {
+    user_id: UserId,
+    /// `(product, quantity)` in the order added.
+    lines: Vec<(ProductId, i64)>,
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    currency: Currency,
+}
+
+impl CartState {
+    fn quantity(&self, product_id: ProductId) -> Option<i64> {
+        self.lines
+            .iter()
+            .find(|(id, _)| *id == product_id)
+            .map(|(_, quantity)| *quantity)
+    }
+
+    /// Checks that `quantity` units of `product_id` are available and priced in the
+    /// cart's currency.
+    async fn check_available(
+        &self,
+        product_id: ProductId,
+        quantity: i64,
+    ) -> Result<(), DomainError> {
+        if quantity < 1 {
+            return Err(DomainError::invalid("quantity", "must be at least 1"));
+        }
+        let view = self.catalog.get(product_id).await?;
+        if quantity > view.stock.available {
+            return Err(DomainError::InsufficientStock {
+                product_id,
+                requested: quantity,
+                available: view.stock.available,
+            });
+        }
+        let other_currency = self.snapshot().await?.items.iter().find_map(|line| {
+            line.unit_price.filter(|price| {
+                line.product_id != product_id && price.currency != view.product.price.currency
+            })
+        });
+        if let Some(price) = other_currency {
+            return Err(DomainError::conflict(
+                "currency_mismatch",
+                format!(
+                    "the cart is in {}, the product is priced in {}",
+                    price.currency, view.product.price.currency
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn set(&mut self, product_id: ProductId, quantity: i64) -> Result<(), DomainError> {
+        self.store
+            .set_cart_line(self.user_id, product_id, quantity)
+            .await?;
+        match self.lines.iter_mut().find(|(id, _)| *id == product_id) {
+            Some(line) => line.1 = quantity,
+            None => self.lines.push((product_id, quantity)),
+        }
+        Ok(())
+    }
+
+    /// The lines priced at the catalog's current, committed state.
+    pub async fn snapshot(&self) -> Result<CartSnapshot, DomainError> {
+        let mut items = Vec::with_capacity(self.lines.len());
+        let mut total = Money {
+            amount: 0,
+            currency: self.currency,
+        };
+        for (product_id, quantity) in &self.lines {
+            let line = match self.catalog.get(*product_id).await {
+                Ok(view) => {
+                    let price = view.product.price;
+                    let line_total = Money {
+                        amount: price.amount.saturating_mul(*quantity),
+                        currency: price.currency,
+                    };
+                    // One currency per cart (adding enforces it): the lines'.
+                    total.currency = price.currency;
+                    total.amount = total.amount.saturating_add(line_total.amount);
+                    CartLine {
+                        product_id: *product_id,
+                        name: Some(view.product.name),
+                        quantity: *quantity,
+                        unit_price: Some(price),
+                        line_total: Some(line_total),
+                        available: view.stock.available,
+                        status: if *quantity > view.stock.available {
+                            LineStatus::InsufficientStock
+                        } else {
+                            LineStatus::Ok
+                        },
+                    }
+                }
+                Err(DomainError::NotFound { .. }) => CartLine {
+                    product_id: *product_id,
+                    name: None,
+                    quantity: *quantity,
+                    unit_price: None,
+                    line_total: None,
+                    available: 0,
+                    status: LineStatus::Unavailable,
+                },
+                Err(other) => return Err(other),
+            };
+            items.push(line);
+        }
+        Ok(CartSnapshot { items, total })
+    }
+}
+
+/// The actor: behaviour only.
+pub struct Cart;
+
+impl Actor for Cart {
+    type Msg = CartMessage;
+    type State = CartState;
+    type Arguments = CartArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<CartMessage>,
+        args: CartArgs,
+    ) -> Result<CartState, ActorProcessingErr> {
+        let lines = args.store.load_cart(args.user_id).await?;
+        Ok(CartState {
+            user_id: args.user_id,
+            lines,
+            store: args.store,
+            catalog: args.catalog,
+            currency: args.currency,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<CartMessage>,
+        message: CartMessage,
+        state: &mut CartState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            CartMessage::Add {
+                product_id,
+                quantity,
+                reply,
+            } => {
+                let outcome = async {
+                    if quantity < 1 {
+                        return Err(DomainError::invalid("quantity", "must be at least 1"));
+                    }
+                    let wanted = state
+                        .quantity(product_id)
+                        .unwrap_or(0)
+                        .saturating_add(quantity);
+                    state.check_available(product_id, wanted).await?;
+                    state.set(product_id, wanted).await?;
+                    state.snapshot().await
+                }
+                .await;
+                let _ = reply.send(outcome);
+            }
+            CartMessage::Update {
+                product_id,
+                quantity,
+                reply,
+            } => {
+                let outcome = async {
+                    if state.quantity(product_id).is_none() {
+                        return Err(DomainError::NotFound { what: "cart line" });
+                    }
+                    state.check_available(product_id, quantity).await?;
+                    state.set(product_id, quantity).await?;
+                    state.snapshot().await
+                }
+                .await;
+                let _ = reply.send(outcome);
+            }
+            CartMessage::Remove { product_id, reply } => {
+                let outcome = async {
+                    if state.quantity(product_id).is_some() {
+                        state
+                            .store
+                            .remove_cart_line(state.user_id, product_id)
+                            .await?;
+                        state.lines.retain(|(id, _)| *id != product_id);
+                    }
+                    state.snapshot().await
+                }
+                .await;
+                let _ = reply.send(outcome);
+            }
+            CartMessage::Get { reply } => {
+                let _ = reply.send(state.snapshot().await);
+            }
+            CartMessage::Clear { reply } => {
+                let outcome = async {
+                    state.store.clear_cart(state.user_id).await?;
+                    state.lines.clear();
+                    state.snapshot().await
+                }
+                .await;
+                let _ = reply.send(outcome);
+            }
+        }
+        Ok(())
+    }
+}

@@ -6,10 +6,15 @@
 //! shows each product's current name, price and availability, so a line whose
 //! product ran short or was deleted is visible as such.
 
-use crate::{Catalog, Currency, DomainError, Money, ProductId, Store, UserId};
+use crate::events::EventSignal;
+use crate::order::{release_all, Order, OrderLine, OrderStatus, Shortage, StatusChange};
+use crate::{
+    Catalog, Currency, DomainError, Money, OrderId, ProductId, StockGateway, Store, UserId,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every cart message answers with.
 pub type CartReply = RpcReplyPort<Result<CartSnapshot, DomainError>>;
@@ -33,6 +38,8 @@ pub struct CartLine {
     pub product_id: ProductId,
     /// Its current name (`None` once deleted).
     pub name: Option<String>,
+    /// Its SKU (`None` once deleted).
+    pub sku: Option<String>,
     /// Units wanted.
     pub quantity: i64,
     /// Current unit price (`None` once deleted).
@@ -86,10 +93,17 @@ pub enum CartMessage {
         /// Answered at once.
         reply: CartReply,
     },
-    /// Empty the cart (after a checkout).
+    /// Empty the cart.
     Clear {
         /// Answered after the change is stored.
         reply: CartReply,
+    },
+    /// Reserve every line and turn the cart into a `pending_payment` order.
+    Checkout {
+        /// The client's Idempotency-Key: a repeated checkout returns the same order.
+        idempotency_key: Option<String>,
+        /// The order, and whether it was created now (false: found by its key).
+        reply: RpcReplyPort<Result<(Order, bool), DomainError>>,
     },
 }
 
@@ -103,6 +117,12 @@ pub struct CartArgs {
     pub catalog: Catalog,
     /// The currency of an empty cart's total.
     pub currency: Currency,
+    /// The ProductStock actors, for checkout.
+    pub stock: Arc<dyn StockGateway>,
+    /// How long a checkout holds stock for payment.
+    pub order_ttl: Duration,
+    /// Raised after a checkout committed its order (and event).
+    pub signal: EventSignal,
 }
 
 /// The actor's state.
@@ -113,6 +133,9 @@ pub struct CartState {
     store: Arc<dyn Store>,
     catalog: Catalog,
     currency: Currency,
+    stock: Arc<dyn StockGateway>,
+    order_ttl: Duration,
+    signal: EventSignal,
 }
 
 impl CartState {
@@ -169,6 +192,107 @@ impl CartState {
         Ok(())
     }
 
+    /// Checkout: reserve every line in product-id order; if any cannot be reserved,
+    /// release those taken and report every short line; else store the order with
+    /// its `orders.created` event and the emptied cart in one transaction.
+    async fn checkout(
+        &mut self,
+        idempotency_key: Option<String>,
+    ) -> Result<(Order, bool), DomainError> {
+        if let Some(key) = &idempotency_key {
+            if let Some(order) = self
+                .store
+                .order_by_idempotency_key(self.user_id, key)
+                .await?
+            {
+                return Ok((order, false));
+            }
+        }
+        let mut cart = self.snapshot().await?;
+        if cart.items.is_empty() {
+            return Err(DomainError::invalid(
+                "cart",
+                "is empty: add items before checking out",
+            ));
+        }
+        cart.items.sort_by_key(|line| line.product_id);
+        let order_id = OrderId::new();
+        let created_at = crate::now();
+        let ttl = chrono::Duration::from_std(self.order_ttl)
+            .map_err(|_| DomainError::invalid("order_ttl", "is too long"))?;
+        let expires_at = created_at + ttl;
+        let mut taken = Vec::new();
+        let mut short = Vec::new();
+        for line in &cart.items {
+            let shortage = |available| Shortage {
+                product_id: line.product_id,
+                requested: line.quantity,
+                available,
+            };
+            if line.status == LineStatus::Unavailable {
+                short.push(shortage(0));
+                continue;
+            }
+            match self
+                .stock
+                .reserve(line.product_id, order_id, line.quantity, expires_at)
+                .await
+            {
+                Ok(_) => taken.push(line.product_id),
+                Err(DomainError::InsufficientStock { available, .. }) => {
+                    short.push(shortage(available))
+                }
+                Err(DomainError::NotFound { .. }) => short.push(shortage(0)),
+                Err(other) => {
+                    release_all(&*self.stock, order_id, &taken).await?;
+                    return Err(other);
+                }
+            }
+        }
+        if !short.is_empty() {
+            release_all(&*self.stock, order_id, &taken).await?;
+            return Err(DomainError::LinesUnavailable(short));
+        }
+        let lines: Vec<OrderLine> = cart
+            .items
+            .iter()
+            .map(|line| OrderLine {
+                product_id: line.product_id,
+                name: line.name.clone().unwrap_or_default(),
+                sku: line.sku.clone().unwrap_or_default(),
+                quantity: line.quantity,
+                // Every line here is priced: deleted products were reported short.
+                unit_price: line.unit_price.unwrap_or(Money {
+                    amount: 0,
+                    currency: cart.total.currency,
+                }),
+            })
+            .collect();
+        let order = Order {
+            id: order_id,
+            user_id: self.user_id,
+            status: OrderStatus::PendingPayment,
+            lines,
+            total: cart.total,
+            created_at,
+            expires_at,
+            history: vec![StatusChange {
+                status: OrderStatus::PendingPayment,
+                at: created_at,
+                reason: None,
+            }],
+            idempotency_key,
+        };
+        if let Err(error) = self.store.create_order(&order, &order.event()).await {
+            // Nothing was stored: give the stock back (expiry would, later, anyway).
+            let _ = release_all(&*self.stock, order_id, &taken).await;
+            return Err(error.into());
+        }
+        self.signal.committed();
+        self.lines.clear();
+        Ok((order, true))
+    }
+
     /// The lines priced at the catalog's current, committed state.
     pub async fn snapshot(&self) -> Result<CartSnapshot, DomainError> {
         let mut items = Vec::with_capacity(self.lines.len());
@@ -190,6 +314,7 @@ impl CartState {
                     CartLine {
                         product_id: *product_id,
                         name: Some(view.product.name),
+                        sku: Some(view.product.sku.as_str().to_owned()),
                         quantity: *quantity,
                         unit_price: Some(price),
                         line_total: Some(line_total),
@@ -204,6 +329,7 @@ impl CartState {
                 Err(DomainError::NotFound { .. }) => CartLine {
                     product_id: *product_id,
                     name: None,
+                    sku: None,
                     quantity: *quantity,
                     unit_price: None,
                     line_total: None,
@@ -238,6 +364,9 @@ impl Actor for Cart {
             store: args.store,
             catalog: args.catalog,
             currency: args.currency,
+            stock: args.stock,
+            order_ttl: args.order_ttl,
+            signal: args.signal,
         })
     }
 
@@ -300,6 +429,12 @@ impl Actor for Cart {
             }
             CartMessage::Get { reply } => {
                 let _ = reply.send(state.snapshot().await);
+            }
+            CartMessage::Checkout {
+                idempotency_key,
+                reply,
+            } => {
+                let _ = reply.send(state.checkout(idempotency_key).await);
             }
             CartMessage::Clear { reply } => {
                 let outcome = async {

@@ -58,6 +58,9 @@ pub enum DomainError {
         /// How many units are available right now.
         available: i64,
     },
+    /// Checkout could not reserve these lines; nothing stays reserved.
+    #[error("{} cart lines cannot be reserved", .0.len())]
+    LinesUnavailable(Vec<crate::order::Shortage>),
     /// E-mail and password do not match an account.
     #[error("invalid e-mail or password")]
     InvalidCredentials,

@@ -4,6 +4,7 @@
 //! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
 
 use crate::events::{Event, StoredEvent};
+use crate::order::{Order, OrderStatus, StatusChange};
 use crate::{
     Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
     UserId,
@@ -136,6 +137,49 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_cart_line(&self, user: UserId, product: ProductId) -> Result<(), StoreError>;
     /// Empties a cart.
     async fn clear_cart(&self, user: UserId) -> Result<(), StoreError>;
+
+    /// Stores a new order, its `orders.created` event, and empties the user's cart,
+    /// in one transaction. `Conflict { constraint: "orders_idempotency" }` when the
+    /// user already has an order with the same idempotency key.
+    async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError>;
+    /// An order with its lines and history.
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// The user's order made with this idempotency key.
+    async fn order_by_idempotency_key(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<Order>, StoreError>;
+    /// A user's orders, newest first.
+    async fn orders_of_user(&self, user: UserId, limit: i64) -> Result<Vec<Order>, StoreError>;
+    /// Orders of any user, newest first, optionally with one status.
+    async fn orders_with_status(
+        &self,
+        status: Option<OrderStatus>,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError>;
+    /// Moves an order from `from` to `change.status`, appending the history entry at
+    /// `position` and the event, in one transaction; `Conflict` if it is no longer
+    /// in `from`.
+    async fn update_order_status(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        change: &StatusChange,
+        position: i64,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+    /// Pending orders whose `expires_at` has passed, oldest first.
+    async fn due_orders(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError>;
+
+    /// Holds past their `expires_at` whose order does not exist (a checkout that
+    /// died between reserving and storing its order, or a manual hold), as
+    /// `(product, order)` pairs.
+    async fn expired_orphan_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(ProductId, OrderId)>, StoreError>;
 
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;

@@ -170,6 +170,19 @@ impl From<DomainError> for ApiError {
             .extra("product_id", product_id.to_string())
             .extra("requested", requested)
             .extra("available", available),
+            DomainError::LinesUnavailable(lines) => Self::new(
+                StatusCode::CONFLICT,
+                "lines-unavailable",
+                "Not enough stock",
+                format!(
+                    "{} cart lines cannot be reserved; nothing was reserved",
+                    lines.len()
+                ),
+            )
+            .extra(
+                "unavailable",
+                serde_json::to_value(&lines).unwrap_or(serde_json::Value::Null),
+            ),
             DomainError::InvalidCredentials => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid-credentials",

@@ -1,7 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{
-    admin::AdminApi, auth::AuthApi, cart::CartApi, health::HealthApi, products::ProductApi,
+    admin::AdminApi, auth::AuthApi, cart::CartApi, health::HealthApi, orders::OrderApi,
+    products::ProductApi,
 };
 use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
@@ -42,6 +43,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             state: state.clone(),
         },
         CartApi {
+            state: state.clone(),
+        },
+        OrderApi {
             state: state.clone(),
         },
         AdminApi {

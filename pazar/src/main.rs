@@ -114,6 +114,12 @@ struct ServeArgs {
     /// The restart-intensity window.
     #[arg(long, env = "PAZAR_RESTART_WINDOW", default_value = "10s", value_parser = config::parse_duration)]
     restart_window: Duration,
+    /// How long a checkout holds stock for payment before the order expires.
+    #[arg(long, env = "PAZAR_ORDER_TTL", default_value = "15m", value_parser = config::parse_duration)]
+    order_ttl: Duration,
+    /// How often expired orders and lapsed holds are swept.
+    #[arg(long, env = "PAZAR_SWEEP_INTERVAL", default_value = "1s", value_parser = config::parse_duration)]
+    sweep_interval: Duration,
     /// Failed logins per account within 15 minutes before it is throttled.
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
@@ -188,15 +194,20 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
     let store = pazar_store::connect_and_migrate(url)
         .await
         .with_context(|| format!("opening {}", pazar_store::redact(url)))?;
+    let policy = EntityPolicy {
+        idle_timeout: args.actor_idle_timeout,
+        call_timeout: args.call_timeout,
+        max_restarts: args.max_restarts,
+        restart_window: args.restart_window,
+    };
     let shop = Shop::start(
         store,
         ShopConfig {
-            stock_policy: EntityPolicy {
-                idle_timeout: args.actor_idle_timeout,
-                call_timeout: args.call_timeout,
-                max_restarts: args.max_restarts,
-                restart_window: args.restart_window,
-            },
+            stock_policy: policy,
+            cart_policy: policy,
+            order_policy: policy,
+            order_ttl: args.order_ttl,
+            sweep_every: args.sweep_interval,
             login_throttle: LoginThrottlePolicy {
                 max_failures_per_account: args.login_max_failures,
                 ..LoginThrottlePolicy::default()

@@ -37,9 +37,10 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Event, Money, OrderId, Product, ProductId, ProductPage, ProductQuery,
-                ProductView, Reservation, Role, Sku, StockChange, StockLevels, StockRecord, Store,
-                StoreError, StoredEvent, User, UserId, UserRecord,
+                Email, Event, Money, Order, OrderId, OrderLine, OrderStatus, Product, ProductId,
+                ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
+                StockChange, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
+                UserId, UserRecord,
             };
             use sqlx::Row;
             use std::collections::HashMap;
@@ -458,6 +459,249 @@ macro_rules! impl_store {
                         .map_err(other)
                 }
 
+                async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    sqlx::query(
+                        "insert into orders (id, user_id, status, total_amount, total_currency, \
+                         created_at, expires_at, idempotency_key) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(order.id.0)
+                    .bind(order.user_id.0)
+                    .bind(order.status.as_str())
+                    .bind(order.total.amount)
+                    .bind(order.total.currency.as_str())
+                    .bind(order.created_at)
+                    .bind(order.expires_at)
+                    .bind(order.idempotency_key.as_deref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| store_error(e, "orders_idempotency"))?;
+                    for (position, line) in order.lines.iter().enumerate() {
+                        sqlx::query(
+                            "insert into order_lines (order_id, position, product_id, name, sku, \
+                             quantity, unit_amount, currency) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(order.id.0)
+                        .bind(position as i32)
+                        .bind(line.product_id.0)
+                        .bind(&line.name)
+                        .bind(&line.sku)
+                        .bind(line.quantity)
+                        .bind(line.unit_price.amount)
+                        .bind(line.unit_price.currency.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(other)?;
+                    }
+                    for (position, change) in order.history.iter().enumerate() {
+                        insert_history(&mut tx, order.id, position as i64, change).await?;
+                    }
+                    sqlx::query("delete from cart_lines where user_id = $1")
+                        .bind(order.user_id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(other)?;
+                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                    tx.commit().await.map_err(other)
+                }
+
+                async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+                    let Some(row) = sqlx::query("select * from orders where id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(other)?
+                    else {
+                        return Ok(None);
+                    };
+                    let status: String = row.try_get("status").map_err(other)?;
+                    let currency: String = row.try_get("total_currency").map_err(other)?;
+                    let lines = sqlx::query(
+                        "select * from order_lines where order_id = $1 order by position",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    let history = sqlx::query(
+                        "select * from order_history where order_id = $1 order by position",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    let money = |amount: i64, currency: &str| {
+                        Money::price(amount, currency).map_err(|e| corrupt("order amount", e))
+                    };
+                    let parse_status = |raw: &str| {
+                        OrderStatus::parse(raw).ok_or_else(|| corrupt("order status", raw))
+                    };
+                    Ok(Some(Order {
+                        id,
+                        user_id: UserId(row.try_get::<Uuid, _>("user_id").map_err(other)?),
+                        status: parse_status(&status)?,
+                        total: money(row.try_get("total_amount").map_err(other)?, &currency)?,
+                        created_at: row.try_get("created_at").map_err(other)?,
+                        expires_at: row.try_get("expires_at").map_err(other)?,
+                        idempotency_key: row.try_get("idempotency_key").map_err(other)?,
+                        lines: lines
+                            .iter()
+                            .map(|line| {
+                                let currency: String = line.try_get("currency").map_err(other)?;
+                                Ok(OrderLine {
+                                    product_id: ProductId(
+                                        line.try_get::<Uuid, _>("product_id").map_err(other)?,
+                                    ),
+                                    name: line.try_get("name").map_err(other)?,
+                                    sku: line.try_get("sku").map_err(other)?,
+                                    quantity: line.try_get("quantity").map_err(other)?,
+                                    unit_price: money(
+                                        line.try_get("unit_amount").map_err(other)?,
+                                        &currency,
+                                    )?,
+                                })
+                            })
+                            .collect::<Result<_, StoreError>>()?,
+                        history: history
+                            .iter()
+                            .map(|entry| {
+                                let status: String = entry.try_get("status").map_err(other)?;
+                                Ok(StatusChange {
+                                    status: parse_status(&status)?,
+                                    at: entry.try_get("at").map_err(other)?,
+                                    reason: entry.try_get("reason").map_err(other)?,
+                                })
+                            })
+                            .collect::<Result<_, StoreError>>()?,
+                    }))
+                }
+
+                async fn order_by_idempotency_key(
+                    &self,
+                    user: UserId,
+                    key: &str,
+                ) -> Result<Option<Order>, StoreError> {
+                    let id: Option<Uuid> = sqlx::query_scalar(
+                        "select id from orders where user_id = $1 and idempotency_key = $2",
+                    )
+                    .bind(user.0)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    match id {
+                        Some(id) => self.order(OrderId(id)).await,
+                        None => Ok(None),
+                    }
+                }
+
+                async fn orders_of_user(
+                    &self,
+                    user: UserId,
+                    limit: i64,
+                ) -> Result<Vec<Order>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select id from orders where user_id = $1 \
+                         order by created_at desc, id desc limit $2",
+                    )
+                    .bind(user.0)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    self.orders_by_ids(ids).await
+                }
+
+                async fn orders_with_status(
+                    &self,
+                    status: Option<OrderStatus>,
+                    limit: i64,
+                ) -> Result<Vec<Order>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select id from orders where (cast($1 as text) is null or status = $1) \
+                         order by created_at desc, id desc limit $2",
+                    )
+                    .bind(status.map(|s| s.as_str()))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    self.orders_by_ids(ids).await
+                }
+
+                async fn update_order_status(
+                    &self,
+                    id: OrderId,
+                    from: OrderStatus,
+                    change: &StatusChange,
+                    position: i64,
+                    event: &Event,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    let done = sqlx::query(
+                        "update orders set status = $2 where id = $1 and status = $3",
+                    )
+                    .bind(id.0)
+                    .bind(change.status.as_str())
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(other)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict {
+                            constraint: "orders_status".into(),
+                        });
+                    }
+                    insert_history(&mut tx, id, position, change).await?;
+                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                    tx.commit().await.map_err(other)
+                }
+
+                async fn due_orders(
+                    &self,
+                    now: DateTime<Utc>,
+                    limit: i64,
+                ) -> Result<Vec<OrderId>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select id from orders where status = 'pending_payment' \
+                         and expires_at <= $1 order by expires_at limit $2",
+                    )
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok(ids.into_iter().map(OrderId).collect())
+                }
+
+                async fn expired_orphan_holds(
+                    &self,
+                    now: DateTime<Utc>,
+                    limit: i64,
+                ) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
+                    let rows = sqlx::query(
+                        "select r.product_id, r.order_id from stock_reservations r \
+                         where r.expires_at <= $1 \
+                         and not exists (select 1 from orders o where o.id = r.order_id) \
+                         order by r.expires_at limit $2",
+                    )
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                ProductId(row.try_get::<Uuid, _>("product_id")?),
+                                OrderId(row.try_get::<Uuid, _>("order_id")?),
+                            ))
+                        })
+                        .collect::<Result<_, sqlx::Error>>()
+                        .map_err(other)
+                }
+
                 async fn events_after(
                     &self,
                     after: i64,
@@ -519,6 +763,39 @@ macro_rules! impl_store {
                     .map(|_| ())
                     .map_err(other)
                 }
+            }
+
+            impl $store {
+                async fn orders_by_ids(&self, ids: Vec<Uuid>) -> Result<Vec<Order>, StoreError> {
+                    let mut orders = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        if let Some(order) = self.order(OrderId(id)).await? {
+                            orders.push(order);
+                        }
+                    }
+                    Ok(orders)
+                }
+            }
+
+            async fn insert_history(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                order: OrderId,
+                position: i64,
+                change: &StatusChange,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into order_history (order_id, position, status, at, reason) \
+                     values ($1, $2, $3, $4, $5)",
+                )
+                .bind(order.0)
+                .bind(position as i32)
+                .bind(change.status.as_str())
+                .bind(change.at)
+                .bind(change.reason.as_deref())
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(other)
             }
 
             /// Appends `events` to the outbox inside `tx`, numbering them from the

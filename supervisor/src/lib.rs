@@ -3,7 +3,9 @@
 //! ```text
 //! root (ShopRoot)
 //! ├── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
-//! └── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
+//! ├── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
+//! └── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
+//! sweeper task: expires due orders, releases lapsed orphan holds
 //! ```
 //!
 //! An [`EntitySupervisor`](entity::EntitySupervisor) keeps a registry key → actor,
@@ -20,5 +22,5 @@ pub mod shop;
 pub mod snapshot;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
-pub use shop::{CartKind, ProductStockKind, Shop, ShopConfig};
+pub use shop::{CartKind, OrderKind, ProductStockKind, Shop, ShopConfig, StockActors};
 pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};

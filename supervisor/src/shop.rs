@@ -2,19 +2,24 @@
 
 use crate::entity::{EntityHandle, EntityKind, EntityPolicy};
 use crate::snapshot::TreeSnapshot;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs, CartMessage};
 use pazar_actors::events::DeliveryPolicy;
+use pazar_actors::order::{
+    release_all, OrderActor, OrderArgs, OrderMessage, OrderStatus, StockGateway,
+};
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
     Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal,
-    LoginThrottlePolicy, OrderId, ProductId, ProductViews, StockLevels, Store, StoreWriter, UserId,
+    LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews, StockLevels, Store, StoreWriter,
+    UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// ProductStock entities: one actor per product id.
@@ -43,11 +48,86 @@ impl EntityKind for ProductStockKind {
     }
 }
 
+/// The ProductStock actors as the order flow's [`StockGateway`].
+#[derive(Clone)]
+pub struct StockActors(pub EntityHandle<ProductStockKind>);
+
+#[async_trait]
+impl StockGateway for StockActors {
+    async fn reserve(
+        &self,
+        product: ProductId,
+        order: OrderId,
+        quantity: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<StockLevels, DomainError> {
+        self.0
+            .call(product, |reply| ProductStockMessage::Reserve {
+                order_id: order,
+                quantity,
+                expires_at,
+                reply,
+            })
+            .await?
+    }
+
+    async fn release(
+        &self,
+        product: ProductId,
+        order: OrderId,
+    ) -> Result<StockLevels, DomainError> {
+        self.0
+            .call(product, |reply| ProductStockMessage::Release {
+                order_id: order,
+                reply,
+            })
+            .await?
+    }
+
+    async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError> {
+        self.0
+            .call(product, |reply| ProductStockMessage::Commit {
+                order_id: order,
+                reply,
+            })
+            .await?
+    }
+}
+
 /// Cart entities: one actor per user id.
 pub struct CartKind {
     store: Arc<dyn Store>,
     catalog: Catalog,
     currency: Currency,
+    stock: Arc<dyn StockGateway>,
+    order_ttl: Duration,
+    signal: EventSignal,
+}
+
+/// Order entities: one actor per order id.
+pub struct OrderKind {
+    store: Arc<dyn Store>,
+    stock: Arc<dyn StockGateway>,
+    signal: EventSignal,
+}
+
+impl EntityKind for OrderKind {
+    type Key = OrderId;
+    type Actor = OrderActor;
+    const NAME: &'static str = "order";
+
+    fn actor(&self) -> OrderActor {
+        OrderActor
+    }
+
+    fn arguments(&self, order_id: OrderId) -> OrderArgs {
+        OrderArgs {
+            order_id,
+            store: self.store.clone(),
+            stock: self.stock.clone(),
+            signal: self.signal.clone(),
+        }
+    }
 }
 
 impl EntityKind for CartKind {
@@ -65,6 +145,9 @@ impl EntityKind for CartKind {
             store: self.store.clone(),
             catalog: self.catalog.clone(),
             currency: self.currency,
+            stock: self.stock.clone(),
+            order_ttl: self.order_ttl,
+            signal: self.signal.clone(),
         }
     }
 }
@@ -76,6 +159,12 @@ pub struct ShopConfig {
     pub stock_policy: EntityPolicy,
     /// How Cart actors are supervised.
     pub cart_policy: EntityPolicy,
+    /// How Order actors are supervised.
+    pub order_policy: EntityPolicy,
+    /// How long a checkout holds stock for payment.
+    pub order_ttl: Duration,
+    /// How often the sweeper looks for expired orders and lapsed holds.
+    pub sweep_every: Duration,
     /// The currency of an empty cart.
     pub currency: Currency,
     /// Login throttling.
@@ -91,6 +180,9 @@ impl Default for ShopConfig {
         Self {
             stock_policy: EntityPolicy::default(),
             cart_policy: EntityPolicy::default(),
+            order_policy: EntityPolicy::default(),
+            order_ttl: Duration::from_secs(15 * 60),
+            sweep_every: Duration::from_secs(1),
             currency: Currency::parse("EUR").expect("EUR is a currency"),
             login_throttle: LoginThrottlePolicy::default(),
             writer: StoreWriterConfig::default(),
@@ -156,6 +248,8 @@ pub struct Shop {
     pub stock: EntityHandle<ProductStockKind>,
     /// Cart entities.
     pub carts: EntityHandle<CartKind>,
+    /// Order entities.
+    pub orders: EntityHandle<OrderKind>,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
     root: ActorRef<()>,
@@ -187,20 +281,41 @@ impl Shop {
         )
         .await?;
         let catalog = Catalog::new(store.clone(), views, signal.clone());
+        let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
         let carts = EntityHandle::start(
             CartKind {
                 store: store.clone(),
                 catalog: catalog.clone(),
                 currency: config.currency,
+                stock: gateway.clone(),
+                order_ttl: config.order_ttl,
+                signal: signal.clone(),
             },
             config.cart_policy,
             root.get_cell(),
         )
         .await?;
+        let orders = EntityHandle::start(
+            OrderKind {
+                store: store.clone(),
+                stock: gateway.clone(),
+                signal: signal.clone(),
+            },
+            config.order_policy,
+            root.get_cell(),
+        )
+        .await?;
+        tokio::spawn(sweep(
+            store.clone(),
+            orders.clone(),
+            gateway,
+            config.sweep_every,
+        ));
         Ok(Self {
             accounts: Accounts::new(store.clone(), config.login_throttle, signal)?,
             catalog,
             carts,
+            orders,
             events,
             store,
             stock,
@@ -257,6 +372,7 @@ impl Shop {
             supervisors: vec![
                 self.stock.snapshot(limit).await,
                 self.carts.snapshot(limit).await,
+                self.orders.snapshot(limit).await,
             ],
         }
     }
@@ -380,10 +496,117 @@ impl Shop {
             .await?
     }
 
+    /// Turns the user's cart into a `pending_payment` order; `false` when the
+    /// idempotency key named an order made before.
+    pub async fn checkout(
+        &self,
+        user: UserId,
+        idempotency_key: Option<String>,
+    ) -> Result<(Order, bool), DomainError> {
+        self.carts
+            .call(user, |reply| CartMessage::Checkout {
+                idempotency_key: idempotency_key.clone(),
+                reply,
+            })
+            .await?
+    }
+
+    /// An order as seen by `user`: another user's order does not exist for them.
+    pub async fn order_of(&self, user: UserId, id: OrderId) -> Result<Order, DomainError> {
+        let order = self.order(id).await?;
+        if order.user_id != user {
+            return Err(DomainError::NotFound { what: "order" });
+        }
+        Ok(order)
+    }
+
+    /// Any order (admin).
+    pub async fn order(&self, id: OrderId) -> Result<Order, DomainError> {
+        self.orders
+            .call(id, |reply| OrderMessage::Get { reply })
+            .await
+    }
+
+    /// The user's orders, newest first.
+    pub async fn orders_of(&self, user: UserId) -> Result<Vec<Order>, DomainError> {
+        Ok(self.store.orders_of_user(user, 100).await?)
+    }
+
+    /// Orders of everyone (admin), optionally of one status.
+    pub async fn all_orders(&self, status: Option<OrderStatus>) -> Result<Vec<Order>, DomainError> {
+        Ok(self.store.orders_with_status(status, 100).await?)
+    }
+
+    /// The customer cancels their pending order; its stock is released.
+    pub async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, DomainError> {
+        self.order_of(user, id).await?;
+        self.orders
+            .call(id, |reply| OrderMessage::Cancel { reply })
+            .await?
+    }
+
+    /// Payment succeeded: the order's held stock is sold.
+    pub async fn mark_order_paid(&self, id: OrderId) -> Result<Order, DomainError> {
+        self.orders
+            .call(id, |reply| OrderMessage::MarkPaid { reply })
+            .await?
+    }
+
+    /// An admin ships a paid order.
+    pub async fn fulfil_order(&self, id: OrderId) -> Result<Order, DomainError> {
+        self.orders
+            .call(id, |reply| OrderMessage::Fulfil { reply })
+            .await?
+    }
+
     /// Deletes a product (refused while it has open reservations).
     pub async fn delete_product(&self, product: ProductId) -> Result<(), DomainError> {
         self.stock
             .call(product, |reply| ProductStockMessage::Retire { reply })
             .await?
+    }
+}
+
+/// The sweeper: expires pending orders past `expires_at` (through their Order
+/// actors, which release the stock) and releases lapsed holds that belong to no
+/// order (a checkout that died between reserving and storing its order).
+async fn sweep(
+    store: Arc<dyn Store>,
+    orders: EntityHandle<OrderKind>,
+    stock: Arc<dyn StockGateway>,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !orders.is_running() {
+            return;
+        }
+        let now = Utc::now();
+        match store.due_orders(now, 500).await {
+            Ok(due) => {
+                for id in due {
+                    let expired = orders
+                        .call(id, |reply| OrderMessage::Expire { reply })
+                        .await
+                        .and_then(|outcome| outcome);
+                    if let Err(error) = expired {
+                        tracing::warn!(order = %id, %error, "could not expire order; will retry");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "sweeper cannot read due orders"),
+        }
+        match store.expired_orphan_holds(now, 500).await {
+            Ok(holds) => {
+                for (product, order) in holds {
+                    if let Err(error) = release_all(&*stock, order, &[product]).await {
+                        tracing::warn!(%product, %order, %error, "could not release a lapsed hold");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "sweeper cannot read lapsed holds"),
+        }
     }
 }

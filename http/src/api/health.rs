@@ -72,6 +72,8 @@ pub enum Tag {
     Catalog,
     /// The caller's cart.
     Cart,
+    /// Checkout and orders.
+    Orders,
     /// Shop administration.
     Admin,
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod cart;
 pub mod health;
+pub mod orders;
 pub mod products;
 
 use crate::error::ApiError;

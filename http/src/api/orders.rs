@@ -1,0 +1,236 @@
+//! `/api/v1/orders`: checkout and the caller's orders; admin order views.
+
+use super::health::Tag;
+use super::{MoneyDto, UuidParam};
+use crate::auth::BearerAuth;
+use crate::error::problem;
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use pazar_actors::{DomainError, Money, Order, OrderId, OrderStatus};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Checkout and orders.
+pub struct OrderApi {
+    /// Shared state.
+    pub state: Arc<AppState>,
+}
+
+/// A line of an order, at the price of checkout.
+#[derive(Object)]
+pub struct OrderLineDto {
+    /// The product.
+    pub product_id: Uuid,
+    /// Name at checkout.
+    pub name: String,
+    /// SKU at checkout.
+    pub sku: String,
+    /// Units.
+    pub quantity: i64,
+    /// Unit price at checkout.
+    pub unit_price: MoneyDto,
+    /// `unit_price × quantity`.
+    pub line_total: MoneyDto,
+}
+
+/// One status an order has been in.
+#[derive(Object)]
+pub struct StatusChangeDto {
+    /// The status entered.
+    pub status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, when there is more to say.
+    pub reason: Option<String>,
+}
+
+/// An order.
+#[derive(Object)]
+pub struct OrderDto {
+    /// Id.
+    pub id: Uuid,
+    /// Whose.
+    pub user_id: Uuid,
+    /// `pending_payment`, `paid`, `fulfilled`, `cancelled` or `expired`.
+    pub status: String,
+    /// What was bought.
+    pub items: Vec<OrderLineDto>,
+    /// Sum of the lines.
+    pub total: MoneyDto,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// Until when the stock is held for payment.
+    pub expires_at: DateTime<Utc>,
+    /// Every status, oldest first.
+    pub history: Vec<StatusChangeDto>,
+}
+
+fn money(money: Money) -> MoneyDto {
+    MoneyDto {
+        amount: money.amount,
+        currency: money.currency.to_string(),
+    }
+}
+
+impl From<Order> for OrderDto {
+    fn from(order: Order) -> Self {
+        Self {
+            id: order.id.0,
+            user_id: order.user_id.0,
+            status: order.status.as_str().to_owned(),
+            items: order
+                .lines
+                .into_iter()
+                .map(|line| OrderLineDto {
+                    product_id: line.product_id.0,
+                    name: line.name,
+                    sku: line.sku,
+                    quantity: line.quantity,
+                    line_total: money(Money {
+                        amount: line.unit_price.amount.saturating_mul(line.quantity),
+                        currency: line.unit_price.currency,
+                    }),
+                    unit_price: money(line.unit_price),
+                })
+                .collect(),
+            total: money(order.total),
+            created_at: order.created_at,
+            expires_at: order.expires_at,
+            history: order
+                .history
+                .into_iter()
+                .map(|change| StatusChangeDto {
+                    status: change.status.as_str().to_owned(),
+                    at: change.at,
+                    reason: change.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A list of orders.
+#[derive(Object)]
+pub struct OrderListDto {
+    /// Newest first.
+    pub items: Vec<OrderDto>,
+}
+
+/// Answer of a checkout.
+#[derive(ApiResponse)]
+pub enum CheckedOut {
+    /// The order was placed (or, with a repeated Idempotency-Key, had been).
+    #[oai(status = 201)]
+    Created(
+        Json<OrderDto>,
+        /// `true` when this is the answer to an earlier request with the same key.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+}
+
+#[OpenApi(tag = "Tag::Orders")]
+impl OrderApi {
+    /// Check out the cart: reserve every line (409 listing `unavailable` lines, with
+    /// nothing left reserved) and place a `pending_payment` order; the cart is emptied.
+    #[oai(path = "/api/v1/orders", method = "post")]
+    async fn checkout(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+    ) -> poem::Result<CheckedOut> {
+        let key = idempotency_key.0.map(|k| k.trim().to_owned());
+        if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
+            return Err(problem(DomainError::invalid(
+                "Idempotency-Key",
+                "must be 1-255 characters",
+            ))
+            .into());
+        }
+        let (order, created) = self
+            .state
+            .shop
+            .checkout(auth.0.user_id()?, key)
+            .await
+            .map_err(problem)?;
+        let replayed = (!created).then(|| "true".to_owned());
+        Ok(CheckedOut::Created(Json(order.into()), replayed))
+    }
+
+    /// The caller's orders, newest first.
+    #[oai(path = "/api/v1/orders", method = "get")]
+    async fn list(&self, auth: BearerAuth) -> poem::Result<Json<OrderListDto>> {
+        let orders = self
+            .state
+            .shop
+            .orders_of(auth.0.user_id()?)
+            .await
+            .map_err(problem)?;
+        Ok(Json(OrderListDto {
+            items: orders.into_iter().map(OrderDto::from).collect(),
+        }))
+    }
+
+    /// One of the caller's orders (another user's order is 404).
+    #[oai(path = "/api/v1/orders/:id", method = "get")]
+    async fn get(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
+        let order = self
+            .state
+            .shop
+            .order_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(order.into()))
+    }
+
+    /// Cancel a pending order; its stock is released (409 if no longer pending).
+    #[oai(path = "/api/v1/orders/:id/cancel", method = "post")]
+    async fn cancel(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
+        let order = self
+            .state
+            .shop
+            .cancel_order(auth.0.user_id()?, OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(order.into()))
+    }
+
+    /// All orders, newest first, optionally of one status (admin).
+    #[oai(path = "/api/v1/admin/orders", method = "get")]
+    async fn all(
+        &self,
+        auth: BearerAuth,
+        status: Query<Option<String>>,
+    ) -> poem::Result<Json<OrderListDto>> {
+        auth.0.require_admin()?;
+        let status = match status.0.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(OrderStatus::parse(raw).ok_or_else(|| {
+                problem(DomainError::invalid(
+                    "status",
+                    "must be pending_payment, paid, fulfilled, cancelled or expired",
+                ))
+            })?),
+        };
+        let orders = self.state.shop.all_orders(status).await.map_err(problem)?;
+        Ok(Json(OrderListDto {
+            items: orders.into_iter().map(OrderDto::from).collect(),
+        }))
+    }
+
+    /// Mark a paid order as shipped (admin; 409 unless paid).
+    #[oai(path = "/api/v1/admin/orders/:id/fulfil", method = "post")]
+    async fn fulfil(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
+        auth.0.require_admin()?;
+        let order = self
+            .state
+            .shop
+            .fulfil_order(OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(order.into()))
+    }
+}

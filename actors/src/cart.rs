@@ -9,7 +9,8 @@
 use crate::events::EventSignal;
 use crate::order::{release_all, Order, OrderLine, OrderStatus, Shortage, StatusChange};
 use crate::{
-    Catalog, Currency, DomainError, Money, OrderId, ProductId, StockGateway, Store, UserId,
+    Catalog, Currency, DomainError, LiveCarts, Money, OrderId, ProductId, StockGateway, Store,
+    UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -123,6 +124,8 @@ pub struct CartArgs {
     pub order_ttl: Duration,
     /// Raised after a checkout committed its order (and event).
     pub signal: EventSignal,
+    /// Open WebSockets watching carts.
+    pub live: Arc<LiveCarts>,
 }
 
 /// The actor's state.
@@ -136,6 +139,7 @@ pub struct CartState {
     stock: Arc<dyn StockGateway>,
     order_ttl: Duration,
     signal: EventSignal,
+    live: Arc<LiveCarts>,
 }
 
 impl CartState {
@@ -293,6 +297,13 @@ impl CartState {
         Ok((order, true))
     }
 
+    /// Tells the cart's live watchers about a changed cart.
+    fn announce(&self, outcome: &Result<CartSnapshot, DomainError>) {
+        if let Ok(snapshot) = outcome {
+            self.live.publish(self.user_id, snapshot);
+        }
+    }
+
     /// The lines priced at the catalog's current, committed state.
     pub async fn snapshot(&self) -> Result<CartSnapshot, DomainError> {
         let mut items = Vec::with_capacity(self.lines.len());
@@ -367,6 +378,7 @@ impl Actor for Cart {
             stock: args.stock,
             order_ttl: args.order_ttl,
             signal: args.signal,
+            live: args.live,
         })
     }
 
@@ -395,6 +407,7 @@ impl Actor for Cart {
                     state.snapshot().await
                 }
                 .await;
+                state.announce(&outcome);
                 let _ = reply.send(outcome);
             }
             CartMessage::Update {
@@ -411,6 +424,7 @@ impl Actor for Cart {
                     state.snapshot().await
                 }
                 .await;
+                state.announce(&outcome);
                 let _ = reply.send(outcome);
             }
             CartMessage::Remove { product_id, reply } => {
@@ -425,6 +439,7 @@ impl Actor for Cart {
                     state.snapshot().await
                 }
                 .await;
+                state.announce(&outcome);
                 let _ = reply.send(outcome);
             }
             CartMessage::Get { reply } => {
@@ -434,7 +449,12 @@ impl Actor for Cart {
                 idempotency_key,
                 reply,
             } => {
-                let _ = reply.send(state.checkout(idempotency_key).await);
+                let outcome = state.checkout(idempotency_key).await;
+                if matches!(outcome, Ok((_, true))) && state.live.is_watched(state.user_id) {
+                    let emptied = state.snapshot().await;
+                    state.announce(&emptied);
+                }
+                let _ = reply.send(outcome);
             }
             CartMessage::Clear { reply } => {
                 let outcome = async {
@@ -443,6 +463,7 @@ impl Actor for Cart {
                     state.snapshot().await
                 }
                 .await;
+                state.announce(&outcome);
                 let _ = reply.send(outcome);
             }
         }

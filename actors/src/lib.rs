@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod live_carts;
 pub mod money;
 pub mod order;
 pub mod ports;
@@ -32,6 +33,7 @@ pub use catalog::{
 pub use error::{DomainError, StoreError};
 pub use events::{Event, EventBus, EventSignal, EventSubscriber, StoredEvent};
 pub use ids::{OrderId, ProductId, UserId};
+pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
 pub use order::{Order, OrderLine, OrderStatus, Shortage, StatusChange, StockGateway};
 pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod server;
 

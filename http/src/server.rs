@@ -62,6 +62,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", service)
         .at("/metrics", poem::get(metrics))
+        .at("/api/v1/cart/live", poem::get(crate::live::live_cart))
         .data(state.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })

@@ -12,9 +12,9 @@ use pazar_actors::order::{
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal,
-    LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews, StockLevels, Store, StoreWriter,
-    UserId,
+    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
+    LiveCarts, LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews, StockLevels, Store,
+    StoreWriter, StoredEvent, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +102,52 @@ pub struct CartKind {
     stock: Arc<dyn StockGateway>,
     order_ttl: Duration,
     signal: EventSignal,
+    live: Arc<LiveCarts>,
+}
+
+/// Pushes fresh snapshots to live carts when a product in them changes in the
+/// catalog (price, name, deletion, availability below the quantity).
+struct LiveCartWatcher {
+    live: Arc<LiveCarts>,
+    carts: EntityHandle<CartKind>,
+}
+
+#[async_trait]
+impl EventSubscriber for LiveCartWatcher {
+    fn name(&self) -> &str {
+        "live-carts"
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        matches!(
+            kind,
+            "catalog.stock_changed" | "catalog.product_upserted" | "catalog.product_deleted"
+        )
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+        let Some(product) = event.event.data["product_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .map(ProductId)
+        else {
+            return Ok(());
+        };
+        for user in self.live.watchers_of(product) {
+            match self
+                .carts
+                .call(user, |reply| CartMessage::Get { reply })
+                .await
+            {
+                Ok(Ok(snapshot)) => self.live.publish_if_changed(user, &snapshot),
+                Ok(Err(error)) | Err(error) => {
+                    // A live view is best effort: the next change pushes again.
+                    tracing::debug!(%user, %error, "live cart refresh failed")
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Order entities: one actor per order id.
@@ -148,6 +194,7 @@ impl EntityKind for CartKind {
             stock: self.stock.clone(),
             order_ttl: self.order_ttl,
             signal: self.signal.clone(),
+            live: self.live.clone(),
         }
     }
 }
@@ -248,6 +295,8 @@ pub struct Shop {
     pub stock: EntityHandle<ProductStockKind>,
     /// Cart entities.
     pub carts: EntityHandle<CartKind>,
+    /// Open WebSockets watching carts.
+    pub live_carts: Arc<LiveCarts>,
     /// Order entities.
     pub orders: EntityHandle<OrderKind>,
     /// The outbox and its delivery to subscribers.
@@ -282,6 +331,7 @@ impl Shop {
         .await?;
         let catalog = Catalog::new(store.clone(), views, signal.clone());
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
+        let live_carts = Arc::new(LiveCarts::default());
         let carts = EntityHandle::start(
             CartKind {
                 store: store.clone(),
@@ -290,11 +340,16 @@ impl Shop {
                 stock: gateway.clone(),
                 order_ttl: config.order_ttl,
                 signal: signal.clone(),
+                live: live_carts.clone(),
             },
             config.cart_policy,
             root.get_cell(),
         )
         .await?;
+        events.subscribe(Arc::new(LiveCartWatcher {
+            live: live_carts.clone(),
+            carts: carts.clone(),
+        }));
         let orders = EntityHandle::start(
             OrderKind {
                 store: store.clone(),
@@ -315,6 +370,7 @@ impl Shop {
             accounts: Accounts::new(store.clone(), config.login_throttle, signal)?,
             catalog,
             carts,
+            live_carts,
             orders,
             events,
             store,

@@ -1,0 +1,79 @@
+//! `GET /api/v1/cart/live`: a WebSocket of cart snapshots.
+//!
+//! The token comes in the `Authorization: Bearer` header or, for browsers (which
+//! cannot set headers on a WebSocket), in an `access_token` query parameter; without
+//! a valid one the upgrade is refused with 401. On connect the current snapshot is
+//! sent; after that, every change of the cart (from any tab, device or API client)
+//! and every catalog change that matters to it. The socket is read only to notice
+//! that the client went away.
+
+use crate::api::cart::CartDto;
+use crate::error::{problem, ApiError};
+use crate::AppState;
+use futures_util::{SinkExt, StreamExt};
+use poem::web::websocket::{Message, WebSocket};
+use poem::web::Data;
+use poem::{handler, IntoResponse, Request};
+use poem_openapi::types::ToJSON;
+use std::sync::Arc;
+
+fn bearer_token(request: &Request) -> Option<String> {
+    let header = request
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    header.or_else(|| {
+        request.uri().query().and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("access_token=").map(str::to_owned))
+        })
+    })
+}
+
+fn frame(snapshot: pazar_actors::CartSnapshot) -> Message {
+    Message::Text(CartDto::from(snapshot).to_json_string())
+}
+
+/// The WebSocket endpoint.
+#[handler]
+pub async fn live_cart(
+    request: &Request,
+    socket: WebSocket,
+    state: Data<&Arc<AppState>>,
+) -> poem::Result<impl IntoResponse> {
+    let token = bearer_token(request)
+        .ok_or_else(|| ApiError::unauthorized("a valid bearer access token is required"))?;
+    let user = state.tokens.verify(&token)?.user_id()?;
+    let shop = state.shop.clone();
+    // Subscribe before reading the snapshot, so no change can fall in between.
+    let mut subscription = shop.live_carts.subscribe(user);
+    let first = shop.cart(user).await.map_err(problem)?;
+    shop.live_carts.seen(user, &first);
+    Ok(socket.on_upgrade(move |stream| async move {
+        let (mut sink, mut incoming) = stream.split();
+        if sink.send(frame(first)).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                snapshot = subscription.receiver.recv() => match snapshot {
+                    Some(snapshot) => {
+                        if sink.send(frame(snapshot)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Dropped by the hub for being too slow.
+                    None => break,
+                },
+                message = incoming.next() => match message {
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        let _ = sink.close().await;
+    }))
+}

@@ -225,6 +225,8 @@ impl CartState {
         let ttl = chrono::Duration::from_std(self.order_ttl)
             .map_err(|_| DomainError::invalid("order_ttl", "is too long"))?;
         let expires_at = created_at + ttl;
+        // Durable before the first hold: a crash from here on is repaired at start.
+        self.store.begin_checkout(order_id, self.user_id).await?;
         let mut taken = Vec::new();
         let mut short = Vec::new();
         for line in &cart.items {
@@ -248,13 +250,13 @@ impl CartState {
                 }
                 Err(DomainError::NotFound { .. }) => short.push(shortage(0)),
                 Err(other) => {
-                    release_all(&*self.stock, order_id, &taken).await?;
+                    self.abandon(order_id, &taken).await?;
                     return Err(other);
                 }
             }
         }
         if !short.is_empty() {
-            release_all(&*self.stock, order_id, &taken).await?;
+            self.abandon(order_id, &taken).await?;
             return Err(DomainError::LinesUnavailable(short));
         }
         let lines: Vec<OrderLine> = cart
@@ -288,13 +290,22 @@ impl CartState {
             idempotency_key,
         };
         if let Err(error) = self.store.create_order(&order, &order.event()).await {
-            // Nothing was stored: give the stock back (expiry would, later, anyway).
-            let _ = release_all(&*self.stock, order_id, &taken).await;
+            // Nothing was stored: give the stock back (the intent lets the sweeper
+            // finish the job if this fails too).
+            let _ = self.abandon(order_id, &taken).await;
             return Err(error.into());
         }
         self.signal.committed();
         self.lines.clear();
         Ok((order, true))
+    }
+
+    /// Gives back the holds of a checkout that will not become an order, then
+    /// forgets its intent.
+    async fn abandon(&self, order_id: OrderId, taken: &[ProductId]) -> Result<(), DomainError> {
+        release_all(&*self.stock, order_id, taken).await?;
+        self.store.end_checkout(order_id).await?;
+        Ok(())
     }
 
     /// Tells the cart's live watchers about a changed cart.

@@ -17,7 +17,7 @@ use crate::{DomainError, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -130,6 +130,8 @@ pub struct EventBus {
     store: Arc<dyn Store>,
     signal: EventSignal,
     policy: DeliveryPolicy,
+    /// Names of the subscribers started on this bus, for inspection.
+    subscribers: Arc<Mutex<Vec<String>>>,
 }
 
 impl EventBus {
@@ -139,6 +141,7 @@ impl EventBus {
             store,
             signal,
             policy,
+            subscribers: Arc::default(),
         }
     }
 
@@ -149,6 +152,10 @@ impl EventBus {
 
     /// Starts delivering to `subscriber` from just after its saved cursor.
     pub fn subscribe(&self, subscriber: Arc<dyn EventSubscriber>) -> tokio::task::JoinHandle<()> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(subscriber.name().to_owned());
         let bus = self.clone();
         tokio::spawn(async move { bus.deliver(subscriber).await })
     }
@@ -206,6 +213,22 @@ impl EventBus {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.policy.max_backoff);
         }
+    }
+
+    /// The newest outbox `seq`, and how far each subscriber of this bus has got.
+    pub async fn progress(&self) -> Result<(i64, Vec<(String, i64)>), DomainError> {
+        let head = self.store.last_event_seq().await?;
+        let names = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut cursors = Vec::with_capacity(names.len());
+        for name in names {
+            let cursor = self.store.event_cursor(&name).await?;
+            cursors.push((name, cursor));
+        }
+        Ok((head, cursors))
     }
 
     /// A page of the outbox after `seq` (for inspection and the Kafka bridge).

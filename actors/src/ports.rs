@@ -138,8 +138,16 @@ pub trait Store: Send + Sync + 'static {
     /// Empties a cart.
     async fn clear_cart(&self, user: UserId) -> Result<(), StoreError>;
 
-    /// Stores a new order, its `orders.created` event, and empties the user's cart,
-    /// in one transaction. `Conflict { constraint: "orders_idempotency" }` when the
+    /// Records that a checkout for `order` is about to take holds.
+    async fn begin_checkout(&self, order: OrderId, user: UserId) -> Result<(), StoreError>;
+    /// Forgets a checkout intent (its holds were given back).
+    async fn end_checkout(&self, order: OrderId) -> Result<(), StoreError>;
+    /// Checkout intents started before `before` (unfinished: crashed or stuck).
+    async fn stale_checkouts(&self, before: DateTime<Utc>) -> Result<Vec<OrderId>, StoreError>;
+    /// The products an order holds stock of.
+    async fn holds_of_order(&self, order: OrderId) -> Result<Vec<ProductId>, StoreError>;
+    /// Stores a new order, its `orders.created` event, deletes its checkout intent
+    /// and empties the user's cart, in one transaction. `Conflict { constraint: "orders_idempotency" }` when the
     /// user already has an order with the same idempotency key.
     async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError>;
     /// An order with its lines and history.
@@ -183,6 +191,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The `seq` of the newest outbox event (0 when empty).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
     /// The last `seq` a subscriber finished (0 for a new subscriber).
     async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError>;
     /// Remembers how far a subscriber got.

@@ -459,8 +459,67 @@ macro_rules! impl_store {
                         .map_err(other)
                 }
 
+                async fn begin_checkout(
+                    &self,
+                    order: OrderId,
+                    user: UserId,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "insert into checkout_intents (order_id, user_id, started_at) \
+                         values ($1, $2, $3)",
+                    )
+                    .bind(order.0)
+                    .bind(user.0)
+                    .bind(pazar_actors::now())
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(other)
+                }
+
+                async fn end_checkout(&self, order: OrderId) -> Result<(), StoreError> {
+                    sqlx::query("delete from checkout_intents where order_id = $1")
+                        .bind(order.0)
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
+                async fn stale_checkouts(
+                    &self,
+                    before: DateTime<Utc>,
+                ) -> Result<Vec<OrderId>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select order_id from checkout_intents where started_at < $1 \
+                         order by started_at",
+                    )
+                    .bind(before)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok(ids.into_iter().map(OrderId).collect())
+                }
+
+                async fn holds_of_order(&self, order: OrderId) -> Result<Vec<ProductId>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select product_id from stock_reservations where order_id = $1 \
+                         order by product_id",
+                    )
+                    .bind(order.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok(ids.into_iter().map(ProductId).collect())
+                }
+
                 async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(other)?;
+                    sqlx::query("delete from checkout_intents where order_id = $1")
+                        .bind(order.id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(other)?;
                     sqlx::query(
                         "insert into orders (id, user_id, status, total_amount, total_currency, \
                          created_at, expires_at, idempotency_key) \
@@ -684,6 +743,8 @@ macro_rules! impl_store {
                         "select r.product_id, r.order_id from stock_reservations r \
                          where r.expires_at <= $1 \
                          and not exists (select 1 from orders o where o.id = r.order_id) \
+                         and not exists (select 1 from checkout_intents c \
+                                         where c.order_id = r.order_id) \
                          order by r.expires_at limit $2",
                     )
                     .bind(now)
@@ -734,6 +795,13 @@ macro_rules! impl_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn last_event_seq(&self) -> Result<i64, StoreError> {
+                    sqlx::query_scalar("select last_seq from outbox_head where id = 1")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(other)
                 }
 
                 async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError> {

@@ -360,6 +360,8 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
+        // No checkout runs yet in this process: every intent left is from a crash.
+        recover_checkouts(&*store, &*gateway, Utc::now()).await?;
         tokio::spawn(sweep(
             store.clone(),
             orders.clone(),
@@ -623,9 +625,25 @@ impl Shop {
     }
 }
 
+/// Gives back the holds of checkouts that started before `before` and never
+/// stored their order (the process died, or a release failed), and forgets them.
+async fn recover_checkouts(
+    store: &dyn Store,
+    stock: &dyn StockGateway,
+    before: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    for order in store.stale_checkouts(before).await? {
+        let products = store.holds_of_order(order).await?;
+        release_all(stock, order, &products).await?;
+        store.end_checkout(order).await?;
+        tracing::info!(%order, holds = products.len(), "released the holds of an unfinished checkout");
+    }
+    Ok(())
+}
+
 /// The sweeper: expires pending orders past `expires_at` (through their Order
-/// actors, which release the stock) and releases lapsed holds that belong to no
-/// order (a checkout that died between reserving and storing its order).
+/// actors, which release the stock), finishes checkouts stuck for a minute, and
+/// releases lapsed holds that belong to no order (manual holds).
 async fn sweep(
     store: Arc<dyn Store>,
     orders: EntityHandle<OrderKind>,
@@ -653,6 +671,11 @@ async fn sweep(
                 }
             }
             Err(error) => tracing::warn!(%error, "sweeper cannot read due orders"),
+        }
+        if let Err(error) =
+            recover_checkouts(&*store, &*stock, now - chrono::Duration::minutes(1)).await
+        {
+            tracing::warn!(%error, "sweeper cannot finish stale checkouts");
         }
         match store.expired_orphan_holds(now, 500).await {
             Ok(holds) => {

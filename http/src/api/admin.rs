@@ -69,7 +69,8 @@ impl AdminApi {
         ))
     }
 
-    /// Outbox events after position `after`, in commit order (`limit` 1-1000).
+    /// Outbox events after position `after`, in commit order (`limit` 1-1000), with
+    /// the newest position (`head`) and each in-process subscriber's cursor.
     #[oai(path = "/api/v1/admin/events", method = "get")]
     async fn events(
         &self,
@@ -96,9 +97,17 @@ impl AdminApi {
             .await
             .map_err(problem)?;
         let next_after = events.last().map(|e| e.seq).unwrap_or(after);
-        Ok(Json(
-            serde_json::json!({ "items": events, "next_after": next_after }),
-        ))
+        let (head, cursors) = self.state.shop.events.progress().await.map_err(problem)?;
+        let subscribers: serde_json::Map<String, serde_json::Value> = cursors
+            .into_iter()
+            .map(|(name, cursor)| (name, cursor.into()))
+            .collect();
+        Ok(Json(serde_json::json!({
+            "items": events,
+            "next_after": next_after,
+            "head": head,
+            "subscribers": subscribers,
+        })))
     }
 
     /// Hold units of a product for an order.

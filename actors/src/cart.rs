@@ -6,8 +6,10 @@
 //! shows each product's current name, price and availability, so a line whose
 //! product ran short or was deleted is visible as such.
 
-use crate::events::EventSignal;
-use crate::order::{release_all, Order, OrderLine, OrderStatus, Shortage, StatusChange};
+use crate::order::{
+    release_all, CheckoutsInProgress, Order, OrderLine, OrderStatus, Shortage, StatusChange,
+};
+use crate::store_writer::{StoreWriter, Write};
 use crate::{
     Catalog, Currency, DomainError, LiveCarts, Money, OrderId, ProductId, StockGateway, Store,
     UserId,
@@ -122,8 +124,10 @@ pub struct CartArgs {
     pub stock: Arc<dyn StockGateway>,
     /// How long a checkout holds stock for payment.
     pub order_ttl: Duration,
-    /// Raised after a checkout committed its order (and event).
-    pub signal: EventSignal,
+    /// Commits new orders (group commit, with their events).
+    pub writer: StoreWriter,
+    /// The checkouts running in this process.
+    pub checkouts: Arc<CheckoutsInProgress>,
     /// Open WebSockets watching carts.
     pub live: Arc<LiveCarts>,
 }
@@ -138,7 +142,8 @@ pub struct CartState {
     currency: Currency,
     stock: Arc<dyn StockGateway>,
     order_ttl: Duration,
-    signal: EventSignal,
+    writer: StoreWriter,
+    checkouts: Arc<CheckoutsInProgress>,
     live: Arc<LiveCarts>,
 }
 
@@ -197,8 +202,8 @@ impl CartState {
     }
 
     /// Checkout: reserve every line in product-id order; if any cannot be reserved,
-    /// release those taken and report every short line; else store the order with
-    /// its `orders.created` event and the emptied cart in one transaction.
+    /// release those taken and report every short line; else commit the order (with
+    /// its `orders.created` event and the emptied cart) through the store writer.
     async fn checkout(
         &mut self,
         idempotency_key: Option<String>,
@@ -219,14 +224,41 @@ impl CartState {
                 "is empty: add items before checking out",
             ));
         }
+        // Refuse at once what the committed stock already cannot cover (a sold-out
+        // flash sale then costs no write at all).
+        let short: Vec<Shortage> = cart
+            .items
+            .iter()
+            .filter(|line| line.status != LineStatus::Ok)
+            .map(|line| Shortage {
+                product_id: line.product_id,
+                requested: line.quantity,
+                available: line.available,
+            })
+            .collect();
+        if !short.is_empty() {
+            return Err(DomainError::LinesUnavailable(short));
+        }
         cart.items.sort_by_key(|line| line.product_id);
         let order_id = OrderId::new();
+        self.checkouts.start(order_id);
+        let placed = self.place(order_id, &cart, idempotency_key).await;
+        self.checkouts.finish(order_id);
+        let order = placed?;
+        self.lines.clear();
+        Ok((order, true))
+    }
+
+    async fn place(
+        &self,
+        order_id: OrderId,
+        cart: &CartSnapshot,
+        idempotency_key: Option<String>,
+    ) -> Result<Order, DomainError> {
         let created_at = crate::now();
         let ttl = chrono::Duration::from_std(self.order_ttl)
             .map_err(|_| DomainError::invalid("order_ttl", "is too long"))?;
         let expires_at = created_at + ttl;
-        // Durable before the first hold: a crash from here on is repaired at start.
-        self.store.begin_checkout(order_id, self.user_id).await?;
         let mut taken = Vec::new();
         let mut short = Vec::new();
         for line in &cart.items {
@@ -235,10 +267,6 @@ impl CartState {
                 requested: line.quantity,
                 available,
             };
-            if line.status == LineStatus::Unavailable {
-                short.push(shortage(0));
-                continue;
-            }
             match self
                 .stock
                 .reserve(line.product_id, order_id, line.quantity, expires_at)
@@ -250,13 +278,13 @@ impl CartState {
                 }
                 Err(DomainError::NotFound { .. }) => short.push(shortage(0)),
                 Err(other) => {
-                    self.abandon(order_id, &taken).await?;
+                    release_all(&*self.stock, order_id, &taken).await?;
                     return Err(other);
                 }
             }
         }
         if !short.is_empty() {
-            self.abandon(order_id, &taken).await?;
+            release_all(&*self.stock, order_id, &taken).await?;
             return Err(DomainError::LinesUnavailable(short));
         }
         let lines: Vec<OrderLine> = cart
@@ -267,7 +295,7 @@ impl CartState {
                 name: line.name.clone().unwrap_or_default(),
                 sku: line.sku.clone().unwrap_or_default(),
                 quantity: line.quantity,
-                // Every line here is priced: deleted products were reported short.
+                // Every line here is priced: deleted products were refused above.
                 unit_price: line.unit_price.unwrap_or(Money {
                     amount: 0,
                     currency: cart.total.currency,
@@ -289,23 +317,27 @@ impl CartState {
             }],
             idempotency_key,
         };
-        if let Err(error) = self.store.create_order(&order, &order.event()).await {
-            // Nothing was stored: give the stock back (the intent lets the sweeper
-            // finish the job if this fails too).
-            let _ = self.abandon(order_id, &taken).await;
-            return Err(error.into());
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let on_done = Box::new(move |outcome: Result<(), crate::StoreError>| {
+            let _ = done.send(outcome);
+        });
+        let outcome = match self
+            .writer
+            .submit(Write::CreateOrder(Box::new(order.clone())), on_done)
+            .await
+        {
+            Ok(()) => committed
+                .await
+                .unwrap_or_else(|_| Err(crate::StoreError::Other("the writer stopped".into())))
+                .map_err(DomainError::from),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            // Nothing was stored: give the stock back (the sweeper would, as orphans).
+            let _ = release_all(&*self.stock, order_id, &taken).await;
+            return Err(error);
         }
-        self.signal.committed();
-        self.lines.clear();
-        Ok((order, true))
-    }
-
-    /// Gives back the holds of a checkout that will not become an order, then
-    /// forgets its intent.
-    async fn abandon(&self, order_id: OrderId, taken: &[ProductId]) -> Result<(), DomainError> {
-        release_all(&*self.stock, order_id, taken).await?;
-        self.store.end_checkout(order_id).await?;
-        Ok(())
+        Ok(order)
     }
 
     /// Tells the cart's live watchers about a changed cart.
@@ -388,7 +420,8 @@ impl Actor for Cart {
             currency: args.currency,
             stock: args.stock,
             order_ttl: args.order_ttl,
-            signal: args.signal,
+            writer: args.writer,
+            checkouts: args.checkouts,
             live: args.live,
         })
     }

@@ -36,7 +36,7 @@ pub use ids::{OrderId, ProductId, UserId};
 pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
 pub use order::{Order, OrderLine, OrderStatus, Shortage, StatusChange, StockGateway};
-pub use ports::{Reservation, StockChange, StockRecord, Store, UserRecord};
+pub use ports::{HoldSource, Reservation, StockChange, StockRecord, Store, UserRecord};
 pub use product_views::ProductViews;
 pub use store_writer::StoreWriter;
 

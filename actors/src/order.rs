@@ -153,6 +153,38 @@ pub trait StockGateway: Send + Sync + 'static {
     async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError>;
 }
 
+/// The checkouts running in this process, between their first hold and the commit
+/// of their order. Holds of a checkout that is neither running nor has an order are
+/// orphans (the checkout died) and are released by the sweeper.
+#[derive(Default)]
+pub struct CheckoutsInProgress(std::sync::Mutex<std::collections::HashSet<OrderId>>);
+
+impl CheckoutsInProgress {
+    /// Marks a checkout as running.
+    pub fn start(&self, order: OrderId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(order);
+    }
+
+    /// Marks a checkout as over (its order committed, or its holds given back).
+    pub fn finish(&self, order: OrderId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&order);
+    }
+
+    /// Whether the checkout for `order` is running.
+    pub fn is_running(&self, order: OrderId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&order)
+    }
+}
+
 /// Releases the holds of `lines` for `order`; a hold already gone counts as released.
 pub async fn release_all(
     stock: &dyn StockGateway,

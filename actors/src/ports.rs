@@ -30,6 +30,27 @@ pub struct Reservation {
     pub quantity: i64,
     /// When the hold lapses unless the order is paid (enforced by the order sweeper).
     pub expires_at: DateTime<Utc>,
+    /// Who took it.
+    pub source: HoldSource,
+}
+
+/// Who took a hold of stock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldSource {
+    /// A checkout, for the order of the same id (released if that order never appears).
+    Checkout,
+    /// An administrator, by hand (lapses at `expires_at`).
+    Manual,
+}
+
+impl HoldSource {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Checkout => "checkout",
+            Self::Manual => "manual",
+        }
+    }
 }
 
 /// The durable state of one product's stock: what its ProductStock actor loads.
@@ -116,11 +137,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
-    /// Applies a batch of stock changes and their events in one transaction: all or
-    /// nothing.
-    async fn apply_stock_changes(
+    /// Applies a store writer's batch — stock changes, then new orders (each also
+    /// empties its user's cart), then the events — in one transaction: all or nothing.
+    async fn commit_batch(
         &self,
         changes: &[StockChange],
+        orders: &[Order],
         events: &[Event],
     ) -> Result<(), StoreError>;
 
@@ -138,18 +160,6 @@ pub trait Store: Send + Sync + 'static {
     /// Empties a cart.
     async fn clear_cart(&self, user: UserId) -> Result<(), StoreError>;
 
-    /// Records that a checkout for `order` is about to take holds.
-    async fn begin_checkout(&self, order: OrderId, user: UserId) -> Result<(), StoreError>;
-    /// Forgets a checkout intent (its holds were given back).
-    async fn end_checkout(&self, order: OrderId) -> Result<(), StoreError>;
-    /// Checkout intents started before `before` (unfinished: crashed or stuck).
-    async fn stale_checkouts(&self, before: DateTime<Utc>) -> Result<Vec<OrderId>, StoreError>;
-    /// The products an order holds stock of.
-    async fn holds_of_order(&self, order: OrderId) -> Result<Vec<ProductId>, StoreError>;
-    /// Stores a new order, its `orders.created` event, deletes its checkout intent
-    /// and empties the user's cart, in one transaction. `Conflict { constraint: "orders_idempotency" }` when the
-    /// user already has an order with the same idempotency key.
-    async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError>;
     /// An order with its lines and history.
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// The user's order made with this idempotency key.
@@ -180,10 +190,16 @@ pub trait Store: Send + Sync + 'static {
     /// Pending orders whose `expires_at` has passed, oldest first.
     async fn due_orders(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError>;
 
-    /// Holds past their `expires_at` whose order does not exist (a checkout that
-    /// died between reserving and storing its order, or a manual hold), as
-    /// `(product, order)` pairs.
-    async fn expired_orphan_holds(
+    /// Whether an order exists.
+    async fn order_exists(&self, id: OrderId) -> Result<bool, StoreError>;
+    /// Checkout holds whose order does not exist (yet, or ever: a checkout that died
+    /// between reserving and storing its order), as `(product, order)` pairs.
+    async fn orphan_checkout_holds(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(ProductId, OrderId)>, StoreError>;
+    /// Manual holds past their `expires_at`, as `(product, order)` pairs.
+    async fn expired_manual_holds(
         &self,
         now: DateTime<Utc>,
         limit: i64,

@@ -10,9 +10,10 @@
 //! If a batch fails to commit, the callers get the error and the actor reloads
 //! its state from the store, dropping the provisional changes.
 
+use crate::store_writer::Write;
 use crate::{
-    DomainError, OrderId, ProductId, ProductViews, Reservation, StockChange, StockLevels, Store,
-    StoreWriter,
+    DomainError, HoldSource, OrderId, ProductId, ProductViews, Reservation, StockChange,
+    StockLevels, Store, StoreWriter,
 };
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -32,6 +33,8 @@ pub enum ProductStockMessage {
         quantity: i64,
         /// When the hold lapses.
         expires_at: DateTime<Utc>,
+        /// Who takes it.
+        source: HoldSource,
         /// Answered after the commit.
         reply: StockReply,
     },
@@ -150,7 +153,8 @@ impl ProductStockState {
                 }
             },
         );
-        if let Err(error) = self.writer.submit(change, levels, on_done).await {
+        let write = Write::Stock { change, levels };
+        if let Err(error) = self.writer.submit(write, on_done).await {
             // The writer is gone: the completion (and with it the reply port) was
             // dropped, so the caller already sees an error. Nothing was written.
             tracing::error!(product_id = %self.product_id, %error, "stock write not submitted");
@@ -213,6 +217,7 @@ impl Actor for ProductStock {
                 order_id,
                 quantity,
                 expires_at,
+                source,
                 reply,
             } => {
                 if quantity < 1 {
@@ -244,6 +249,7 @@ impl Actor for ProductStock {
                     order_id,
                     quantity,
                     expires_at,
+                    source,
                 };
                 state.reserved += quantity;
                 state.reservations.insert(order_id, reservation.clone());
@@ -346,7 +352,13 @@ impl Actor for ProductStock {
                 );
                 state
                     .writer
-                    .submit(StockChange::Retire { product_id }, state.levels(), on_done)
+                    .submit(
+                        Write::Stock {
+                            change: StockChange::Retire { product_id },
+                            levels: state.levels(),
+                        },
+                        on_done,
+                    )
                     .await?;
             }
             #[cfg(feature = "fault-injection")]

@@ -1,4 +1,5 @@
-//! The store writer: group commit for every entity actor of a store.
+//! The store writer: group commit for every entity actor of a store (stock
+//! changes and the orders checkouts create).
 //!
 //! An entity actor validates a message against its memory, applies it there, and
 //! [`submit`](StoreWriter::submit)s the durable change with a completion that
@@ -11,7 +12,7 @@
 //! memory growth.
 
 use crate::events::{Event, EventSignal};
-use crate::{DomainError, ProductId, StockChange, StockLevels, Store, StoreError};
+use crate::{DomainError, Order, ProductId, StockChange, StockLevels, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -20,11 +21,23 @@ use tokio::task::JoinHandle;
 /// Runs once the write it belongs to is committed (`Ok`) or has failed (`Err`).
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
 
+/// One durable change the writer commits for an entity actor.
+pub enum Write {
+    /// A stock change of a ProductStock actor.
+    Stock {
+        /// The change.
+        change: StockChange,
+        /// The product's levels once it is applied, for its event.
+        levels: StockLevels,
+    },
+    /// A checkout's new order (its `orders.created` event is written with it and
+    /// its user's cart is emptied).
+    CreateOrder(Box<Order>),
+}
+
 enum Command {
     Write {
-        change: StockChange,
-        /// The product's levels once this change is applied, for its event.
-        levels: StockLevels,
+        write: Write,
         on_done: Completion,
     },
     /// Answered once every write queued before it is committed (or failed).
@@ -68,20 +81,10 @@ impl StoreWriter {
         (Self { queue }, task)
     }
 
-    /// Queues a change, with the product's `levels` once it is applied; `on_done`
-    /// runs after its transaction commits or fails.
-    pub async fn submit(
-        &self,
-        change: StockChange,
-        levels: StockLevels,
-        on_done: Completion,
-    ) -> Result<(), DomainError> {
+    /// Queues a write; `on_done` runs after its transaction commits or fails.
+    pub async fn submit(&self, write: Write, on_done: Completion) -> Result<(), DomainError> {
         self.queue
-            .send(Command::Write {
-                change,
-                levels,
-                on_done,
-            })
+            .send(Command::Write { write, on_done })
             .await
             .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
     }
@@ -111,32 +114,38 @@ async fn run(
     while receiver.recv_many(&mut commands, max_batch).await > 0 {
         let mut changes = Vec::with_capacity(commands.len());
         let mut levels = Vec::with_capacity(commands.len());
+        let mut orders = Vec::new();
         let mut completions = Vec::with_capacity(commands.len());
         let mut barriers = Vec::new();
         for command in commands.drain(..) {
             match command {
-                Command::Write {
-                    change,
-                    levels: after,
-                    on_done,
-                } => {
-                    changes.push(change);
-                    levels.push(after);
+                Command::Write { write, on_done } => {
+                    match write {
+                        Write::Stock {
+                            change,
+                            levels: after,
+                        } => {
+                            changes.push(change);
+                            levels.push(after);
+                        }
+                        Write::CreateOrder(order) => orders.push(*order),
+                    }
                     completions.push(on_done);
                 }
                 Command::Barrier(done) => barriers.push(done),
             }
         }
-        if !changes.is_empty() {
-            let events = batch_events(&changes, &levels);
-            let outcome = store.apply_stock_changes(&changes, &events).await;
+        if !completions.is_empty() {
+            let mut events = batch_events(&changes, &levels);
+            events.extend(orders.iter().map(Order::event));
+            let outcome = store.commit_batch(&changes, &orders, &events).await;
             match &outcome {
                 Ok(()) => {
-                    tracing::trace!(writes = changes.len(), "stock batch committed");
+                    tracing::trace!(writes = completions.len(), "batch committed");
                     signal.committed();
                 }
                 Err(error) => {
-                    tracing::error!(%error, writes = changes.len(), "stock batch failed to commit")
+                    tracing::error!(%error, writes = completions.len(), "batch failed to commit")
                 }
             }
             for on_done in completions {

@@ -40,12 +40,7 @@ create table order_history (
     primary key (order_id, position)
 );
 
--- a checkout between taking its first hold and storing its order. the row is
--- written before the first hold and deleted with the order's insert (or after the
--- holds were given back), so after a crash the holds of unfinished checkouts are
--- found and released.
-create table checkout_intents (
-    order_id   uuid primary key,
-    user_id    uuid not null,
-    started_at timestamptz not null
-);
+-- who took a hold: 'checkout' (a cart on its way to an order) or 'manual' (an
+-- admin). after a crash, checkout holds whose order was never stored are released.
+alter table stock_reservations add column source text not null default 'manual'
+    check (source in ('checkout', 'manual'));

@@ -37,7 +37,8 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Event, Money, Order, OrderId, OrderLine, OrderStatus, Product, ProductId,
+                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderStatus, Product,
+                ProductId,
                 ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
                 StockChange, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
                 UserId, UserRecord,
@@ -277,7 +278,7 @@ macro_rules! impl_store {
                         return Ok(None);
                     };
                     let rows = sqlx::query(
-                        "select order_id, quantity, expires_at from stock_reservations \
+                        "select order_id, quantity, expires_at, source from stock_reservations \
                          where product_id = $1 order by order_id",
                     )
                     .bind(id.0)
@@ -291,6 +292,10 @@ macro_rules! impl_store {
                                 order_id: OrderId(row.try_get::<Uuid, _>("order_id")?),
                                 quantity: row.try_get("quantity")?,
                                 expires_at: row.try_get("expires_at")?,
+                                source: match row.try_get::<String, _>("source")?.as_str() {
+                                    "checkout" => HoldSource::Checkout,
+                                    _ => HoldSource::Manual,
+                                },
                             })
                         })
                         .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -301,9 +306,10 @@ macro_rules! impl_store {
                     }))
                 }
 
-                async fn apply_stock_changes(
+                async fn commit_batch(
                     &self,
                     changes: &[StockChange],
+                    orders: &[Order],
                     events: &[Event],
                 ) -> Result<(), StoreError> {
                     // Per product, the net change of (on_hand, reserved) over the batch:
@@ -388,6 +394,9 @@ macro_rules! impl_store {
                         .await
                         .map_err(other)?;
                     }
+                    for order in orders {
+                        insert_order(&mut tx, order).await?;
+                    }
                     insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(other)
                 }
@@ -457,112 +466,6 @@ macro_rules! impl_store {
                         .await
                         .map(|_| ())
                         .map_err(other)
-                }
-
-                async fn begin_checkout(
-                    &self,
-                    order: OrderId,
-                    user: UserId,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "insert into checkout_intents (order_id, user_id, started_at) \
-                         values ($1, $2, $3)",
-                    )
-                    .bind(order.0)
-                    .bind(user.0)
-                    .bind(pazar_actors::now())
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(other)
-                }
-
-                async fn end_checkout(&self, order: OrderId) -> Result<(), StoreError> {
-                    sqlx::query("delete from checkout_intents where order_id = $1")
-                        .bind(order.0)
-                        .execute(&self.pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(other)
-                }
-
-                async fn stale_checkouts(
-                    &self,
-                    before: DateTime<Utc>,
-                ) -> Result<Vec<OrderId>, StoreError> {
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select order_id from checkout_intents where started_at < $1 \
-                         order by started_at",
-                    )
-                    .bind(before)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok(ids.into_iter().map(OrderId).collect())
-                }
-
-                async fn holds_of_order(&self, order: OrderId) -> Result<Vec<ProductId>, StoreError> {
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select product_id from stock_reservations where order_id = $1 \
-                         order by product_id",
-                    )
-                    .bind(order.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok(ids.into_iter().map(ProductId).collect())
-                }
-
-                async fn create_order(&self, order: &Order, event: &Event) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    sqlx::query("delete from checkout_intents where order_id = $1")
-                        .bind(order.id.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(other)?;
-                    sqlx::query(
-                        "insert into orders (id, user_id, status, total_amount, total_currency, \
-                         created_at, expires_at, idempotency_key) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(order.id.0)
-                    .bind(order.user_id.0)
-                    .bind(order.status.as_str())
-                    .bind(order.total.amount)
-                    .bind(order.total.currency.as_str())
-                    .bind(order.created_at)
-                    .bind(order.expires_at)
-                    .bind(order.idempotency_key.as_deref())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| store_error(e, "orders_idempotency"))?;
-                    for (position, line) in order.lines.iter().enumerate() {
-                        sqlx::query(
-                            "insert into order_lines (order_id, position, product_id, name, sku, \
-                             quantity, unit_amount, currency) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(order.id.0)
-                        .bind(position as i32)
-                        .bind(line.product_id.0)
-                        .bind(&line.name)
-                        .bind(&line.sku)
-                        .bind(line.quantity)
-                        .bind(line.unit_price.amount)
-                        .bind(line.unit_price.currency.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(other)?;
-                    }
-                    for (position, change) in order.history.iter().enumerate() {
-                        insert_history(&mut tx, order.id, position as i64, change).await?;
-                    }
-                    sqlx::query("delete from cart_lines where user_id = $1")
-                        .bind(order.user_id.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(other)?;
-                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                    tx.commit().await.map_err(other)
                 }
 
                 async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
@@ -734,17 +637,49 @@ macro_rules! impl_store {
                     Ok(ids.into_iter().map(OrderId).collect())
                 }
 
-                async fn expired_orphan_holds(
+                async fn order_exists(&self, id: OrderId) -> Result<bool, StoreError> {
+                    let found: Option<i32> =
+                        sqlx::query_scalar("select 1 from orders where id = $1")
+                            .bind(id.0)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(other)?;
+                    Ok(found.is_some())
+                }
+
+                async fn orphan_checkout_holds(
+                    &self,
+                    limit: i64,
+                ) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
+                    let rows = sqlx::query(
+                        "select r.product_id, r.order_id from stock_reservations r \
+                         where r.source = 'checkout' \
+                         and not exists (select 1 from orders o where o.id = r.order_id) \
+                         order by r.order_id limit $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                ProductId(row.try_get::<Uuid, _>("product_id")?),
+                                OrderId(row.try_get::<Uuid, _>("order_id")?),
+                            ))
+                        })
+                        .collect::<Result<_, sqlx::Error>>()
+                        .map_err(other)
+                }
+
+                async fn expired_manual_holds(
                     &self,
                     now: DateTime<Utc>,
                     limit: i64,
                 ) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
                     let rows = sqlx::query(
                         "select r.product_id, r.order_id from stock_reservations r \
-                         where r.expires_at <= $1 \
-                         and not exists (select 1 from orders o where o.id = r.order_id) \
-                         and not exists (select 1 from checkout_intents c \
-                                         where c.order_id = r.order_id) \
+                         where r.source = 'manual' and r.expires_at <= $1 \
                          order by r.expires_at limit $2",
                     )
                     .bind(now)
@@ -845,6 +780,56 @@ macro_rules! impl_store {
                 }
             }
 
+            /// Inserts an order with its lines and history and empties its user's cart.
+            async fn insert_order(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                order: &Order,
+            ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "insert into orders (id, user_id, status, total_amount, total_currency, \
+                         created_at, expires_at, idempotency_key) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(order.id.0)
+                    .bind(order.user_id.0)
+                    .bind(order.status.as_str())
+                    .bind(order.total.amount)
+                    .bind(order.total.currency.as_str())
+                    .bind(order.created_at)
+                    .bind(order.expires_at)
+                    .bind(order.idempotency_key.as_deref())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| store_error(e, "orders_idempotency"))?;
+                    for (position, line) in order.lines.iter().enumerate() {
+                        sqlx::query(
+                            "insert into order_lines (order_id, position, product_id, name, sku, \
+                             quantity, unit_amount, currency) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(order.id.0)
+                        .bind(position as i32)
+                        .bind(line.product_id.0)
+                        .bind(&line.name)
+                        .bind(&line.sku)
+                        .bind(line.quantity)
+                        .bind(line.unit_price.amount)
+                        .bind(line.unit_price.currency.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(other)?;
+                    }
+                    for (position, change) in order.history.iter().enumerate() {
+                        insert_history(tx, order.id, position as i64, change).await?;
+                    }
+                    sqlx::query("delete from cart_lines where user_id = $1")
+                        .bind(order.user_id.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(other)?;
+
+                Ok(())
+            }
+
             async fn insert_history(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 order: OrderId,
@@ -913,17 +898,19 @@ macro_rules! impl_store {
                 tx: &mut sqlx::Transaction<'static, $db>,
                 pending: &mut Vec<(ProductId, &Reservation)>,
             ) -> Result<(), StoreError> {
-                // 4 parameters a row; SQLite allows 32766 per statement.
+                // 5 parameters a row; SQLite allows 32766 per statement.
                 const ROWS_PER_STATEMENT: usize = 1000;
                 for rows in pending.chunks(ROWS_PER_STATEMENT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "insert into stock_reservations (product_id, order_id, quantity, expires_at) ",
+                        "insert into stock_reservations \
+                         (product_id, order_id, quantity, expires_at, source) ",
                     );
                     insert.push_values(rows, |mut row, (product_id, reservation)| {
                         row.push_bind(product_id.0)
                             .push_bind(reservation.order_id.0)
                             .push_bind(reservation.quantity)
-                            .push_bind(reservation.expires_at);
+                            .push_bind(reservation.expires_at)
+                            .push_bind(reservation.source.as_str());
                     });
                     insert.build().execute(&mut **tx).await.map_err(other)?;
                 }

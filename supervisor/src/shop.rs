@@ -7,14 +7,15 @@ use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs, CartMessage};
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::{
-    release_all, OrderActor, OrderArgs, OrderMessage, OrderStatus, StockGateway,
+    release_all, CheckoutsInProgress, OrderActor, OrderArgs, OrderMessage, OrderStatus,
+    StockGateway,
 };
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
     Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
-    LiveCarts, LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews, StockLevels, Store,
-    StoreWriter, StoredEvent, UserId,
+    HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews,
+    StockLevels, Store, StoreWriter, StoredEvent, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,7 @@ impl StockGateway for StockActors {
                 order_id: order,
                 quantity,
                 expires_at,
+                source: HoldSource::Checkout,
                 reply,
             })
             .await?
@@ -101,7 +103,8 @@ pub struct CartKind {
     currency: Currency,
     stock: Arc<dyn StockGateway>,
     order_ttl: Duration,
-    signal: EventSignal,
+    writer: StoreWriter,
+    checkouts: Arc<CheckoutsInProgress>,
     live: Arc<LiveCarts>,
 }
 
@@ -193,7 +196,8 @@ impl EntityKind for CartKind {
             currency: self.currency,
             stock: self.stock.clone(),
             order_ttl: self.order_ttl,
-            signal: self.signal.clone(),
+            writer: self.writer.clone(),
+            checkouts: self.checkouts.clone(),
             live: self.live.clone(),
         }
     }
@@ -322,7 +326,7 @@ impl Shop {
         let stock = EntityHandle::start(
             ProductStockKind {
                 store: store.clone(),
-                writer,
+                writer: writer.clone(),
                 views: views.clone(),
             },
             config.stock_policy,
@@ -332,6 +336,7 @@ impl Shop {
         let catalog = Catalog::new(store.clone(), views, signal.clone());
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
         let live_carts = Arc::new(LiveCarts::default());
+        let checkouts = Arc::new(CheckoutsInProgress::default());
         let carts = EntityHandle::start(
             CartKind {
                 store: store.clone(),
@@ -339,7 +344,8 @@ impl Shop {
                 currency: config.currency,
                 stock: gateway.clone(),
                 order_ttl: config.order_ttl,
-                signal: signal.clone(),
+                writer: writer.clone(),
+                checkouts: checkouts.clone(),
                 live: live_carts.clone(),
             },
             config.cart_policy,
@@ -360,12 +366,13 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        // No checkout runs yet in this process: every intent left is from a crash.
-        recover_checkouts(&*store, &*gateway, Utc::now()).await?;
+        // No checkout runs yet in this process: every orphan hold is from a crash.
+        release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         tokio::spawn(sweep(
             store.clone(),
             orders.clone(),
             gateway,
+            checkouts,
             config.sweep_every,
         ));
         Ok(Self {
@@ -458,7 +465,7 @@ impl Shop {
             .await?
     }
 
-    /// Holds `quantity` units of a product for an order until `expires_at`.
+    /// Holds `quantity` units of a product by hand (an admin) until `expires_at`.
     pub async fn reserve(
         &self,
         product: ProductId,
@@ -471,6 +478,7 @@ impl Shop {
                 order_id,
                 quantity,
                 expires_at,
+                source: HoldSource::Manual,
                 reply,
             })
             .await?
@@ -625,29 +633,33 @@ impl Shop {
     }
 }
 
-/// Gives back the holds of checkouts that started before `before` and never
-/// stored their order (the process died, or a release failed), and forgets them.
-async fn recover_checkouts(
+/// Gives back checkout holds whose order does not exist and whose checkout is
+/// not running in this process (it died between reserving and storing its order).
+async fn release_orphan_holds(
     store: &dyn Store,
     stock: &dyn StockGateway,
-    before: DateTime<Utc>,
+    running: &CheckoutsInProgress,
 ) -> Result<(), DomainError> {
-    for order in store.stale_checkouts(before).await? {
-        let products = store.holds_of_order(order).await?;
-        release_all(stock, order, &products).await?;
-        store.end_checkout(order).await?;
-        tracing::info!(%order, holds = products.len(), "released the holds of an unfinished checkout");
+    for (product, order) in store.orphan_checkout_holds(1000).await? {
+        // Check the order again after the running check: a checkout that finished in
+        // between has stored its order, and its holds are not orphans.
+        if running.is_running(order) || store.order_exists(order).await? {
+            continue;
+        }
+        release_all(stock, order, &[product]).await?;
+        tracing::info!(%order, %product, "released the hold of an unfinished checkout");
     }
     Ok(())
 }
 
 /// The sweeper: expires pending orders past `expires_at` (through their Order
-/// actors, which release the stock), finishes checkouts stuck for a minute, and
-/// releases lapsed holds that belong to no order (manual holds).
+/// actors, which release the stock), releases orphan checkout holds, and releases
+/// manual holds past their `expires_at`.
 async fn sweep(
     store: Arc<dyn Store>,
     orders: EntityHandle<OrderKind>,
     stock: Arc<dyn StockGateway>,
+    checkouts: Arc<CheckoutsInProgress>,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every);
@@ -672,12 +684,10 @@ async fn sweep(
             }
             Err(error) => tracing::warn!(%error, "sweeper cannot read due orders"),
         }
-        if let Err(error) =
-            recover_checkouts(&*store, &*stock, now - chrono::Duration::minutes(1)).await
-        {
-            tracing::warn!(%error, "sweeper cannot finish stale checkouts");
+        if let Err(error) = release_orphan_holds(&*store, &*stock, &checkouts).await {
+            tracing::warn!(%error, "sweeper cannot release orphan checkout holds");
         }
-        match store.expired_orphan_holds(now, 500).await {
+        match store.expired_manual_holds(now, 500).await {
             Ok(holds) => {
                 for (product, order) in holds {
                     if let Err(error) = release_all(&*stock, order, &[product]).await {

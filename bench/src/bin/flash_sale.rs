@@ -1,0 +1,303 @@
+//! A flash sale over HTTP: N concurrent clients, each with 1 unit of one hot
+//! product in its cart, check out at once; the product has stock for half of them.
+//! Prints checkouts/s, p50/p99 latency and the oversell count, on SQLite and on
+//! PostgreSQL, beside the same checkout (reserve + insert order + outbox row) done
+//! as plain PostgreSQL row-lock transactions from the same number of tasks.
+//!
+//! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
+
+use clap::Parser;
+use pazar_bench::{BenchDb, Measurement};
+use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
+use pazar_supervisor::{Shop, ShopConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The same allocator as the `pazar` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
+
+#[derive(Parser)]
+struct Args {
+    /// Concurrent clients (each checks out once per round).
+    #[arg(long, default_value_t = 256)]
+    clients: usize,
+    /// Rounds, each on a fresh hot product.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+/// One side's totals over all rounds.
+struct Sale {
+    latencies: Vec<Duration>,
+    busy: Duration,
+    sold: i64,
+    stock: i64,
+    oversold: i64,
+}
+
+impl Sale {
+    fn new() -> Self {
+        Self {
+            latencies: Vec::new(),
+            busy: Duration::ZERO,
+            sold: 0,
+            stock: 0,
+            oversold: 0,
+        }
+    }
+
+    fn print(&self, label: &str) -> f64 {
+        let attempts = Measurement::new(self.latencies.clone(), self.busy);
+        let per_second = self.sold as f64 / self.busy.as_secs_f64();
+        println!(
+            "{label:<26} {per_second:>8.0} checkouts/s  {:>8.0} attempts/s  p50 {:>7.1} ms  p99 {:>7.1} ms  sold {}/{}  oversold {}",
+            attempts.per_second(),
+            attempts.quantile(0.5).as_secs_f64() * 1e3,
+            attempts.quantile(0.99).as_secs_f64() * 1e3,
+            self.sold,
+            self.stock,
+            self.oversold
+        );
+        per_second
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    println!(
+        "flash sale: {} clients check out 1 unit each of a product with stock {}, {} rounds",
+        args.clients,
+        args.clients / 2,
+        args.rounds
+    );
+    let sqlite = BenchDb::sqlite();
+    let on_sqlite = through_pazar(&sqlite, &args).await;
+    let postgres = BenchDb::postgres().await;
+    let on_postgres = through_pazar(&postgres, &args).await;
+    let plain = plain_transactions(&postgres.url, &args).await;
+    let sqlite_rate = on_sqlite.print("pazar HTTP, SQLite");
+    let postgres_rate = on_postgres.print("pazar HTTP, PostgreSQL");
+    let plain_rate = plain.print("plain row locks, PostgreSQL");
+    println!(
+        "ratio pazar/plain on PostgreSQL: {:.1}x, SQLite/plain: {:.1}x (target >= 3x, p99 < 250 ms, 0 oversold)",
+        postgres_rate / plain_rate,
+        sqlite_rate / plain_rate
+    );
+    sqlite.drop_database().await;
+    postgres.drop_database().await;
+}
+
+async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
+    let shop = Shop::start(db.store().await, ShopConfig::default())
+        .await
+        .expect("shop");
+    let keys = tempfile::tempdir().unwrap();
+    let tokens =
+        TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600)).unwrap();
+    let admin = shop
+        .accounts
+        .register(
+            pazar_actors::NewUser::parse(
+                "admin@bench.test",
+                "admin-password",
+                "Admin",
+                pazar_actors::Role::Admin,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let issuer = TokenIssuer::new(&tokens);
+    let admin_token = issuer.issue(&admin).unwrap();
+    let state = Arc::new(AppState::new(shop, issuer));
+    let (bound, address) = tokio::sync::oneshot::channel();
+    tokio::spawn(pazar_http::serve(
+        "127.0.0.1:0",
+        state,
+        HttpConfig::default(),
+        move |addr| {
+            let _ = bound.send(addr);
+        },
+        std::future::pending(),
+    ));
+    let base = format!("http://{}", address.await.unwrap());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .unwrap();
+
+    // The buyers register once (argon2 is deliberately slow; not part of the sale).
+    let mut buyers = Vec::new();
+    for i in 0..args.clients {
+        let reply: Value = client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": format!("buyer{i}@bench.test"), "password": "buyer-password", "name": "Buyer"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        buyers.push(reply["access_token"].as_str().unwrap().to_owned());
+    }
+
+    let mut sale = Sale::new();
+    for round in 0..args.rounds {
+        let stock = (args.clients / 2) as i64;
+        let product: Value = client
+            .post(format!("{base}/api/v1/products"))
+            .bearer_auth(&admin_token)
+            .json(&json!({"name": "Hot", "sku": format!("HOT-{round}"), "price": {"amount": 999, "currency": "EUR"}, "stock": stock}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for token in &buyers {
+            let added = client
+                .post(format!("{base}/api/v1/cart/items"))
+                .bearer_auth(token)
+                .json(&json!({"product_id": product["id"], "quantity": 1}))
+                .send()
+                .await
+                .unwrap();
+            assert!(added.status().is_success());
+        }
+        let started = Instant::now();
+        let checkouts: Vec<_> = buyers
+            .iter()
+            .map(|token| {
+                let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                tokio::spawn(async move {
+                    let begun = Instant::now();
+                    let response = client
+                        .post(format!("{base}/api/v1/orders"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    // Buyers who lost empty their cart for the next round.
+                    if status == 409 {
+                        let id = response.json::<Value>().await.unwrap()["unavailable"][0]
+                            ["product_id"]
+                            .clone();
+                        let _ = client
+                            .delete(format!(
+                                "{base}/api/v1/cart/items/{}",
+                                id.as_str().unwrap_or_default()
+                            ))
+                            .bearer_auth(&token)
+                            .send()
+                            .await;
+                    }
+                    (status, begun.elapsed())
+                })
+            })
+            .collect();
+        let mut sold = 0;
+        for checkout in checkouts {
+            let (status, latency) = checkout.await.unwrap();
+            assert!(status == 201 || status == 409, "unexpected status {status}");
+            sold += i64::from(status == 201);
+            sale.latencies.push(latency);
+        }
+        sale.busy += started.elapsed();
+        let id = product["id"].as_str().unwrap();
+        let after: Value = client
+            .get(format!("{base}/api/v1/products/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let reserved = after["stock"]["reserved"].as_i64().unwrap();
+        sale.sold += sold;
+        sale.stock += stock;
+        sale.oversold += (sold - stock).max(0) + (reserved - stock).max(0);
+        assert_eq!(reserved, sold, "every sale holds exactly its unit");
+    }
+    sale
+}
+
+async fn plain_transactions(url: &str, args: &Args) -> Sale {
+    // PostgreSQL allows 100 connections by default: the tasks share 64.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(64)
+        .connect(url)
+        .await
+        .expect("pool");
+    for ddl in [
+        "create table plain_stock (id uuid primary key, on_hand bigint not null, reserved bigint not null)",
+        "create table plain_orders (id uuid primary key, user_id uuid not null, product_id uuid not null, quantity bigint not null, created_at timestamptz not null)",
+        "create table plain_outbox (seq bigserial primary key, id uuid not null, type text not null, data text not null)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await.unwrap();
+    }
+    let mut sale = Sale::new();
+    for _ in 0..args.rounds {
+        let stock = (args.clients / 2) as i64;
+        let product = uuid::Uuid::now_v7();
+        sqlx::query("insert into plain_stock values ($1, $2, 0)")
+            .bind(product)
+            .bind(stock)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let checkouts: Vec<_> = (0..args.clients)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let begun = Instant::now();
+                    let mut tx = pool.begin().await.unwrap();
+                    let taken = sqlx::query(
+                        "update plain_stock set reserved = reserved + 1 where id = $1 and on_hand - reserved >= 1",
+                    )
+                    .bind(product)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+                        == 1;
+                    if taken {
+                        let order = uuid::Uuid::now_v7();
+                        sqlx::query("insert into plain_orders values ($1, $2, $3, 1, now())")
+                            .bind(order)
+                            .bind(uuid::Uuid::now_v7())
+                            .bind(product)
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        sqlx::query("insert into plain_outbox (id, type, data) values ($1, 'orders.created', $2)")
+                            .bind(uuid::Uuid::now_v7())
+                            .bind(json!({"order_id": order, "product_id": product}).to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    } else {
+                        tx.rollback().await.unwrap();
+                    }
+                    (taken, begun.elapsed())
+                })
+            })
+            .collect();
+        let mut sold = 0;
+        for checkout in checkouts {
+            let (taken, latency) = checkout.await.unwrap();
+            sold += i64::from(taken);
+            sale.latencies.push(latency);
+        }
+        sale.busy += started.elapsed();
+        sale.sold += sold;
+        sale.stock += stock;
+        sale.oversold += (sold - stock).max(0);
+    }
+    sale
+}

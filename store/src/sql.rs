@@ -394,9 +394,7 @@ macro_rules! impl_store {
                         .await
                         .map_err(other)?;
                     }
-                    for order in orders {
-                        insert_order(&mut tx, order).await?;
-                    }
+                    insert_orders(&mut tx, orders).await?;
                     insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(other)
                 }
@@ -780,53 +778,85 @@ macro_rules! impl_store {
                 }
             }
 
-            /// Inserts an order with its lines and history and empties its user's cart.
-            async fn insert_order(
+            /// Inserts orders with their lines and history and empties their users'
+            /// carts: four statements however many orders the batch holds.
+            async fn insert_orders(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                order: &Order,
+                orders: &[Order],
             ) -> Result<(), StoreError> {
-                    sqlx::query(
+                // At most 8 parameters a row; SQLite allows 32766 per statement.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "insert into orders (id, user_id, status, total_amount, total_currency, \
-                         created_at, expires_at, idempotency_key) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(order.id.0)
-                    .bind(order.user_id.0)
-                    .bind(order.status.as_str())
-                    .bind(order.total.amount)
-                    .bind(order.total.currency.as_str())
-                    .bind(order.created_at)
-                    .bind(order.expires_at)
-                    .bind(order.idempotency_key.as_deref())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(|e| store_error(e, "orders_idempotency"))?;
-                    for (position, line) in order.lines.iter().enumerate() {
-                        sqlx::query(
-                            "insert into order_lines (order_id, position, product_id, name, sku, \
-                             quantity, unit_amount, currency) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(order.id.0)
-                        .bind(position as i32)
-                        .bind(line.product_id.0)
-                        .bind(&line.name)
-                        .bind(&line.sku)
-                        .bind(line.quantity)
-                        .bind(line.unit_price.amount)
-                        .bind(line.unit_price.currency.as_str())
+                         created_at, expires_at, idempotency_key) ",
+                    );
+                    insert.push_values(chunk, |mut row, order| {
+                        row.push_bind(order.id.0)
+                            .push_bind(order.user_id.0)
+                            .push_bind(order.status.as_str())
+                            .push_bind(order.total.amount)
+                            .push_bind(order.total.currency.as_str())
+                            .push_bind(order.created_at)
+                            .push_bind(order.expires_at)
+                            .push_bind(order.idempotency_key.clone());
+                    });
+                    insert
+                        .build()
                         .execute(&mut **tx)
                         .await
-                        .map_err(other)?;
+                        .map_err(|e| store_error(e, "orders_idempotency"))?;
+                    let mut delete =
+                        sqlx::QueryBuilder::<$db>::new("delete from cart_lines where user_id in (");
+                    let mut users = delete.separated(", ");
+                    for order in chunk {
+                        users.push_bind(order.user_id.0);
                     }
-                    for (position, change) in order.history.iter().enumerate() {
-                        insert_history(tx, order.id, position as i64, change).await?;
-                    }
-                    sqlx::query("delete from cart_lines where user_id = $1")
-                        .bind(order.user_id.0)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(other)?;
-
+                    delete.push(")");
+                    delete.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                let lines: Vec<(OrderId, usize, &OrderLine)> = orders
+                    .iter()
+                    .flat_map(|order| {
+                        order.lines.iter().enumerate().map(|(i, line)| (order.id, i, line))
+                    })
+                    .collect();
+                for chunk in lines.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "insert into order_lines (order_id, position, product_id, name, sku, \
+                         quantity, unit_amount, currency) ",
+                    );
+                    insert.push_values(chunk, |mut row, (order, position, line)| {
+                        row.push_bind(order.0)
+                            .push_bind(*position as i32)
+                            .push_bind(line.product_id.0)
+                            .push_bind(line.name.clone())
+                            .push_bind(line.sku.clone())
+                            .push_bind(line.quantity)
+                            .push_bind(line.unit_price.amount)
+                            .push_bind(line.unit_price.currency.as_str());
+                    });
+                    insert.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                let history: Vec<(OrderId, usize, &StatusChange)> = orders
+                    .iter()
+                    .flat_map(|order| {
+                        order.history.iter().enumerate().map(|(i, change)| (order.id, i, change))
+                    })
+                    .collect();
+                for chunk in history.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "insert into order_history (order_id, position, status, at, reason) ",
+                    );
+                    insert.push_values(chunk, |mut row, (order, position, change)| {
+                        row.push_bind(order.0)
+                            .push_bind(*position as i32)
+                            .push_bind(change.status.as_str())
+                            .push_bind(change.at)
+                            .push_bind(change.reason.clone());
+                    });
+                    insert.build().execute(&mut **tx).await.map_err(other)?;
+                }
                 Ok(())
             }
 

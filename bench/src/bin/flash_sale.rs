@@ -181,33 +181,34 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
                         .await
                         .unwrap();
                     let status = response.status().as_u16();
-                    // Buyers who lost empty their cart for the next round.
-                    if status == 409 {
-                        let id = response.json::<Value>().await.unwrap()["unavailable"][0]
-                            ["product_id"]
-                            .clone();
-                        let _ = client
-                            .delete(format!(
-                                "{base}/api/v1/cart/items/{}",
-                                id.as_str().unwrap_or_default()
-                            ))
-                            .bearer_auth(&token)
-                            .send()
-                            .await;
-                    }
-                    (status, begun.elapsed())
+                    let _ = response.bytes().await;
+                    (token, status, begun.elapsed())
                 })
             })
             .collect();
         let mut sold = 0;
+        let mut losers = Vec::new();
         for checkout in checkouts {
-            let (status, latency) = checkout.await.unwrap();
+            let (token, status, latency) = checkout.await.unwrap();
             assert!(status == 201 || status == 409, "unexpected status {status}");
             sold += i64::from(status == 201);
+            if status == 409 {
+                losers.push(token);
+            }
             sale.latencies.push(latency);
         }
         sale.busy += started.elapsed();
         let id = product["id"].as_str().unwrap();
+        // Buyers who lost empty their cart for the next round (not timed).
+        for token in losers {
+            let emptied = client
+                .delete(format!("{base}/api/v1/cart/items/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert!(emptied.status().is_success());
+        }
         let after: Value = client
             .get(format!("{base}/api/v1/products/{id}"))
             .send()

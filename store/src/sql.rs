@@ -75,6 +75,19 @@ macro_rules! impl_store {
                 })
             }
 
+            /// `(product_id, order_id)` of hold rows.
+            fn hold_pairs(rows: &[DbRow]) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            ProductId(row.try_get::<Uuid, _>("product_id")?),
+                            OrderId(row.try_get::<Uuid, _>("order_id")?),
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(other)
+            }
+
             fn product_from_row(row: &DbRow) -> Result<ProductView, sqlx::Error> {
                 let sku: String = row.try_get("sku")?;
                 let currency: String = row.try_get("price_currency")?;
@@ -659,15 +672,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
-                    rows.iter()
-                        .map(|row| {
-                            Ok((
-                                ProductId(row.try_get::<Uuid, _>("product_id")?),
-                                OrderId(row.try_get::<Uuid, _>("order_id")?),
-                            ))
-                        })
-                        .collect::<Result<_, sqlx::Error>>()
-                        .map_err(other)
+                    hold_pairs(&rows)
                 }
 
                 async fn expired_manual_holds(
@@ -685,15 +690,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
-                    rows.iter()
-                        .map(|row| {
-                            Ok((
-                                ProductId(row.try_get::<Uuid, _>("product_id")?),
-                                OrderId(row.try_get::<Uuid, _>("order_id")?),
-                            ))
-                        })
-                        .collect::<Result<_, sqlx::Error>>()
-                        .map_err(other)
+                    hold_pairs(&rows)
                 }
 
                 async fn events_after(

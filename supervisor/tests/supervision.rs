@@ -145,6 +145,7 @@ on_both_databases!(
     concurrent_reservations_never_oversell,
     a_retired_product_is_gone_for_good,
     events_reach_subscribers_in_order_and_resume_after_a_restart,
+    a_paid_order_sells_its_stock_and_can_be_fulfilled,
 );
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
@@ -480,6 +481,72 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
     .await;
     assert_eq!(recorder.seqs(), expected);
     delivery.abort();
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let id = product(&shop, "PAY-1", 10).await;
+    let buyer = shop
+        .accounts
+        .register(
+            pazar_actors::NewUser::parse(
+                "p@example.com",
+                "password-1",
+                "P",
+                pazar_actors::Role::Customer,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    shop.add_to_cart(buyer.id, id, 4).await.unwrap();
+    let (order, created) = shop.checkout(buyer.id, None).await.unwrap();
+    assert!(created);
+    assert_eq!(
+        shop.stock_levels(id).await.unwrap(),
+        StockLevels::new(10, 4)
+    );
+
+    // Fulfilment needs payment first.
+    assert!(matches!(
+        shop.fulfil_order(order.id).await,
+        Err(DomainError::Conflict {
+            reason: "invalid_transition",
+            ..
+        })
+    ));
+    let paid = shop.mark_order_paid(order.id).await.unwrap();
+    assert_eq!(paid.status, pazar_actors::OrderStatus::Paid);
+    // The held units left the shop; paying again is refused and sells nothing more.
+    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(6, 0));
+    assert!(shop.mark_order_paid(order.id).await.is_err());
+    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(6, 0));
+    // A paid order cannot be cancelled.
+    assert!(shop.cancel_order(buyer.id, order.id).await.is_err());
+    let fulfilled = shop.fulfil_order(order.id).await.unwrap();
+    let statuses: Vec<_> = fulfilled
+        .history
+        .iter()
+        .map(|c| c.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["pending_payment", "paid", "fulfilled"]);
+    // Stored as answered, with its events.
+    assert_eq!(db.store.order(order.id).await.unwrap().unwrap(), fulfilled);
+    let kinds: Vec<String> = db
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.subject == order.id.to_string())
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(kinds, ["orders.created", "orders.paid", "orders.fulfilled"]);
     shop.shutdown().await;
     db.finish().await;
 }

@@ -4,7 +4,9 @@
 //! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
 
 use crate::events::{Event, StoredEvent};
+use crate::local_payments::LocalIntent;
 use crate::order::{Order, OrderStatus, StatusChange};
+use crate::payments::PaymentSession;
 use crate::{
     Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
     UserId,
@@ -207,6 +209,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The payment session of an order.
+    async fn payment_session(&self, order: OrderId) -> Result<Option<PaymentSession>, StoreError>;
+    /// Stores a new payment session.
+    async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
+    /// Stores a session's new state, with its event if any, in one transaction.
+    async fn update_payment_session(
+        &self,
+        session: &PaymentSession,
+        event: Option<&Event>,
+    ) -> Result<(), StoreError>;
+    /// The local provider's intent for an order.
+    async fn local_intent_for_order(
+        &self,
+        order: OrderId,
+    ) -> Result<Option<LocalIntent>, StoreError>;
+    /// The local provider's intent with this client secret.
+    async fn local_intent_by_secret(&self, secret: &str)
+        -> Result<Option<LocalIntent>, StoreError>;
+    /// The local provider's intent with this id.
+    async fn local_intent(&self, id: &str) -> Result<Option<LocalIntent>, StoreError>;
+    /// Stores a new local intent; `Conflict` if the order already has one.
+    async fn insert_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
+    /// Stores a local intent's new status.
+    async fn update_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
+
     /// The `seq` of the newest outbox event (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
     /// The last `seq` a subscriber finished (0 for a new subscriber).

@@ -2,7 +2,7 @@
 
 use crate::api::{
     admin::AdminApi, auth::AuthApi, cart::CartApi, health::HealthApi, orders::OrderApi,
-    products::ProductApi,
+    payments::PaymentApi, products::ProductApi,
 };
 use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
@@ -46,6 +46,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             state: state.clone(),
         },
         OrderApi {
+            state: state.clone(),
+        },
+        PaymentApi {
             state: state.clone(),
         },
         AdminApi {

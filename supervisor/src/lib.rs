@@ -4,7 +4,8 @@
 //! root (ShopRoot)
 //! ├── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
 //! ├── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
-//! └── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
+//! ├── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
+//! └── payments: EntitySupervisor<PaymentSessionKind> ── PaymentSession(order_id) …
 //! sweeper task: expires due orders, releases lapsed orphan holds
 //! ```
 //!
@@ -22,5 +23,7 @@ pub mod shop;
 pub mod snapshot;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
-pub use shop::{CartKind, OrderKind, ProductStockKind, Shop, ShopConfig, StockActors};
+pub use shop::{
+    CartKind, OrderKind, PaymentSessionKind, ProductStockKind, Shop, ShopConfig, StockActors,
+};
 pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};

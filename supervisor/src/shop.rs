@@ -6,9 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs, CartMessage};
 use pazar_actors::events::DeliveryPolicy;
+use pazar_actors::local_payments::{Card, LocalPayments};
 use pazar_actors::order::{
     release_all, CheckoutsInProgress, OrderActor, OrderArgs, OrderMessage, OrderStatus,
     StockGateway,
+};
+use pazar_actors::payments::{
+    PaymentProvider, PaymentSession, PaymentSessionActor, PaymentSessionArgs, PaymentSessionMessage,
 };
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::store_writer::StoreWriterConfig;
@@ -94,6 +98,117 @@ impl StockGateway for StockActors {
             })
             .await?
     }
+}
+
+/// PaymentSession entities: one actor per order id.
+pub struct PaymentSessionKind {
+    store: Arc<dyn Store>,
+    provider: Arc<dyn PaymentProvider>,
+    signal: EventSignal,
+}
+
+impl EntityKind for PaymentSessionKind {
+    type Key = OrderId;
+    type Actor = PaymentSessionActor;
+    const NAME: &'static str = "payment_session";
+
+    fn actor(&self) -> PaymentSessionActor {
+        PaymentSessionActor
+    }
+
+    fn arguments(&self, order_id: OrderId) -> PaymentSessionArgs {
+        PaymentSessionArgs {
+            order_id,
+            store: self.store.clone(),
+            provider: self.provider.clone(),
+            signal: self.signal.clone(),
+        }
+    }
+}
+
+/// The payment service's ears: a new order gets its payment session (and intent);
+/// a cancelled or expired order gets its intent cancelled.
+struct PaymentsOnOrders {
+    sessions: EntityHandle<PaymentSessionKind>,
+}
+
+#[async_trait]
+impl EventSubscriber for PaymentsOnOrders {
+    fn name(&self) -> &str {
+        "payments"
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        matches!(
+            kind,
+            "orders.created" | "orders.cancelled" | "orders.expired"
+        )
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+        let order = subject_order(event)?;
+        let outcome = if event.event.kind == "orders.created" {
+            self.sessions
+                .call(order, |reply| PaymentSessionMessage::Start { reply })
+                .await
+                .and_then(|started| started.map(|_| ()))
+        } else {
+            self.sessions
+                .call(order, |reply| PaymentSessionMessage::Cancel { reply })
+                .await
+                .and_then(|cancelled| cancelled.map(|_| ()))
+        };
+        match outcome {
+            // The order moved on before its session started: nothing to pay.
+            Ok(()) | Err(DomainError::Conflict { .. }) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+/// The order service's ears: a successful payment makes the order paid, which
+/// sells its held stock.
+struct OrdersOnPayments {
+    orders: EntityHandle<OrderKind>,
+}
+
+#[async_trait]
+impl EventSubscriber for OrdersOnPayments {
+    fn name(&self) -> &str {
+        "orders"
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        kind == "payments.succeeded"
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+        let order = subject_order(event)?;
+        let paid = self
+            .orders
+            .call(order, |reply| OrderMessage::MarkPaid { reply })
+            .await
+            .and_then(|outcome| outcome);
+        match paid {
+            Ok(_) => Ok(()),
+            Err(DomainError::Conflict { message, .. }) => {
+                // Already paid (a redelivery), or the order expired first: the money
+                // must go back — refunds arrive with the Stripe work.
+                tracing::warn!(%order, %message, "payment succeeded for an order that cannot become paid");
+                Ok(())
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+fn subject_order(event: &StoredEvent) -> Result<OrderId, String> {
+    event
+        .event
+        .subject
+        .parse()
+        .map(OrderId)
+        .map_err(|_| format!("event {} has no order subject", event.event.id))
 }
 
 /// Cart entities: one actor per user id.
@@ -224,6 +339,8 @@ pub struct ShopConfig {
     pub writer: StoreWriterConfig,
     /// Outbox delivery to in-process subscribers.
     pub delivery: DeliveryPolicy,
+    /// How PaymentSession actors are supervised.
+    pub payment_policy: EntityPolicy,
 }
 
 impl Default for ShopConfig {
@@ -238,6 +355,7 @@ impl Default for ShopConfig {
             login_throttle: LoginThrottlePolicy::default(),
             writer: StoreWriterConfig::default(),
             delivery: DeliveryPolicy::default(),
+            payment_policy: EntityPolicy::default(),
         }
     }
 }
@@ -303,6 +421,12 @@ pub struct Shop {
     pub live_carts: Arc<LiveCarts>,
     /// Order entities.
     pub orders: EntityHandle<OrderKind>,
+    /// PaymentSession entities.
+    pub payments: EntityHandle<PaymentSessionKind>,
+    /// The local payment simulator (the embedded default provider).
+    pub local_payments: Option<Arc<LocalPayments>>,
+    /// The configured payment provider.
+    pub payment_provider: Arc<dyn PaymentProvider>,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
     root: ActorRef<()>,
@@ -366,6 +490,24 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
+        let local = Arc::new(LocalPayments::new(store.clone()));
+        let provider: Arc<dyn PaymentProvider> = local.clone();
+        let payments = EntityHandle::start(
+            PaymentSessionKind {
+                store: store.clone(),
+                provider: provider.clone(),
+                signal: signal.clone(),
+            },
+            config.payment_policy,
+            root.get_cell(),
+        )
+        .await?;
+        events.subscribe(Arc::new(PaymentsOnOrders {
+            sessions: payments.clone(),
+        }));
+        events.subscribe(Arc::new(OrdersOnPayments {
+            orders: orders.clone(),
+        }));
         // No checkout runs yet in this process: every orphan hold is from a crash.
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         tokio::spawn(sweep(
@@ -381,6 +523,9 @@ impl Shop {
             carts,
             live_carts,
             orders,
+            payments,
+            local_payments: Some(local),
+            payment_provider: provider,
             events,
             store,
             stock,
@@ -438,6 +583,7 @@ impl Shop {
                 self.stock.snapshot(limit).await,
                 self.carts.snapshot(limit).await,
                 self.orders.snapshot(limit).await,
+                self.payments.snapshot(limit).await,
             ],
         }
     }
@@ -622,6 +768,57 @@ impl Shop {
     pub async fn fulfil_order(&self, id: OrderId) -> Result<Order, DomainError> {
         self.orders
             .call(id, |reply| OrderMessage::Fulfil { reply })
+            .await?
+    }
+
+    /// Starts (or finds) the payment of the user's pending order; `true` when
+    /// created now. A paid, cancelled or expired order cannot be paid: 409.
+    pub async fn start_payment(
+        &self,
+        user: UserId,
+        order: OrderId,
+    ) -> Result<(PaymentSession, bool), DomainError> {
+        let current = self.order_of(user, order).await?;
+        if current.status != OrderStatus::PendingPayment {
+            return Err(DomainError::conflict(
+                "order_not_payable",
+                format!("the order is {}", current.status.as_str()),
+            ));
+        }
+        self.payments
+            .call(order, |reply| PaymentSessionMessage::Start { reply })
+            .await?
+    }
+
+    /// The payment of the user's order.
+    pub async fn payment_of(
+        &self,
+        user: UserId,
+        order: OrderId,
+    ) -> Result<PaymentSession, DomainError> {
+        self.order_of(user, order).await?;
+        self.payments
+            .call(order, |reply| PaymentSessionMessage::Get { reply })
+            .await?
+            .ok_or(DomainError::NotFound { what: "payment" })
+    }
+
+    /// The payment page's card confirmation with the local provider; NotFound when
+    /// another provider is configured.
+    pub async fn confirm_local_payment(
+        &self,
+        client_secret: &str,
+        card: &Card,
+    ) -> Result<PaymentSession, DomainError> {
+        let local = self.local_payments.as_ref().ok_or(DomainError::NotFound {
+            what: "local payment provider",
+        })?;
+        let (order, intent) = local.confirm(client_secret, card).await?;
+        self.payments
+            .call(order, |reply| PaymentSessionMessage::Update {
+                intent: intent.clone(),
+                reply,
+            })
             .await?
     }
 

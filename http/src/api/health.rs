@@ -74,6 +74,8 @@ pub enum Tag {
     Cart,
     /// Checkout and orders.
     Orders,
+    /// Paying for orders.
+    Payments,
     /// Shop administration.
     Admin,
 }

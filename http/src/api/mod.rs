@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cart;
 pub mod health;
 pub mod orders;
+pub mod payments;
 pub mod products;
 
 use crate::error::ApiError;

@@ -1,0 +1,155 @@
+//! Payments: start or read an order's payment, and the local provider's card
+//! confirmation (what Stripe.js does against Stripe, for the embedded default).
+
+use super::health::Tag;
+use super::{JsonBody, MoneyDto, UuidParam};
+use crate::auth::BearerAuth;
+use crate::error::problem;
+use crate::AppState;
+use pazar_actors::local_payments::Card;
+use pazar_actors::{OrderId, PaymentSession};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Payment operations.
+pub struct PaymentApi {
+    /// Shared state.
+    pub state: Arc<AppState>,
+}
+
+/// An order's payment.
+#[derive(Object)]
+pub struct PaymentDto {
+    /// The order.
+    pub order_id: Uuid,
+    /// `local` or `stripe`.
+    pub provider: String,
+    /// `requires_payment`, `processing`, `succeeded`, `failed`, `cancelled` or `refunded`.
+    pub status: String,
+    /// The order's stored total: what is charged.
+    pub amount: MoneyDto,
+    /// What the payment page confirms with.
+    pub client_secret: String,
+    /// Stripe's publishable key (null for the local provider).
+    pub publishable_key: Option<String>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl PaymentDto {
+    fn new(session: PaymentSession, publishable_key: Option<String>) -> Self {
+        Self {
+            order_id: session.order_id.0,
+            provider: session.provider,
+            status: session.status.as_str().to_owned(),
+            amount: MoneyDto {
+                amount: session.amount.amount,
+                currency: session.amount.currency.to_string(),
+            },
+            client_secret: session.client_secret,
+            publishable_key,
+            last_error: session.last_error,
+        }
+    }
+}
+
+/// Answer of starting a payment.
+#[derive(ApiResponse)]
+pub enum PaymentStarted {
+    /// The payment was created now.
+    #[oai(status = 201)]
+    Created(Json<PaymentDto>),
+    /// The payment already existed.
+    #[oai(status = 200)]
+    Existing(Json<PaymentDto>),
+}
+
+/// A card, as typed on the local provider's payment page.
+#[derive(Object, Deserialize)]
+pub struct LocalConfirmRequest {
+    /// The payment's client secret.
+    pub client_secret: String,
+    /// Card number (spaces allowed).
+    pub card_number: String,
+    /// Expiry month, 1-12.
+    pub exp_month: u32,
+    /// Expiry year (2 or 4 digits).
+    pub exp_year: u32,
+    /// Security code.
+    pub cvc: String,
+}
+
+/// The outcome of a confirmation.
+#[derive(Object)]
+pub struct LocalConfirmDto {
+    /// The payment's status after the attempt.
+    pub status: String,
+    /// Why it failed, if it did.
+    pub last_error: Option<String>,
+}
+
+#[OpenApi(tag = "Tag::Payments")]
+impl PaymentApi {
+    /// Start paying the caller's pending order (409 when paid, cancelled or expired).
+    #[oai(path = "/api/v1/orders/:id/payment", method = "post")]
+    async fn start(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<PaymentStarted> {
+        let (session, created) = self
+            .state
+            .shop
+            .start_payment(auth.0.user_id()?, OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        let dto = PaymentDto::new(session, self.state.shop.payment_provider.publishable_key());
+        Ok(if created {
+            PaymentStarted::Created(Json(dto))
+        } else {
+            PaymentStarted::Existing(Json(dto))
+        })
+    }
+
+    /// The payment of the caller's order.
+    #[oai(path = "/api/v1/orders/:id/payment", method = "get")]
+    async fn get(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<PaymentDto>> {
+        let session = self
+            .state
+            .shop
+            .payment_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(PaymentDto::new(
+            session,
+            self.state.shop.payment_provider.publishable_key(),
+        )))
+    }
+
+    /// Pay with a card at the local provider (404 when the provider is Stripe).
+    /// Test cards: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined,
+    /// 4000 0000 0000 9995 has insufficient funds.
+    #[oai(path = "/api/v1/payments/local/confirm", method = "post")]
+    async fn confirm_local(
+        &self,
+        body: JsonBody<LocalConfirmRequest>,
+    ) -> poem::Result<Json<LocalConfirmDto>> {
+        let request = body.0;
+        let card = Card {
+            number: request.card_number,
+            exp_month: request.exp_month,
+            exp_year: request.exp_year,
+            cvc: request.cvc,
+        };
+        let session = self
+            .state
+            .shop
+            .confirm_local_payment(&request.client_secret, &card)
+            .await
+            .map_err(problem)?;
+        Ok(Json(LocalConfirmDto {
+            status: session.status.as_str().to_owned(),
+            last_error: session.last_error,
+        }))
+    }
+}

@@ -1,0 +1,345 @@
+//! Paying with the local provider over HTTP, on both databases: success, declines,
+//! bad cards, retries, stock sold exactly once, ownership, and a restart between
+//! checkout and payment.
+
+mod common;
+
+use common::{Backend, TestServer};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+on_both_databases!(
+    a_card_payment_makes_the_order_paid_and_sells_the_stock_once,
+    declines_and_bad_cards_then_a_success,
+    only_the_owner_pays_and_only_pending_orders,
+    the_flow_survives_a_restart_between_checkout_and_payment,
+);
+
+const GOOD: &str = "4242 4242 4242 4242";
+
+/// A customer with a pending order for `quantity` units of a product of stock 10.
+async fn pending_order(server: &TestServer, email: &str, quantity: i64) -> (String, Value, Value) {
+    let admin = server.admin_token().await;
+    let product = server
+        .create_product(&admin, &format!("P-{}", email.replace(['@', '.'], "-")), 10)
+        .await;
+    let token = server.customer_token(email).await;
+    server
+        .post(
+            "/api/v1/cart/items",
+            Some(&token),
+            json!({"product_id": product["id"], "quantity": quantity}),
+        )
+        .await
+        .ok(200);
+    let order = server
+        .post("/api/v1/orders", Some(&token), json!({}))
+        .await
+        .ok(201)
+        .clone();
+    (token, product, order)
+}
+
+async fn pay(server: &TestServer, secret: &str, number: &str) -> common::Reply {
+    server
+        .post(
+            "/api/v1/payments/local/confirm",
+            None,
+            json!({"client_secret": secret, "card_number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
+        )
+        .await
+}
+
+async fn order_status_becomes(
+    server: &TestServer,
+    token: &str,
+    order: &Value,
+    status: &str,
+) -> Value {
+    let id = order["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = server
+            .get(&format!("/api/v1/orders/{id}"), Some(token))
+            .await;
+        if current.ok(200)["status"] == status {
+            return current.body.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order never became {status}: {}",
+            current.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stock(server: &TestServer, product: &Value) -> Value {
+    let id = product["id"].as_str().unwrap();
+    server
+        .get(&format!("/api/v1/products/{id}"), None)
+        .await
+        .ok(200)["stock"]
+        .clone()
+}
+
+async fn a_card_payment_makes_the_order_paid_and_sells_the_stock_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (token, product, order) = pending_order(&server, "ada@example.com", 3).await;
+    let id = order["id"].as_str().unwrap();
+
+    let started = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    // 201, or 200 if the payment service already made it on `orders.created`.
+    assert!(
+        matches!(started.status.as_u16(), 200 | 201),
+        "{}",
+        started.body
+    );
+    let payment = started.body.clone();
+    assert_eq!(payment["provider"], "local");
+    assert_eq!(payment["status"], "requires_payment");
+    assert_eq!(payment["amount"], order["total"]);
+    assert_eq!(payment["publishable_key"], Value::Null);
+    let secret = payment["client_secret"].as_str().unwrap().to_owned();
+    // Asking again gives the same payment.
+    let again = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.ok(200)["client_secret"], secret.as_str());
+
+    let paid = pay(&server, &secret, GOOD).await;
+    assert_eq!(
+        paid.ok(200).clone(),
+        json!({"status": "succeeded", "last_error": null})
+    );
+    let order = order_status_becomes(&server, &token, &order, "paid").await;
+    assert_eq!(order["history"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        stock(&server, &product).await,
+        json!({"on_hand": 7, "reserved": 0, "available": 7})
+    );
+
+    // Paying again changes nothing: the stock is sold exactly once.
+    assert_eq!(
+        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+            .await
+            .ok(200)["status"],
+        "succeeded"
+    );
+    assert_eq!(stock(&server, &product).await["on_hand"], 7);
+    // A paid order cannot be paid again.
+    server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .problem(409);
+
+    let admin = server.admin_token().await;
+    let events = server
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await;
+    let kinds: Vec<&str> = events.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == id)
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["orders.created", "payments.succeeded", "orders.paid"]
+    );
+    server.finish().await;
+}
+
+async fn declines_and_bad_cards_then_a_success(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (token, product, order) = pending_order(&server, "bob@example.com", 2).await;
+    let id = order["id"].as_str().unwrap();
+    let payment = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+
+    let declined = pay(&server, &secret, "4000 0000 0000 0002").await;
+    assert_eq!(declined.ok(200)["status"], "failed");
+    assert!(declined.body["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("card_declined"));
+    let broke = pay(&server, &secret, "4000000000009995").await;
+    assert!(broke.ok(200)["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("insufficient_funds"));
+    let recorded = server
+        .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+        .await;
+    assert_eq!(recorded.ok(200)["status"], "failed");
+    assert!(recorded.body["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("insufficient_funds"));
+    let current = server
+        .get(&format!("/api/v1/orders/{id}"), Some(&token))
+        .await;
+    assert_eq!(current.ok(200)["status"], "pending_payment");
+
+    // Malformed cards are refused before any attempt, naming the field.
+    assert_eq!(
+        pay(&server, &secret, "4242 4242 4242 4241")
+            .await
+            .problem(422)["field"],
+        "card_number"
+    );
+    let expired = server
+        .post(
+            "/api/v1/payments/local/confirm",
+            None,
+            json!({"client_secret": secret, "card_number": GOOD, "exp_month": 1, "exp_year": 2020, "cvc": "123"}),
+        )
+        .await;
+    assert_eq!(expired.problem(422)["field"], "exp_year");
+    let bad_cvc = server
+        .post(
+            "/api/v1/payments/local/confirm",
+            None,
+            json!({"client_secret": secret, "card_number": GOOD, "exp_month": 1, "exp_year": 2099, "cvc": "12"}),
+        )
+        .await;
+    assert_eq!(bad_cvc.problem(422)["field"], "cvc");
+    assert_eq!(stock(&server, &product).await["reserved"], 2);
+
+    // Another card works.
+    assert_eq!(
+        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        "succeeded"
+    );
+    order_status_becomes(&server, &token, &order, "paid").await;
+    assert_eq!(
+        stock(&server, &product).await,
+        json!({"on_hand": 8, "reserved": 0, "available": 8})
+    );
+    server.finish().await;
+}
+
+async fn only_the_owner_pays_and_only_pending_orders(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (token, _product, order) = pending_order(&server, "cy@example.com", 1).await;
+    let id = order["id"].as_str().unwrap();
+    let other = server.customer_token("eve@example.com").await;
+    server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&other),
+            json!({}),
+        )
+        .await
+        .problem(404);
+    server
+        .get(&format!("/api/v1/orders/{id}/payment"), Some(&other))
+        .await
+        .problem(404);
+    server
+        .post(&format!("/api/v1/orders/{id}/payment"), None, json!({}))
+        .await
+        .problem(401);
+    pay(&server, "pi_local_nope_secret_nope", GOOD)
+        .await
+        .problem(404);
+
+    // Cancelling the order cancels its payment; it can no longer be paid.
+    let secret = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .body["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .post(
+            &format!("/api/v1/orders/{id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .ok(200);
+    server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .problem(409);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let payment = server
+            .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+            .await;
+        if payment.ok(200)["status"] == "cancelled" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payment not cancelled: {}",
+            payment.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pay(&server, &secret, GOOD).await.problem(409);
+    server.finish().await;
+}
+
+async fn the_flow_survives_a_restart_between_checkout_and_payment(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (token, product, order) = pending_order(&server, "dee@example.com", 4).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    server.restart().await;
+    let payment = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert!(matches!(payment.status.as_u16(), 200 | 201));
+    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    server.restart().await;
+    assert_eq!(
+        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        "succeeded"
+    );
+    order_status_becomes(&server, &token, &order, "paid").await;
+    assert_eq!(
+        stock(&server, &product).await,
+        json!({"on_hand": 6, "reserved": 0, "available": 6})
+    );
+    server.finish().await;
+}

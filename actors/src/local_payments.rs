@@ -142,6 +142,12 @@ impl LocalPayments {
                     "the payment was cancelled with its order",
                 ))
             }
+            IntentStatus::Refunded => {
+                return Err(DomainError::conflict(
+                    "payment_refunded",
+                    "the payment was refunded",
+                ))
+            }
             IntentStatus::RequiresPaymentMethod | IntentStatus::Processing => {}
         }
         let outcome = card.check(Utc::now())?;
@@ -201,6 +207,28 @@ impl PaymentProvider for LocalPayments {
                 .ok_or(DomainError::NotFound { what: "payment" }),
             Err(other) => Err(other.into()),
         }
+    }
+
+    async fn refund(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {
+        let mut local = self
+            .store
+            .local_intent(intent_id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "payment" })?;
+        match local.intent.status {
+            IntentStatus::Refunded => {}
+            IntentStatus::Succeeded => {
+                local.intent.status = IntentStatus::Refunded;
+                self.store.update_local_intent(&local).await?;
+            }
+            _ => {
+                return Err(DomainError::conflict(
+                    "not_refundable",
+                    "only a succeeded payment can be refunded",
+                ))
+            }
+        }
+        Ok(local.intent)
     }
 
     async fn cancel_intent(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {

@@ -1,4 +1,5 @@
-//! Orders: `pending_payment → paid → fulfilled`, or `cancelled` / `expired`.
+//! Orders: `pending_payment → paid → fulfilled`, or `cancelled` / `expired`, or
+//! `paid → refunded`.
 //!
 //! `Order(order_id)` is the one actor that moves an order between statuses. A move
 //! that gives stock back (cancel, expire) first releases the order's holds at each
@@ -29,6 +30,8 @@ pub enum OrderStatus {
     Cancelled,
     /// Not paid in time; stock released.
     Expired,
+    /// Paid, then refunded by an admin; the stock went back on the shelf.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -40,6 +43,7 @@ impl OrderStatus {
             Self::Fulfilled => "fulfilled",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -51,6 +55,7 @@ impl OrderStatus {
             "fulfilled" => Self::Fulfilled,
             "cancelled" => Self::Cancelled,
             "expired" => Self::Expired,
+            "refunded" => Self::Refunded,
             _ => return None,
         })
     }
@@ -115,6 +120,7 @@ impl Order {
             OrderStatus::Fulfilled => "orders.fulfilled",
             OrderStatus::Cancelled => "orders.cancelled",
             OrderStatus::Expired => "orders.expired",
+            OrderStatus::Refunded => "orders.refunded",
         };
         Event::new(
             kind,
@@ -151,6 +157,13 @@ pub trait StockGateway: Send + Sync + 'static {
         -> Result<StockLevels, DomainError>;
     /// Turns an order's hold into a sale.
     async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError>;
+    /// Puts sold units back on the shelf (a refund).
+    async fn restock(
+        &self,
+        product: ProductId,
+        quantity: i64,
+        reason: &str,
+    ) -> Result<StockLevels, DomainError>;
 }
 
 /// The checkouts running in this process, between their first hold and the commit
@@ -224,6 +237,11 @@ pub enum OrderMessage {
     },
     /// An admin ships a paid order.
     Fulfil {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+    /// The payment of a paid order was refunded: its units go back on the shelf.
+    Refund {
         /// Answered once stored.
         reply: RpcReplyPort<Result<Order, DomainError>>,
     },
@@ -325,6 +343,16 @@ impl OrderState {
                 self.enter(Paid, None).await
             }
             (Paid, Fulfilled) => self.enter(Fulfilled, None).await,
+            (Paid, Refunded) => {
+                let reason = format!("refund of order {}", self.order.id);
+                for line in &self.order.lines {
+                    self.stock
+                        .restock(line.product_id, line.quantity, &reason)
+                        .await?;
+                }
+                self.enter(Refunded, Some("refunded by an admin".into()))
+                    .await
+            }
             _ => Err(self.refuse(wanted)),
         }
     }
@@ -377,6 +405,9 @@ impl Actor for OrderActor {
             }
             OrderMessage::Fulfil { reply } => {
                 let _ = reply.send(state.transition(OrderStatus::Fulfilled).await);
+            }
+            OrderMessage::Refund { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Refunded).await);
             }
         }
         Ok(())

@@ -29,6 +29,8 @@ pub enum IntentStatus {
     Succeeded,
     /// Cancelled; can no longer be paid.
     Canceled,
+    /// Paid, then refunded.
+    Refunded,
 }
 
 impl IntentStatus {
@@ -39,6 +41,7 @@ impl IntentStatus {
             Self::Processing => "processing",
             Self::Succeeded => "succeeded",
             Self::Canceled => "canceled",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -49,6 +52,7 @@ impl IntentStatus {
             "processing" => Self::Processing,
             "succeeded" => Self::Succeeded,
             "canceled" => Self::Canceled,
+            "refunded" => Self::Refunded,
             _ => return None,
         })
     }
@@ -82,6 +86,8 @@ pub trait PaymentProvider: Send + Sync + 'static {
     ) -> Result<ProviderIntent, DomainError>;
     /// Cancels an intent that was not paid.
     async fn cancel_intent(&self, intent_id: &str) -> Result<ProviderIntent, DomainError>;
+    /// Refunds a paid intent in full.
+    async fn refund(&self, intent_id: &str) -> Result<ProviderIntent, DomainError>;
 }
 
 /// Where a payment session stands.
@@ -138,6 +144,7 @@ impl PaymentStatus {
             IntentStatus::Succeeded => Self::Succeeded,
             IntentStatus::Processing => Self::Processing,
             IntentStatus::Canceled => Self::Cancelled,
+            IntentStatus::Refunded => Self::Refunded,
             IntentStatus::RequiresPaymentMethod if intent.last_error.is_some() => Self::Failed,
             IntentStatus::RequiresPaymentMethod => Self::RequiresPayment,
         }
@@ -168,7 +175,7 @@ pub struct PaymentSession {
 }
 
 impl PaymentSession {
-    fn event(&self, kind: &str) -> Event {
+    fn event(&self, kind: &str, reason: Option<&str>) -> Event {
         Event::new(
             kind,
             self.order_id,
@@ -179,6 +186,7 @@ impl PaymentSession {
                 "status": self.status,
                 "amount": self.amount,
                 "last_error": self.last_error,
+                "reason": reason,
             }),
         )
     }
@@ -207,6 +215,13 @@ pub enum PaymentSessionMessage {
     Cancel {
         /// The session after cancelling (None when there was none).
         reply: RpcReplyPort<Result<Option<PaymentSession>, DomainError>>,
+    },
+    /// Give a succeeded payment's money back (a no-op when already refunded).
+    Refund {
+        /// Why, kept in the `payments.refunded` event.
+        reason: String,
+        /// The session after the refund.
+        reply: RpcReplyPort<Result<PaymentSession, DomainError>>,
     },
 }
 
@@ -265,7 +280,12 @@ impl PaymentSessionState {
         Ok((session, true))
     }
 
-    async fn update(&mut self, intent: ProviderIntent) -> Result<PaymentSession, DomainError> {
+    /// Applies provider news; `reason` is recorded in the event (e.g. why a refund).
+    async fn update(
+        &mut self,
+        intent: ProviderIntent,
+        reason: Option<&str>,
+    ) -> Result<PaymentSession, DomainError> {
         let current = self
             .session
             .clone()
@@ -278,7 +298,10 @@ impl PaymentSessionState {
         }
         let status = PaymentStatus::of(&intent);
         let unchanged = status == current.status && intent.last_error == current.last_error;
-        if unchanged || current.status.is_final() {
+        // Only a refund may follow success; nothing follows a cancel or a refund.
+        let refund_after_success =
+            current.status == PaymentStatus::Succeeded && status == PaymentStatus::Refunded;
+        if unchanged || (current.status.is_final() && !refund_after_success) {
             // Duplicate or late news: nothing to do.
             return Ok(current);
         }
@@ -287,9 +310,10 @@ impl PaymentSessionState {
         next.last_error = intent.last_error;
         next.updated_at = crate::now();
         let event = match status {
-            PaymentStatus::Succeeded => Some(next.event("payments.succeeded")),
-            PaymentStatus::Failed => Some(next.event("payments.failed")),
-            PaymentStatus::Cancelled => Some(next.event("payments.cancelled")),
+            PaymentStatus::Succeeded => Some(next.event("payments.succeeded", reason)),
+            PaymentStatus::Failed => Some(next.event("payments.failed", reason)),
+            PaymentStatus::Cancelled => Some(next.event("payments.cancelled", reason)),
+            PaymentStatus::Refunded => Some(next.event("payments.refunded", reason)),
             _ => None,
         };
         self.store
@@ -302,6 +326,25 @@ impl PaymentSessionState {
         Ok(next)
     }
 
+    async fn refund(&mut self, reason: String) -> Result<PaymentSession, DomainError> {
+        let current = self
+            .session
+            .clone()
+            .ok_or(DomainError::NotFound { what: "payment" })?;
+        match current.status {
+            PaymentStatus::Refunded => return Ok(current),
+            PaymentStatus::Succeeded => {}
+            other => {
+                return Err(DomainError::conflict(
+                    "not_refundable",
+                    format!("the payment is {}", other.as_str()),
+                ))
+            }
+        }
+        let intent = self.provider.refund(&current.intent_id).await?;
+        self.update(intent, Some(&reason)).await
+    }
+
     async fn cancel(&mut self) -> Result<Option<PaymentSession>, DomainError> {
         let Some(current) = self.session.clone() else {
             return Ok(None);
@@ -310,7 +353,9 @@ impl PaymentSessionState {
             return Ok(Some(current));
         }
         let intent = self.provider.cancel_intent(&current.intent_id).await?;
-        self.update(intent).await.map(Some)
+        self.update(intent, Some("the order was closed"))
+            .await
+            .map(Some)
     }
 }
 
@@ -351,10 +396,13 @@ impl Actor for PaymentSessionActor {
                 let _ = reply.send(state.session.clone());
             }
             PaymentSessionMessage::Update { intent, reply } => {
-                let _ = reply.send(state.update(intent).await);
+                let _ = reply.send(state.update(intent, None).await);
             }
             PaymentSessionMessage::Cancel { reply } => {
                 let _ = reply.send(state.cancel().await);
+            }
+            PaymentSessionMessage::Refund { reason, reply } => {
+                let _ = reply.send(state.refund(reason).await);
             }
         }
         Ok(())

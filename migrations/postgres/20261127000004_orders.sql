@@ -5,7 +5,7 @@ create table orders (
     id              uuid primary key,
     user_id         uuid not null references users (id),
     status          text not null check (status in
-                        ('pending_payment', 'paid', 'fulfilled', 'cancelled', 'expired')),
+                        ('pending_payment', 'paid', 'fulfilled', 'cancelled', 'expired', 'refunded')),
     total_amount    bigint not null,
     total_currency  text not null,
     created_at      timestamptz not null,

@@ -5,7 +5,7 @@ create table orders (
     id              blob primary key not null,
     user_id         blob not null references users (id),
     status          text not null check (status in
-                        ('pending_payment', 'paid', 'fulfilled', 'cancelled', 'expired')),
+                        ('pending_payment', 'paid', 'fulfilled', 'cancelled', 'expired', 'refunded')),
     total_amount    integer not null,
     total_currency  text not null,
     created_at      text not null,

@@ -13,6 +13,7 @@ on_both_databases!(
     declines_and_bad_cards_then_a_success,
     only_the_owner_pays_and_only_pending_orders,
     the_flow_survives_a_restart_between_checkout_and_payment,
+    an_admin_refund_returns_the_money_and_the_stock,
 );
 
 const GOOD: &str = "4242 4242 4242 4242";
@@ -340,6 +341,100 @@ async fn the_flow_survives_a_restart_between_checkout_and_payment(backend: Backe
     assert_eq!(
         stock(&server, &product).await,
         json!({"on_hand": 6, "reserved": 0, "available": 6})
+    );
+    server.finish().await;
+}
+
+async fn an_admin_refund_returns_the_money_and_the_stock(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let (token, product, order) = pending_order(&server, "fay@example.com", 3).await;
+    let id = order["id"].as_str().unwrap();
+    // Not paid yet: nothing to refund.
+    server
+        .post(
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&admin),
+            json!({}),
+        )
+        .await
+        .problem(409);
+    let payment = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    pay(&server, &secret, GOOD).await.ok(200);
+    order_status_becomes(&server, &token, &order, "paid").await;
+    assert_eq!(stock(&server, &product).await["on_hand"], 7);
+
+    server
+        .post(
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&token),
+            json!({}),
+        )
+        .await
+        .problem(403);
+    let refunded = server
+        .post(
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    let refunded = refunded.ok(200);
+    assert_eq!(refunded["status"], "refunded");
+    let statuses: Vec<&str> = refunded["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["pending_payment", "paid", "refunded"]);
+    assert_eq!(
+        stock(&server, &product).await,
+        json!({"on_hand": 10, "reserved": 0, "available": 10})
+    );
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+            .await
+            .ok(200)["status"],
+        "refunded"
+    );
+    // Once is enough.
+    server
+        .post(
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&admin),
+            json!({}),
+        )
+        .await
+        .problem(409);
+    pay(&server, &secret, GOOD).await.problem(409);
+    let events = server
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await;
+    let kinds: Vec<&str> = events.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == id)
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "orders.created",
+            "payments.succeeded",
+            "orders.paid",
+            "payments.refunded",
+            "orders.refunded"
+        ]
     );
     server.finish().await;
 }

@@ -98,6 +98,21 @@ impl StockGateway for StockActors {
             })
             .await?
     }
+
+    async fn restock(
+        &self,
+        product: ProductId,
+        quantity: i64,
+        reason: &str,
+    ) -> Result<StockLevels, DomainError> {
+        self.0
+            .call(product, |reply| ProductStockMessage::Adjust {
+                delta: quantity,
+                reason: reason.to_owned(),
+                reply,
+            })
+            .await?
+    }
 }
 
 /// PaymentSession entities: one actor per order id.
@@ -167,9 +182,11 @@ impl EventSubscriber for PaymentsOnOrders {
 }
 
 /// The order service's ears: a successful payment makes the order paid, which
-/// sells its held stock.
+/// sells its held stock. A payment that succeeds for an order that can no longer be
+/// paid (it expired or was cancelled first) is refunded automatically.
 struct OrdersOnPayments {
     orders: EntityHandle<OrderKind>,
+    sessions: EntityHandle<PaymentSessionKind>,
 }
 
 #[async_trait]
@@ -189,15 +206,36 @@ impl EventSubscriber for OrdersOnPayments {
             .call(order, |reply| OrderMessage::MarkPaid { reply })
             .await
             .and_then(|outcome| outcome);
-        match paid {
-            Ok(_) => Ok(()),
-            Err(DomainError::Conflict { message, .. }) => {
-                // Already paid (a redelivery), or the order expired first: the money
-                // must go back — refunds arrive with the Stripe work.
-                tracing::warn!(%order, %message, "payment succeeded for an order that cannot become paid");
-                Ok(())
+        let status = match paid {
+            Ok(_) => return Ok(()),
+            Err(DomainError::Conflict { .. }) => {
+                self.orders
+                    .call(order, |reply| OrderMessage::Get { reply })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .status
             }
-            Err(error) => Err(error.to_string()),
+            Err(error) => return Err(error.to_string()),
+        };
+        match status {
+            // A redelivery: the order is paid already (or further along).
+            OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Refunded => Ok(()),
+            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PendingPayment => {
+                let reason = format!(
+                    "paid after the order was {}: refunded automatically",
+                    status.as_str()
+                );
+                tracing::warn!(%order, %reason);
+                self.sessions
+                    .call(order, |reply| PaymentSessionMessage::Refund {
+                        reason: reason.clone(),
+                        reply,
+                    })
+                    .await
+                    .and_then(|refunded| refunded)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -507,6 +545,7 @@ impl Shop {
         }));
         events.subscribe(Arc::new(OrdersOnPayments {
             orders: orders.clone(),
+            sessions: payments.clone(),
         }));
         // No checkout runs yet in this process: every orphan hold is from a crash.
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
@@ -819,6 +858,31 @@ impl Shop {
                 intent: intent.clone(),
                 reply,
             })
+            .await?
+    }
+
+    /// An admin refunds a paid order: the money goes back at the provider
+    /// (`payments.refunded`), then the units go back on the shelf and the order
+    /// becomes `refunded`. Repeating it after a partial failure finishes the job.
+    pub async fn refund_order(&self, order: OrderId) -> Result<Order, DomainError> {
+        let current = self.order(order).await?;
+        if current.status != OrderStatus::Paid {
+            return Err(DomainError::conflict(
+                "not_refundable",
+                format!(
+                    "only a paid order can be refunded; this one is {}",
+                    current.status.as_str()
+                ),
+            ));
+        }
+        self.payments
+            .call(order, |reply| PaymentSessionMessage::Refund {
+                reason: "refunded by an admin".into(),
+                reply,
+            })
+            .await??;
+        self.orders
+            .call(order, |reply| OrderMessage::Refund { reply })
             .await?
     }
 

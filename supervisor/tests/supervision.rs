@@ -146,6 +146,7 @@ on_both_databases!(
     a_retired_product_is_gone_for_good,
     events_reach_subscribers_in_order_and_resume_after_a_restart,
     a_paid_order_sells_its_stock_and_can_be_fulfilled,
+    a_payment_that_lands_after_expiry_is_refunded_automatically,
 );
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
@@ -547,6 +548,70 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
         .map(|e| e.event.kind)
         .collect();
     assert_eq!(kinds, ["orders.created", "orders.paid", "orders.fulfilled"]);
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let mut config = policy(Duration::from_secs(60), 10);
+    config.order_ttl = Duration::from_millis(300);
+    config.sweep_every = Duration::from_millis(50);
+    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let id = product(&shop, "LATE-1", 5).await;
+    let buyer = shop
+        .accounts
+        .register(
+            pazar_actors::NewUser::parse(
+                "late@example.com",
+                "password-1",
+                "L",
+                pazar_actors::Role::Customer,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    shop.add_to_cart(buyer.id, id, 2).await.unwrap();
+    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
+    // The customer pays at the provider, but the news has not reached Pazar yet
+    // (a webhook in flight) when the order expires.
+    let local = shop.local_payments.clone().unwrap();
+    let card = pazar_actors::local_payments::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    };
+    local.confirm(&session.client_secret, &card).await.unwrap();
+    eventually(Duration::from_secs(10), "the payment is refunded", || async {
+        matches!(
+            shop.payments
+                .call(order.id, |reply| pazar_actors::payments::PaymentSessionMessage::Get { reply })
+                .await,
+            Ok(Some(s)) if s.status == pazar_actors::PaymentStatus::Refunded
+        )
+    })
+    .await;
+    // The order stayed expired, its stock released and not sold.
+    assert_eq!(
+        shop.order(order.id).await.unwrap().status,
+        pazar_actors::OrderStatus::Expired
+    );
+    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(5, 0));
+    let refund = db
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event.kind == "payments.refunded")
+        .expect("payments.refunded was written");
+    assert!(refund.event.data["reason"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     shop.shutdown().await;
     db.finish().await;
 }

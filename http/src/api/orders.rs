@@ -54,7 +54,7 @@ pub struct OrderDto {
     pub id: Uuid,
     /// Whose.
     pub user_id: Uuid,
-    /// `pending_payment`, `paid`, `fulfilled`, `cancelled` or `expired`.
+    /// `pending_payment`, `paid`, `fulfilled`, `cancelled`, `expired` or `refunded`.
     pub status: String,
     /// What was bought.
     pub items: Vec<OrderLineDto>,
@@ -211,7 +211,7 @@ impl OrderApi {
             Some(raw) => Some(OrderStatus::parse(raw).ok_or_else(|| {
                 problem(DomainError::invalid(
                     "status",
-                    "must be pending_payment, paid, fulfilled, cancelled or expired",
+                    "must be pending_payment, paid, fulfilled, cancelled, expired or refunded",
                 ))
             })?),
         };
@@ -219,6 +219,20 @@ impl OrderApi {
         Ok(Json(OrderListDto {
             items: orders.into_iter().map(OrderDto::from).collect(),
         }))
+    }
+
+    /// Refund a paid order (admin): the money goes back at the provider, the stock
+    /// back on the shelf; 409 unless paid.
+    #[oai(path = "/api/v1/admin/orders/:id/refund", method = "post")]
+    async fn refund(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
+        auth.0.require_admin()?;
+        let order = self
+            .state
+            .shop
+            .refund_order(OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(order.into()))
     }
 
     /// Mark a paid order as shipped (admin; 409 unless paid).

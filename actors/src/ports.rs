@@ -211,6 +211,11 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
     /// The payment session of an order.
     async fn payment_session(&self, order: OrderId) -> Result<Option<PaymentSession>, StoreError>;
+    /// The payment session of a provider intent.
+    async fn payment_session_by_intent(
+        &self,
+        intent_id: &str,
+    ) -> Result<Option<PaymentSession>, StoreError>;
     /// Stores a new payment session.
     async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
     /// Stores a session's new state, with its event if any, in one transaction.

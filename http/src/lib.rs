@@ -12,6 +12,8 @@ pub mod error;
 pub mod live;
 pub mod metrics;
 pub mod server;
+pub mod stripe_signature;
+pub mod webhooks;
 
 pub use auth::{TokenConfig, TokenIssuer};
 pub use error::ApiError;

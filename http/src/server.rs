@@ -20,12 +20,15 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// Largest accepted request body in bytes (413 above).
     pub max_body_bytes: usize,
+    /// The secret Stripe signs webhooks with; without it the webhook endpoint is 404.
+    pub stripe_webhook_secret: Option<crate::webhooks::WebhookSecret>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            stripe_webhook_secret: None,
         }
     }
 }
@@ -66,6 +69,10 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .nest("/", service)
         .at("/metrics", poem::get(metrics))
         .at("/api/v1/cart/live", poem::get(crate::live::live_cart))
+        .at(
+            "/api/v1/webhooks/stripe",
+            poem::post(crate::webhooks::stripe_webhook).data(config.stripe_webhook_secret.clone()),
+        )
         .data(state.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })

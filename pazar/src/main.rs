@@ -120,6 +120,9 @@ struct ServeArgs {
     /// How often expired orders and lapsed holds are swept.
     #[arg(long, env = "PAZAR_SWEEP_INTERVAL", default_value = "1s", value_parser = config::parse_duration)]
     sweep_interval: Duration,
+    /// The secret Stripe signs webhooks with (enables `POST /api/v1/webhooks/stripe`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    stripe_webhook_secret: Option<String>,
     /// Failed logins per account within 15 minutes before it is throttled.
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
@@ -244,6 +247,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
         state,
         HttpConfig {
             max_body_bytes: args.max_body_bytes,
+            stripe_webhook_secret: args
+                .stripe_webhook_secret
+                .clone()
+                .map(pazar_http::webhooks::WebhookSecret),
         },
         |addr| {
             tracing::info!(%addr, database = %pazar_store::redact(url), "pazar listening");

@@ -14,6 +14,7 @@ on_both_databases!(
     only_the_owner_pays_and_only_pending_orders,
     the_flow_survives_a_restart_between_checkout_and_payment,
     an_admin_refund_returns_the_money_and_the_stock,
+    stripe_webhooks_are_verified_and_harmless_when_repeated,
 );
 
 const GOOD: &str = "4242 4242 4242 4242";
@@ -435,6 +436,149 @@ async fn an_admin_refund_returns_the_money_and_the_stock(backend: Backend) {
             "payments.refunded",
             "orders.refunded"
         ]
+    );
+    server.finish().await;
+}
+
+async fn webhook(server: &TestServer, payload: &str, signature: Option<String>) -> common::Reply {
+    let mut request = server
+        .client
+        .post(format!("{}/api/v1/webhooks/stripe", server.base))
+        .header("content-type", "application/json")
+        .body(payload.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("Stripe-Signature", signature);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = response.json().await.unwrap_or(Value::Null);
+    common::Reply {
+        status,
+        content_type,
+        headers,
+        body,
+    }
+}
+
+async fn stripe_webhooks_are_verified_and_harmless_when_repeated(backend: Backend) {
+    const SECRET: &str = "whsec_pazar_test";
+    let server = TestServer::start_with(backend, &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
+    let (token, product, order) = pending_order(&server, "gus@example.com", 2).await;
+    let id = order["id"].as_str().unwrap();
+    let payment = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    let intent = secret.split("_secret_").next().unwrap().to_owned();
+    let event = |kind: &str, object: Value| {
+        json!({"id": format!("evt_{kind}"), "type": kind, "data": {"object": object}}).to_string()
+    };
+    let succeeded = event(
+        "payment_intent.succeeded",
+        json!({"id": intent, "status": "succeeded"}),
+    );
+    let failed = event(
+        "payment_intent.payment_failed",
+        json!({"id": intent, "status": "requires_payment_method",
+               "last_payment_error": {"code": "card_declined", "message": "Your card was declined."}}),
+    );
+    let now = chrono::Utc::now().timestamp();
+    let sign = |payload: &str, key: &str, at: i64| {
+        pazar_http::stripe_signature::sign(payload.as_bytes(), key, at)
+    };
+
+    // Refused: missing, tampered, wrong secret, stale. Nothing changes.
+    assert_eq!(
+        webhook(&server, &succeeded, None).await.problem(400)["field"],
+        "Stripe-Signature"
+    );
+    let tampered = succeeded.replace("succeeded\"}", "succeeded\",\"x\":1}");
+    webhook(&server, &tampered, Some(sign(&succeeded, SECRET, now)))
+        .await
+        .problem(400);
+    webhook(
+        &server,
+        &succeeded,
+        Some(sign(&succeeded, "whsec_wrong", now)),
+    )
+    .await
+    .problem(400);
+    webhook(
+        &server,
+        &succeeded,
+        Some(sign(&succeeded, SECRET, now - 600)),
+    )
+    .await
+    .problem(400);
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+            .await
+            .ok(200)["status"],
+        "requires_payment"
+    );
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/orders/{id}"), Some(&token))
+            .await
+            .ok(200)["status"],
+        "pending_payment"
+    );
+
+    // A decline, then the success.
+    let declined = webhook(&server, &failed, Some(sign(&failed, SECRET, now))).await;
+    assert_eq!(declined.ok(200)["status"], "failed");
+    let recorded = server
+        .get(&format!("/api/v1/orders/{id}/payment"), Some(&token))
+        .await;
+    assert_eq!(
+        recorded.ok(200)["last_error"],
+        "card_declined: Your card was declined."
+    );
+    let paid = webhook(&server, &succeeded, Some(sign(&succeeded, SECRET, now))).await;
+    assert_eq!(paid.ok(200)["status"], "succeeded");
+    order_status_becomes(&server, &token, &order, "paid").await;
+
+    // Duplicates and late, out-of-order news change nothing.
+    assert_eq!(
+        webhook(&server, &succeeded, Some(sign(&succeeded, SECRET, now)))
+            .await
+            .ok(200)["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        webhook(&server, &failed, Some(sign(&failed, SECRET, now)))
+            .await
+            .ok(200)["status"],
+        "succeeded"
+    );
+    let unknown = event("payment_intent.succeeded", json!({"id": "pi_someone_else"}));
+    assert_eq!(
+        webhook(&server, &unknown, Some(sign(&unknown, SECRET, now)))
+            .await
+            .ok(200)["handled"],
+        false
+    );
+    let other_type = event("customer.created", json!({"id": "cus_1"}));
+    assert_eq!(
+        webhook(&server, &other_type, Some(sign(&other_type, SECRET, now)))
+            .await
+            .ok(200)["handled"],
+        false
+    );
+    assert_eq!(
+        stock(&server, &product).await,
+        json!({"on_hand": 8, "reserved": 0, "available": 8})
     );
     server.finish().await;
 }

@@ -778,6 +778,18 @@ macro_rules! impl_store {
                     row.as_ref().map(session_from_row).transpose()
                 }
 
+                async fn payment_session_by_intent(
+                    &self,
+                    intent_id: &str,
+                ) -> Result<Option<PaymentSession>, StoreError> {
+                    let row = sqlx::query("select * from payment_sessions where intent_id = $1")
+                        .bind(intent_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    row.as_ref().map(session_from_row).transpose()
+                }
+
                 async fn insert_payment_session(
                     &self,
                     session: &PaymentSession,

@@ -842,6 +842,25 @@ impl Shop {
             .ok_or(DomainError::NotFound { what: "payment" })
     }
 
+    /// News from the provider about an intent (a verified webhook): applied to the
+    /// intent's payment session. NotFound for an intent Pazar did not make.
+    pub async fn provider_news(
+        &self,
+        intent: pazar_actors::ProviderIntent,
+    ) -> Result<PaymentSession, DomainError> {
+        let session = self
+            .store
+            .payment_session_by_intent(&intent.id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "payment" })?;
+        self.payments
+            .call(session.order_id, |reply| PaymentSessionMessage::Update {
+                intent: intent.clone(),
+                reply,
+            })
+            .await?
+    }
+
     /// The payment page's card confirmation with the local provider; NotFound when
     /// another provider is configured.
     pub async fn confirm_local_payment(

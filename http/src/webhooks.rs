@@ -1,0 +1,115 @@
+//! `POST /api/v1/webhooks/stripe`: payment news from Stripe.
+//!
+//! No JWT: the `Stripe-Signature` header is verified instead (HMAC-SHA256 over
+//! `timestamp.payload`, constant-time compare, 5-minute tolerance); a missing,
+//! wrong or stale signature is a 400 and changes nothing. A verified
+//! `payment_intent.*` event is handed to the intent's payment session; duplicated
+//! and out-of-order deliveries are harmless because a session never leaves a final
+//! status (and a success that lands after its order closed is refunded).
+
+use crate::error::{problem, ApiError};
+use crate::stripe_signature::verify;
+use crate::AppState;
+use pazar_actors::payments::IntentStatus;
+use pazar_actors::{DomainError, ProviderIntent};
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{handler, Body, Request};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Seconds a signature stays valid.
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// The endpoint's signing secret (`STRIPE_WEBHOOK_SECRET`), never logged.
+#[derive(Clone)]
+pub struct WebhookSecret(pub String);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret([redacted])")
+    }
+}
+
+/// The provider news a Stripe event carries, if it is one Pazar follows.
+fn intent_news(event: &Value) -> Option<ProviderIntent> {
+    let object = &event["data"]["object"];
+    let status = match event["type"].as_str()? {
+        "payment_intent.succeeded" => IntentStatus::Succeeded,
+        "payment_intent.processing" => IntentStatus::Processing,
+        "payment_intent.canceled" => IntentStatus::Canceled,
+        "payment_intent.payment_failed" => IntentStatus::RequiresPaymentMethod,
+        _ => return None,
+    };
+    let last_error = (status == IntentStatus::RequiresPaymentMethod).then(|| {
+        let error = &object["last_payment_error"];
+        let code = error["decline_code"]
+            .as_str()
+            .or(error["code"].as_str())
+            .unwrap_or("payment_failed");
+        match error["message"].as_str() {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_owned(),
+        }
+    });
+    Some(ProviderIntent {
+        id: object["id"].as_str()?.to_owned(),
+        client_secret: object["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        status,
+        last_error,
+    })
+}
+
+/// The webhook endpoint.
+#[handler]
+pub async fn stripe_webhook(
+    request: &Request,
+    body: Body,
+    state: Data<&Arc<AppState>>,
+    secret: Data<&Option<WebhookSecret>>,
+) -> poem::Result<Json<Value>> {
+    let secret = secret.0.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
+        )
+    })?;
+    let payload = body
+        .into_vec()
+        .await
+        .map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
+    let header = request
+        .headers()
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    verify(&payload, header, &secret.0, now, TOLERANCE_SECONDS).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-signature",
+            "Invalid webhook signature",
+            error.to_string(),
+        )
+        .with_field("Stripe-Signature")
+    })?;
+    let event: Value = serde_json::from_slice(&payload)
+        .map_err(|e| ApiError::malformed(format!("the event is not JSON: {e}")))?;
+    let Some(news) = intent_news(&event) else {
+        return Ok(Json(json!({"received": true, "handled": false})));
+    };
+    match state.shop.provider_news(news).await {
+        Ok(session) => Ok(Json(json!({
+            "received": true,
+            "handled": true,
+            "status": session.status,
+        }))),
+        // An intent Pazar never made (another shop on the same account): ignore it.
+        Err(DomainError::NotFound { .. }) => Ok(Json(json!({"received": true, "handled": false}))),
+        Err(other) => Err(problem(other).into()),
+    }
+}

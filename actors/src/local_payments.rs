@@ -231,6 +231,14 @@ impl PaymentProvider for LocalPayments {
         Ok(local.intent)
     }
 
+    async fn retrieve(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {
+        self.store
+            .local_intent(intent_id)
+            .await?
+            .map(|local| local.intent)
+            .ok_or(DomainError::NotFound { what: "payment" })
+    }
+
     async fn cancel_intent(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {
         let mut local = self
             .store

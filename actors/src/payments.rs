@@ -88,6 +88,8 @@ pub trait PaymentProvider: Send + Sync + 'static {
     async fn cancel_intent(&self, intent_id: &str) -> Result<ProviderIntent, DomainError>;
     /// Refunds a paid intent in full.
     async fn refund(&self, intent_id: &str) -> Result<ProviderIntent, DomainError>;
+    /// The intent as the provider has it now (reconciliation, when news went missing).
+    async fn retrieve(&self, intent_id: &str) -> Result<ProviderIntent, DomainError>;
 }
 
 /// Where a payment session stands.

@@ -216,6 +216,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         intent_id: &str,
     ) -> Result<Option<PaymentSession>, StoreError>;
+    /// Sessions in `processing` since before `before` (their news may be lost).
+    async fn stuck_payment_sessions(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OrderId>, StoreError>;
     /// Stores a new payment session.
     async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
     /// Stores a session's new state, with its event if any, in one transaction.

@@ -120,6 +120,9 @@ struct ServeArgs {
     /// How often expired orders and lapsed holds are swept.
     #[arg(long, env = "PAZAR_SWEEP_INTERVAL", default_value = "1s", value_parser = config::parse_duration)]
     sweep_interval: Duration,
+    /// A payment in `processing` this long is checked at the provider.
+    #[arg(long, env = "PAZAR_PAYMENT_RECONCILE_AFTER", default_value = "10m", value_parser = config::parse_duration)]
+    payment_reconcile_after: Duration,
     /// The secret Stripe signs webhooks with (enables `POST /api/v1/webhooks/stripe`).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     stripe_webhook_secret: Option<String>,
@@ -211,6 +214,8 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             order_policy: policy,
             order_ttl: args.order_ttl,
             sweep_every: args.sweep_interval,
+            payment_policy: policy,
+            reconcile_after: args.payment_reconcile_after,
             login_throttle: LoginThrottlePolicy {
                 max_failures_per_account: args.login_max_failures,
                 ..LoginThrottlePolicy::default()

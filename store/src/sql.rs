@@ -790,6 +790,23 @@ macro_rules! impl_store {
                     row.as_ref().map(session_from_row).transpose()
                 }
 
+                async fn stuck_payment_sessions(
+                    &self,
+                    before: DateTime<Utc>,
+                    limit: i64,
+                ) -> Result<Vec<OrderId>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "select order_id from payment_sessions where status = 'processing' \
+                         and updated_at < $1 order by updated_at limit $2",
+                    )
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok(ids.into_iter().map(OrderId).collect())
+                }
+
                 async fn insert_payment_session(
                     &self,
                     session: &PaymentSession,

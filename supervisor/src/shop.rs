@@ -379,6 +379,9 @@ pub struct ShopConfig {
     pub delivery: DeliveryPolicy,
     /// How PaymentSession actors are supervised.
     pub payment_policy: EntityPolicy,
+    /// A session in `processing` this long is checked at the provider (its webhook
+    /// may never come).
+    pub reconcile_after: Duration,
 }
 
 impl Default for ShopConfig {
@@ -394,6 +397,7 @@ impl Default for ShopConfig {
             writer: StoreWriterConfig::default(),
             delivery: DeliveryPolicy::default(),
             payment_policy: EntityPolicy::default(),
+            reconcile_after: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -540,6 +544,13 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
+        tokio::spawn(reconcile(
+            store.clone(),
+            payments.clone(),
+            provider.clone(),
+            config.reconcile_after,
+            config.sweep_every,
+        ));
         events.subscribe(Arc::new(PaymentsOnOrders {
             sessions: payments.clone(),
         }));
@@ -976,6 +987,59 @@ async fn sweep(
                 }
             }
             Err(error) => tracing::warn!(%error, "sweeper cannot read lapsed holds"),
+        }
+    }
+}
+
+/// Reconciliation: asks the provider about sessions stuck in `processing` for
+/// longer than `after` (a webhook that never came) and applies what it says.
+async fn reconcile(
+    store: Arc<dyn Store>,
+    sessions: EntityHandle<PaymentSessionKind>,
+    provider: Arc<dyn PaymentProvider>,
+    after: Duration,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    loop {
+        ticks.tick().await;
+        if !sessions.is_running() {
+            return;
+        }
+        let stuck = match store.stuck_payment_sessions(Utc::now() - after, 100).await {
+            Ok(stuck) => stuck,
+            Err(error) => {
+                tracing::warn!(%error, "reconciliation cannot read stuck sessions");
+                continue;
+            }
+        };
+        for order in stuck {
+            let session = sessions
+                .call(order, |reply| PaymentSessionMessage::Get { reply })
+                .await;
+            let Ok(Some(session)) = session else { continue };
+            let news = match provider.retrieve(&session.intent_id).await {
+                Ok(intent) => intent,
+                Err(error) => {
+                    tracing::warn!(%order, %error, "reconciliation cannot reach the provider");
+                    continue;
+                }
+            };
+            let updated = sessions
+                .call(order, |reply| PaymentSessionMessage::Update {
+                    intent: news.clone(),
+                    reply,
+                })
+                .await
+                .and_then(|outcome| outcome);
+            match updated {
+                Ok(session) => {
+                    tracing::info!(%order, status = session.status.as_str(), "reconciled a stuck payment")
+                }
+                Err(error) => tracing::warn!(%order, %error, "reconciliation failed"),
+            }
         }
     }
 }

@@ -147,6 +147,7 @@ on_both_databases!(
     events_reach_subscribers_in_order_and_resume_after_a_restart,
     a_paid_order_sells_its_stock_and_can_be_fulfilled,
     a_payment_that_lands_after_expiry_is_refunded_automatically,
+    a_payment_whose_news_went_missing_is_reconciled,
 );
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
@@ -612,6 +613,65 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
         .as_str()
         .unwrap()
         .contains("expired"));
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let mut config = policy(Duration::from_secs(60), 10);
+    config.reconcile_after = Duration::from_millis(200);
+    config.sweep_every = Duration::from_millis(50);
+    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let id = product(&shop, "REC-1", 5).await;
+    let buyer = shop
+        .accounts
+        .register(
+            pazar_actors::NewUser::parse(
+                "rec@example.com",
+                "password-1",
+                "R",
+                pazar_actors::Role::Customer,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    shop.add_to_cart(buyer.id, id, 1).await.unwrap();
+    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
+    // The provider said "processing" ...
+    let processing = pazar_actors::ProviderIntent {
+        id: session.intent_id.clone(),
+        client_secret: session.client_secret.clone(),
+        status: pazar_actors::payments::IntentStatus::Processing,
+        last_error: None,
+    };
+    let now_processing = shop.provider_news(processing).await.unwrap();
+    assert_eq!(
+        now_processing.status,
+        pazar_actors::PaymentStatus::Processing
+    );
+    // ... then succeeded, but that news never arrives.
+    let card = pazar_actors::local_payments::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    };
+    shop.local_payments
+        .clone()
+        .unwrap()
+        .confirm(&session.client_secret, &card)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "reconciliation makes the order paid",
+        || async { shop.order(order.id).await.unwrap().status == pazar_actors::OrderStatus::Paid },
+    )
+    .await;
+    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(4, 0));
     shop.shutdown().await;
     db.finish().await;
 }

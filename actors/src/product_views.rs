@@ -88,6 +88,13 @@ impl ProductViews {
         }
     }
 
+    /// Forgets the cached view, so the next read loads the store. Always safe: use
+    /// it when the store is known to be newer than the cache (an outbox event was
+    /// read before the write's completion reached the cache).
+    pub fn invalidate(&self, id: ProductId) {
+        self.removed(id);
+    }
+
     /// The product was deleted.
     pub fn removed(&self, id: ProductId) {
         let epoch = self.next_epoch();

@@ -266,6 +266,10 @@ pub struct CartKind {
 struct LiveCartWatcher {
     live: Arc<LiveCarts>,
     carts: EntityHandle<CartKind>,
+    /// The event is committed, but the write's completion may not have reached the
+    /// cache yet: the watcher drops the product's cached view so the carts it
+    /// refreshes read the committed state from the store.
+    views: Arc<ProductViews>,
 }
 
 #[async_trait]
@@ -289,7 +293,11 @@ impl EventSubscriber for LiveCartWatcher {
         else {
             return Ok(());
         };
-        for user in self.live.watchers_of(product) {
+        let watchers = self.live.watchers_of(product);
+        if !watchers.is_empty() {
+            self.views.invalidate(product);
+        }
+        for user in watchers {
             match self
                 .carts
                 .call(user, |reply| CartMessage::Get { reply })
@@ -499,7 +507,7 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        let catalog = Catalog::new(store.clone(), views, signal.clone());
+        let catalog = Catalog::new(store.clone(), views.clone(), signal.clone());
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
         let live_carts = Arc::new(LiveCarts::default());
         let checkouts = Arc::new(CheckoutsInProgress::default());
@@ -521,6 +529,7 @@ impl Shop {
         events.subscribe(Arc::new(LiveCartWatcher {
             live: live_carts.clone(),
             carts: carts.clone(),
+            views: views.clone(),
         }));
         let orders = EntityHandle::start(
             OrderKind {

@@ -130,6 +130,30 @@ impl Order {
     }
 }
 
+/// Which slice of a listing to return (newest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// How many, 1..=100.
+    pub limit: i64,
+    /// How many to skip.
+    pub offset: i64,
+}
+
+impl Page {
+    /// Validates `limit` (default 20, at most 100) and `offset` (default 0).
+    pub fn parse(limit: Option<i64>, offset: Option<i64>) -> Result<Self, DomainError> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(DomainError::invalid("limit", "must be between 1 and 100"));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(DomainError::invalid("offset", "must be zero or more"));
+        }
+        Ok(Self { limit, offset })
+    }
+}
+
 /// A line that could not be reserved at checkout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Shortage {

@@ -5,7 +5,7 @@
 
 use crate::events::{Event, StoredEvent};
 use crate::local_payments::LocalIntent;
-use crate::order::{Order, OrderStatus, StatusChange};
+use crate::order::{Order, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{
     Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
@@ -170,13 +170,13 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         key: &str,
     ) -> Result<Option<Order>, StoreError>;
-    /// A user's orders, newest first.
-    async fn orders_of_user(&self, user: UserId, limit: i64) -> Result<Vec<Order>, StoreError>;
-    /// Orders of any user, newest first, optionally with one status.
+    /// A page of a user's orders, newest first.
+    async fn orders_of_user(&self, user: UserId, page: Page) -> Result<Vec<Order>, StoreError>;
+    /// A page of the orders of any user, newest first, optionally with one status.
     async fn orders_with_status(
         &self,
         status: Option<OrderStatus>,
-        limit: i64,
+        page: Page,
     ) -> Result<Vec<Order>, StoreError>;
     /// Moves an order from `from` to `change.status`, appending the history entry at
     /// `position` and the event, in one transaction; `Conflict` if it is no longer

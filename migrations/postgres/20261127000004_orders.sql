@@ -44,3 +44,7 @@ create table order_history (
 -- admin). after a crash, checkout holds whose order was never stored are released.
 alter table stock_reservations add column source text not null default 'manual'
     check (source in ('checkout', 'manual'));
+create index stock_reservations_checkout on stock_reservations (order_id)
+    where source = 'checkout';
+create index stock_reservations_manual on stock_reservations (expires_at)
+    where source = 'manual';

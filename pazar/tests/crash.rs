@@ -223,7 +223,10 @@ async fn checkouts_survive_a_sigkill_mid_burst(backend: Backend) {
     // (holds of checkouts cut short by the kill were given back at start).
     let admin = server.admin_token().await;
     let pending = server
-        .get("/api/v1/admin/orders?status=pending_payment", Some(&admin))
+        .get(
+            "/api/v1/admin/orders?status=pending_payment&limit=100",
+            Some(&admin),
+        )
         .await;
     let pending = pending.ok(200)["items"].as_array().unwrap().clone();
     assert!(pending.len() >= acknowledged.len());

@@ -427,8 +427,28 @@ async fn two_hundred_buyers_fifty_units(backend: Backend) {
         json!({"on_hand": 50, "reserved": 50, "available": 0})
     );
     let pending = server
-        .get("/api/v1/admin/orders?status=pending_payment", Some(&admin))
+        .get(
+            "/api/v1/admin/orders?status=pending_payment&limit=100",
+            Some(&admin),
+        )
         .await;
     assert_eq!(pending.ok(200)["items"].as_array().unwrap().len(), 50);
+    // Paging: 20 by default, the rest after an offset, limits validated.
+    let first = server.get("/api/v1/admin/orders", Some(&admin)).await;
+    assert_eq!(first.ok(200)["items"].as_array().unwrap().len(), 20);
+    let rest = server
+        .get("/api/v1/admin/orders?limit=20&offset=40", Some(&admin))
+        .await;
+    let rest = rest.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(rest.len(), 10);
+    assert!(!first.body["items"].as_array().unwrap().contains(&rest[0]));
+    let zero = server
+        .get("/api/v1/admin/orders?limit=0", Some(&admin))
+        .await;
+    assert_eq!(zero.problem(422)["field"], "limit");
+    let negative = server
+        .get("/api/v1/admin/orders?offset=-1", Some(&admin))
+        .await;
+    assert_eq!(negative.problem(422)["field"], "offset");
     Arc::into_inner(server).unwrap().finish().await;
 }

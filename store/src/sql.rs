@@ -37,7 +37,7 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderStatus, Product,
+                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderStatus, Page, Product,
                 ProductId,
                 ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
                 StockChange, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
@@ -611,14 +611,15 @@ macro_rules! impl_store {
                 async fn orders_of_user(
                     &self,
                     user: UserId,
-                    limit: i64,
+                    page: Page,
                 ) -> Result<Vec<Order>, StoreError> {
                     let ids: Vec<Uuid> = sqlx::query_scalar(
                         "select id from orders where user_id = $1 \
-                         order by created_at desc, id desc limit $2",
+                         order by created_at desc, id desc limit $2 offset $3",
                     )
                     .bind(user.0)
-                    .bind(limit)
+                    .bind(page.limit)
+                    .bind(page.offset)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
@@ -628,14 +629,15 @@ macro_rules! impl_store {
                 async fn orders_with_status(
                     &self,
                     status: Option<OrderStatus>,
-                    limit: i64,
+                    page: Page,
                 ) -> Result<Vec<Order>, StoreError> {
                     let ids: Vec<Uuid> = sqlx::query_scalar(
                         "select id from orders where (cast($1 as text) is null or status = $1) \
-                         order by created_at desc, id desc limit $2",
+                         order by created_at desc, id desc limit $2 offset $3",
                     )
                     .bind(status.map(|s| s.as_str()))
-                    .bind(limit)
+                    .bind(page.limit)
+                    .bind(page.offset)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;

@@ -18,7 +18,7 @@ use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMe
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
     Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
-    HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, ProductId, ProductViews,
+    HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, Page, ProductId, ProductViews,
     StockLevels, Store, StoreWriter, StoredEvent, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
@@ -798,14 +798,18 @@ impl Shop {
             .await
     }
 
-    /// The user's orders, newest first.
-    pub async fn orders_of(&self, user: UserId) -> Result<Vec<Order>, DomainError> {
-        Ok(self.store.orders_of_user(user, 100).await?)
+    /// A page of the user's orders, newest first.
+    pub async fn orders_of(&self, user: UserId, page: Page) -> Result<Vec<Order>, DomainError> {
+        Ok(self.store.orders_of_user(user, page).await?)
     }
 
-    /// Orders of everyone (admin), optionally of one status.
-    pub async fn all_orders(&self, status: Option<OrderStatus>) -> Result<Vec<Order>, DomainError> {
-        Ok(self.store.orders_with_status(status, 100).await?)
+    /// A page of everyone's orders (admin), optionally of one status.
+    pub async fn all_orders(
+        &self,
+        status: Option<OrderStatus>,
+        page: Page,
+    ) -> Result<Vec<Order>, DomainError> {
+        Ok(self.store.orders_with_status(status, page).await?)
     }
 
     /// The customer cancels their pending order; its stock is released.

@@ -6,7 +6,7 @@ use crate::auth::BearerAuth;
 use crate::error::problem;
 use crate::AppState;
 use chrono::{DateTime, Utc};
-use pazar_actors::{DomainError, Money, Order, OrderId, OrderStatus};
+use pazar_actors::{DomainError, Money, Order, OrderId, OrderStatus, Page};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -160,13 +160,19 @@ impl OrderApi {
         Ok(CheckedOut::Created(Json(order.into()), replayed))
     }
 
-    /// The caller's orders, newest first.
+    /// The caller's orders, newest first (`limit` 1-100, default 20; `offset`).
     #[oai(path = "/api/v1/orders", method = "get")]
-    async fn list(&self, auth: BearerAuth) -> poem::Result<Json<OrderListDto>> {
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> poem::Result<Json<OrderListDto>> {
+        let page = Page::parse(limit.0, offset.0).map_err(problem)?;
         let orders = self
             .state
             .shop
-            .orders_of(auth.0.user_id()?)
+            .orders_of(auth.0.user_id()?, page)
             .await
             .map_err(problem)?;
         Ok(Json(OrderListDto {
@@ -198,14 +204,18 @@ impl OrderApi {
         Ok(Json(order.into()))
     }
 
-    /// All orders, newest first, optionally of one status (admin).
+    /// All orders, newest first, optionally of one status (admin; `limit` 1-100,
+    /// default 20; `offset`).
     #[oai(path = "/api/v1/admin/orders", method = "get")]
     async fn all(
         &self,
         auth: BearerAuth,
         status: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
     ) -> poem::Result<Json<OrderListDto>> {
         auth.0.require_admin()?;
+        let page = Page::parse(limit.0, offset.0).map_err(problem)?;
         let status = match status.0.as_deref() {
             None | Some("") => None,
             Some(raw) => Some(OrderStatus::parse(raw).ok_or_else(|| {
@@ -215,7 +225,12 @@ impl OrderApi {
                 ))
             })?),
         };
-        let orders = self.state.shop.all_orders(status).await.map_err(problem)?;
+        let orders = self
+            .state
+            .shop
+            .all_orders(status, page)
+            .await
+            .map_err(problem)?;
         Ok(Json(OrderListDto {
             items: orders.into_iter().map(OrderDto::from).collect(),
         }))

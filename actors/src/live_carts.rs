@@ -205,7 +205,7 @@ mod tests {
         let hub = Arc::new(LiveCarts::default());
         let (user, product) = (UserId::new(), ProductId::new());
         let mut fast = hub.subscribe(user);
-        let slow = hub.subscribe(user);
+        let mut slow = hub.subscribe(user);
         hub.seen(user, &snapshot(product, 10, LineStatus::Ok));
         assert_eq!(hub.watchers_of(product), vec![user]);
         // Availability alone is noise; a status change is news.
@@ -213,11 +213,23 @@ mod tests {
         assert!(fast.receiver.try_recv().is_err());
         hub.publish_if_changed(user, &snapshot(product, 1, LineStatus::InsufficientStock));
         assert_eq!(fast.receiver.try_recv().unwrap().items[0].available, 1);
-        // The slow socket never reads: after QUEUE pushes it is dropped, the fast one stays.
-        for _ in 0..=QUEUE {
+        // The slow socket never reads: once its queue is full the hub drops it (its
+        // queue ends after what it had), while the fast one keeps getting snapshots.
+        for _ in 0..QUEUE + 2 {
             hub.publish(user, &snapshot(product, 1, LineStatus::InsufficientStock));
-            while fast.receiver.try_recv().is_ok() {}
+            assert!(fast.receiver.try_recv().is_ok());
         }
+        let mut queued = 0;
+        while slow.receiver.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, QUEUE);
+        assert!(matches!(
+            slow.receiver.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        hub.publish(user, &snapshot(product, 2, LineStatus::InsufficientStock));
+        assert!(fast.receiver.try_recv().is_ok());
         drop(slow);
         assert!(hub.is_watched(user));
         drop(fast);

@@ -165,12 +165,6 @@ impl ProductStockState {
 /// The actor itself: behaviour only, all state lives in [`ProductStockState`].
 pub struct ProductStock;
 
-impl ProductStock {
-    fn not_found() -> DomainError {
-        DomainError::NotFound { what: "product" }
-    }
-}
-
 impl Actor for ProductStock {
     type Msg = ProductStockMessage;
     type State = ProductStockState;
@@ -371,8 +365,9 @@ impl Actor for ProductStock {
     }
 }
 
+/// Answers a message sent to a retired product's actor.
 fn reply_not_found(message: ProductStockMessage) {
-    let not_found = ProductStock::not_found;
+    let not_found = || DomainError::NotFound { what: "product" };
     match message {
         ProductStockMessage::Reserve { reply, .. }
         | ProductStockMessage::Release { reply, .. }

@@ -133,3 +133,28 @@ pub fn resident_mib() -> f64 {
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
+
+/// Serves `shop` over HTTP on a free loopback port in this process, with a fresh
+/// signing key; returns the base URL and the token issuer (to mint test tokens).
+pub async fn serve_in_process(
+    shop: pazar_supervisor::Shop,
+) -> (String, pazar_http::TokenIssuer, tempfile::TempDir) {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let config =
+        pazar_http::TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600))
+            .expect("signing key");
+    let issuer = pazar_http::TokenIssuer::new(&config);
+    let state = Arc::new(pazar_http::AppState::new(shop, issuer.clone()));
+    let (bound, address) = tokio::sync::oneshot::channel();
+    tokio::spawn(pazar_http::serve(
+        "127.0.0.1:0",
+        state,
+        pazar_http::HttpConfig::default(),
+        move |addr| {
+            let _ = bound.send(addr);
+        },
+        std::future::pending(),
+    ));
+    let base = format!("http://{}", address.await.expect("server bound"));
+    (base, issuer, keys)
+}

@@ -241,14 +241,6 @@ pub fn into_problem_response(error: poem::Error) -> Response {
             .with_field(param.name)
             .as_response();
     }
-    if let Some(payload) = error.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
-        let reason = payload.reason.clone();
-        let mut problem = ApiError::malformed(reason.clone());
-        if let Some(field) = field_in(&reason) {
-            problem = problem.with_field(field);
-        }
-        return problem.as_response();
-    }
     let status = error.status();
     let detail = error.to_string();
     let problem = match status {
@@ -283,9 +275,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Finds the field a serde error message talks about (``missing field `email` ``,
-/// `unknown field`, or a JSON path like `price.amount`).
-fn field_in(reason: &str) -> Option<String> {
+/// Finds the field a serde error message names in backticks (``missing field `email` ``).
+pub(crate) fn field_in(reason: &str) -> Option<String> {
     let start = reason.find('`')? + 1;
     let end = start + reason[start..].find('`')?;
     Some(reason[start..end].to_owned())

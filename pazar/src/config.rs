@@ -4,6 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The TOML file to read: `--config PATH` or `--config=PATH`, else `PAZAR_CONFIG`,
+/// else `pazar.toml`. Looked up before clap runs, because the file feeds clap's
+/// environment lookups.
+pub fn toml_path(args: &[String]) -> PathBuf {
+    let from_flag = args.iter().enumerate().find_map(|(i, arg)| {
+        if arg == "--config" {
+            args.get(i + 1).cloned()
+        } else {
+            arg.strip_prefix("--config=").map(str::to_owned)
+        }
+    });
+    from_flag
+        .or_else(|| std::env::var("PAZAR_CONFIG").ok())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("pazar.toml"))
+}
+
 /// Copies the keys of a `pazar.toml` into the environment, unless the environment
 /// already sets them, so that clap's `env` lookups see one merged view.
 /// Must run before any thread is started.
@@ -65,14 +82,22 @@ pub fn database_url(configured: Option<&str>, data_dir: &Path) -> String {
     }
 }
 
-/// The data directory as given (relative paths stay relative to the working directory).
-pub fn data_dir(configured: &Path) -> PathBuf {
-    configured.to_path_buf()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_flag_wins_in_both_spellings() {
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            toml_path(&args(&["pazar", "--config", "a.toml", "serve"])),
+            Path::new("a.toml")
+        );
+        assert_eq!(
+            toml_path(&args(&["pazar", "--config=b.toml"])),
+            Path::new("b.toml")
+        );
+    }
 
     #[test]
     fn durations() {

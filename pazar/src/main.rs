@@ -133,17 +133,8 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     // The TOML file feeds the environment, so read it before clap and before threads.
-    let config_path = std::env::var_os("PAZAR_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let args: Vec<String> = std::env::args().collect();
-            args.iter()
-                .position(|a| a == "--config")
-                .and_then(|i| args.get(i + 1))
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from("pazar.toml"));
-    config::load_toml(&config_path)?;
+    let args: Vec<String> = std::env::args().collect();
+    config::load_toml(&config::toml_path(&args))?;
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -160,7 +151,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = config::data_dir(&cli.common.data_dir);
+    let data_dir = cli.common.data_dir.clone();
     let url = config::database_url(cli.common.database_url.as_deref(), &data_dir);
     match cli.command {
         Command::Migrate => {

@@ -38,21 +38,7 @@ async fn checkout(server: &TestServer, token: &str, key: Option<&str>) -> Reply 
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Reply {
-        status,
-        content_type,
-        headers,
-        body,
-    }
+    server.send_built(request).await
 }
 
 async fn stock(server: &TestServer, product: &Value) -> Value {

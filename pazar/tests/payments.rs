@@ -449,21 +449,7 @@ async fn webhook(server: &TestServer, payload: &str, signature: Option<String>) 
     if let Some(signature) = signature {
         request = request.header("Stripe-Signature", signature);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = response.json().await.unwrap_or(Value::Null);
-    common::Reply {
-        status,
-        content_type,
-        headers,
-        body,
-    }
+    server.send_built(request).await
 }
 
 async fn stripe_webhooks_are_verified_and_harmless_when_repeated(backend: Backend) {

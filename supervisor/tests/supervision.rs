@@ -99,6 +99,28 @@ async fn product(shop: &Shop, sku: &str, stock: i64) -> ProductId {
         .id
 }
 
+/// A registered customer.
+async fn customer(shop: &Shop, email: &str) -> pazar_actors::User {
+    let new = pazar_actors::NewUser::parse(
+        email,
+        "password-1",
+        "Customer",
+        pazar_actors::Role::Customer,
+    )
+    .unwrap();
+    shop.accounts.register(new).await.unwrap()
+}
+
+/// A card the local provider accepts.
+fn good_card() -> pazar_actors::local_payments::Card {
+    pazar_actors::local_payments::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
 /// Polls `condition` until it holds or `deadline` passes.
 async fn eventually<F, Fut>(deadline: Duration, what: &str, mut condition: F)
 where
@@ -415,18 +437,7 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
     for reservation in reservations {
         reservation.await.unwrap().unwrap();
     }
-    shop.accounts
-        .register(
-            pazar_actors::NewUser::parse(
-                "u@example.com",
-                "password-1",
-                "U",
-                pazar_actors::Role::Customer,
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    customer(&shop, "u@example.com").await;
     let outbox = db.store.events_after(0, 1000).await.unwrap();
     let catalog: Vec<i64> = outbox
         .iter()
@@ -493,19 +504,7 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
         .await
         .unwrap();
     let id = product(&shop, "PAY-1", 10).await;
-    let buyer = shop
-        .accounts
-        .register(
-            pazar_actors::NewUser::parse(
-                "p@example.com",
-                "password-1",
-                "P",
-                pazar_actors::Role::Customer,
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    let buyer = customer(&shop, "p@example.com").await;
     shop.add_to_cart(buyer.id, id, 4).await.unwrap();
     let (order, created) = shop.checkout(buyer.id, None).await.unwrap();
     assert!(created);
@@ -560,31 +559,14 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
     config.sweep_every = Duration::from_millis(50);
     let shop = Shop::start(db.store.clone(), config).await.unwrap();
     let id = product(&shop, "LATE-1", 5).await;
-    let buyer = shop
-        .accounts
-        .register(
-            pazar_actors::NewUser::parse(
-                "late@example.com",
-                "password-1",
-                "L",
-                pazar_actors::Role::Customer,
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    let buyer = customer(&shop, "late@example.com").await;
     shop.add_to_cart(buyer.id, id, 2).await.unwrap();
     let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
     let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
     // The customer pays at the provider, but the news has not reached Pazar yet
     // (a webhook in flight) when the order expires.
     let local = shop.local_payments.clone().unwrap();
-    let card = pazar_actors::local_payments::Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    };
+    let card = good_card();
     local.confirm(&session.client_secret, &card).await.unwrap();
     eventually(Duration::from_secs(10), "the payment is refunded", || async {
         matches!(
@@ -624,19 +606,7 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     config.sweep_every = Duration::from_millis(50);
     let shop = Shop::start(db.store.clone(), config).await.unwrap();
     let id = product(&shop, "REC-1", 5).await;
-    let buyer = shop
-        .accounts
-        .register(
-            pazar_actors::NewUser::parse(
-                "rec@example.com",
-                "password-1",
-                "R",
-                pazar_actors::Role::Customer,
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    let buyer = customer(&shop, "rec@example.com").await;
     shop.add_to_cart(buyer.id, id, 1).await.unwrap();
     let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
     let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
@@ -653,12 +623,7 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
         pazar_actors::PaymentStatus::Processing
     );
     // ... then succeeded, but that news never arrives.
-    let card = pazar_actors::local_payments::Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    };
+    let card = good_card();
     shop.local_payments
         .clone()
         .unwrap()

@@ -7,11 +7,9 @@
 //! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
 use clap::Parser;
-use pazar_bench::{BenchDb, Measurement};
-use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
+use pazar_bench::{serve_in_process, BenchDb, Measurement};
 use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The same allocator as the `pazar` binary, so the figures are the server's.
@@ -94,9 +92,6 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
     let shop = Shop::start(db.store().await, ShopConfig::default())
         .await
         .expect("shop");
-    let keys = tempfile::tempdir().unwrap();
-    let tokens =
-        TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600)).unwrap();
     let admin = shop
         .accounts
         .register(
@@ -110,20 +105,8 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         )
         .await
         .unwrap();
-    let issuer = TokenIssuer::new(&tokens);
+    let (base, issuer, _keys) = serve_in_process(shop).await;
     let admin_token = issuer.issue(&admin).unwrap();
-    let state = Arc::new(AppState::new(shop, issuer));
-    let (bound, address) = tokio::sync::oneshot::channel();
-    tokio::spawn(pazar_http::serve(
-        "127.0.0.1:0",
-        state,
-        HttpConfig::default(),
-        move |addr| {
-            let _ = bound.send(addr);
-        },
-        std::future::pending(),
-    ));
-    let base = format!("http://{}", address.await.unwrap());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()

@@ -10,8 +10,7 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::NewProduct;
-use pazar_bench::{BenchDb, Measurement};
-use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
+use pazar_bench::{serve_in_process, BenchDb, Measurement};
 use pazar_supervisor::{Shop, ShopConfig};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
@@ -56,24 +55,8 @@ async fn main() {
         .expect("product")
         .product
         .id;
-    let keys = tempfile::tempdir().unwrap();
-    let tokens =
-        TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600)).unwrap();
-    let state = Arc::new(AppState::new(shop, TokenIssuer::new(&tokens)));
-    let (bound, address) = tokio::sync::oneshot::channel();
-    tokio::spawn(pazar_http::serve(
-        "127.0.0.1:0",
-        state,
-        HttpConfig::default(),
-        move |addr| {
-            let _ = bound.send(addr);
-        },
-        std::future::pending(),
-    ));
-    let pazar_url = format!(
-        "http://{}/api/v1/products/{product}",
-        address.await.unwrap()
-    );
+    let (base, _issuer, _keys) = serve_in_process(shop).await;
+    let pazar_url = format!("{base}/api/v1/products/{product}");
 
     let client = reqwest::Client::new();
     let body: serde_json::Value = client

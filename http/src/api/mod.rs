@@ -64,11 +64,7 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
                     format!("{path}: {inner}")
                 });
                 let field = if path == "." {
-                    let text = inner.to_string();
-                    text.find('`').and_then(|start| {
-                        let rest = &text[start + 1..];
-                        rest.find('`').map(|end| rest[..end].to_owned())
-                    })
+                    crate::error::field_in(&inner.to_string())
                 } else {
                     Some(path)
                 };

@@ -224,8 +224,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request");
-        Self::reply(response).await
+        self.send_built(request).await
     }
 
     /// Sends a raw body with a content type.
@@ -245,6 +244,11 @@ impl TestServer {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
+        self.send_built(request).await
+    }
+
+    /// Sends a request built by the caller (custom headers, raw bodies).
+    pub async fn send_built(&self, request: reqwest::RequestBuilder) -> Reply {
         Self::reply(request.send().await.expect("request")).await
     }
 

@@ -116,6 +116,12 @@ pub struct LocalPayments {
     store: Arc<dyn Store>,
 }
 
+impl std::fmt::Debug for LocalPayments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalPayments")
+    }
+}
+
 impl LocalPayments {
     /// A simulator keeping its intents in `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {

@@ -71,9 +71,24 @@ pub struct ProviderIntent {
     pub last_error: Option<String>,
 }
 
+/// How a failed attempt is recorded: the most specific code Stripe gives (a
+/// `decline_code` such as `insufficient_funds` before the general `code` such as
+/// `card_declined`), then its message. Webhooks and API answers use the same form.
+pub fn describe_failure(
+    decline_code: Option<&str>,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> String {
+    let code = decline_code.or(code).unwrap_or("payment_failed");
+    match message {
+        Some(message) => format!("{code}: {message}"),
+        None => code.to_owned(),
+    }
+}
+
 /// A payment provider (Stripe, or the local simulator).
 #[async_trait]
-pub trait PaymentProvider: Send + Sync + 'static {
+pub trait PaymentProvider: Send + Sync + std::fmt::Debug + 'static {
     /// `local` or `stripe`.
     fn name(&self) -> &'static str;
     /// The key the payment page uses (Stripe's publishable key).

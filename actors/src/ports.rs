@@ -216,12 +216,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         intent_id: &str,
     ) -> Result<Option<PaymentSession>, StoreError>;
-    /// Sessions in `processing` since before `before` (their news may be lost).
+    /// Open sessions (waiting for a card, failed or processing) that neither
+    /// changed nor were checked since `before`: their news may have been lost.
     async fn stuck_payment_sessions(
         &self,
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OrderId>, StoreError>;
+    /// Records that reconciliation asked the provider about the session at `at`.
+    async fn mark_payment_session_checked(
+        &self,
+        order: OrderId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Stores a new payment session.
     async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
     /// Stores a session's new state, with its event if any, in one transaction.

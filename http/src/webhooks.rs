@@ -10,7 +10,7 @@
 use crate::error::{problem, ApiError};
 use crate::stripe_signature::verify;
 use crate::AppState;
-use pazar_actors::payments::IntentStatus;
+use pazar_actors::payments::{describe_failure, IntentStatus};
 use pazar_actors::{DomainError, ProviderIntent};
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
@@ -43,14 +43,11 @@ fn intent_news(event: &Value) -> Option<ProviderIntent> {
     };
     let last_error = (status == IntentStatus::RequiresPaymentMethod).then(|| {
         let error = &object["last_payment_error"];
-        let code = error["decline_code"]
-            .as_str()
-            .or(error["code"].as_str())
-            .unwrap_or("payment_failed");
-        match error["message"].as_str() {
-            Some(message) => format!("{code}: {message}"),
-            None => code.to_owned(),
-        }
+        describe_failure(
+            error["decline_code"].as_str(),
+            error["code"].as_str(),
+            error["message"].as_str(),
+        )
     });
     Some(ProviderIntent {
         id: object["id"].as_str()?.to_owned(),

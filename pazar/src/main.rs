@@ -11,7 +11,7 @@ static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, Role};
+use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, PaymentProvider, Role};
 use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
 use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
 use std::io::Write;
@@ -56,7 +56,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (migrates the database first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage administrators.
@@ -120,15 +120,60 @@ struct ServeArgs {
     /// How often expired orders and lapsed holds are swept.
     #[arg(long, env = "PAZAR_SWEEP_INTERVAL", default_value = "1s", value_parser = config::parse_duration)]
     sweep_interval: Duration,
-    /// A payment in `processing` this long is checked at the provider.
+    /// An open payment without news this long is checked at the provider (a lost webhook).
     #[arg(long, env = "PAZAR_PAYMENT_RECONCILE_AFTER", default_value = "10m", value_parser = config::parse_duration)]
     payment_reconcile_after: Duration,
+    /// Who takes payments: `local` (embedded simulator, no network) or `stripe`.
+    #[arg(long, env = "PAZAR_PAYMENT_PROVIDER", value_enum, default_value_t = ProviderChoice::Local)]
+    payment_provider: ProviderChoice,
+    /// Stripe secret key (`sk_…`), required with `--payment-provider stripe`.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    stripe_secret_key: Option<String>,
+    /// Stripe publishable key (`pk_…`) handed to the payment page.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY")]
+    stripe_publishable_key: Option<String>,
+    /// Stripe API base URL (default https://api.stripe.com/); for a local Stripe-compatible server.
+    #[arg(long, env = "STRIPE_API_BASE")]
+    stripe_api_base: Option<String>,
     /// The secret Stripe signs webhooks with (enables `POST /api/v1/webhooks/stripe`).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     stripe_webhook_secret: Option<String>,
     /// Failed logins per account within 15 minutes before it is throttled.
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
+}
+
+/// The payment providers `serve` can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProviderChoice {
+    /// The embedded simulator of Stripe's test cards.
+    Local,
+    /// Stripe (or a Stripe-compatible server at `--stripe-api-base`).
+    Stripe,
+}
+
+/// The configured payment provider; `None` is the embedded local one.
+fn payment_provider(args: &ServeArgs) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>> {
+    match args.payment_provider {
+        ProviderChoice::Local => Ok(None),
+        ProviderChoice::Stripe => {
+            let secret_key = args
+                .stripe_secret_key
+                .clone()
+                .context("--payment-provider stripe needs STRIPE_SECRET_KEY")?;
+            if args.stripe_webhook_secret.is_none() {
+                tracing::warn!(
+                    "STRIPE_WEBHOOK_SECRET is not set: payments are learnt only by reconciliation"
+                );
+            }
+            let stripe = pazar_stripe::StripePayments::new(pazar_stripe::StripeSettings {
+                secret_key,
+                publishable_key: args.stripe_publishable_key.clone(),
+                api_base: args.stripe_api_base.clone(),
+            })?;
+            Ok(Some(Arc::new(stripe)))
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -162,7 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve(args) => serve(args, &url, &data_dir).await,
+        Command::Serve(args) => serve(*args, &url, &data_dir).await,
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -207,6 +252,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             sweep_every: args.sweep_interval,
             payment_policy: policy,
             reconcile_after: args.payment_reconcile_after,
+            payment_provider: payment_provider(&args)?,
             login_throttle: LoginThrottlePolicy {
                 max_failures_per_account: args.login_max_failures,
                 ..LoginThrottlePolicy::default()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, TestServer};
+use common::{order_status_becomes, pending_order, stock, Backend, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -19,29 +19,6 @@ on_both_databases!(
 
 const GOOD: &str = "4242 4242 4242 4242";
 
-/// A customer with a pending order for `quantity` units of a product of stock 10.
-async fn pending_order(server: &TestServer, email: &str, quantity: i64) -> (String, Value, Value) {
-    let admin = server.admin_token().await;
-    let product = server
-        .create_product(&admin, &format!("P-{}", email.replace(['@', '.'], "-")), 10)
-        .await;
-    let token = server.customer_token(email).await;
-    server
-        .post(
-            "/api/v1/cart/items",
-            Some(&token),
-            json!({"product_id": product["id"], "quantity": quantity}),
-        )
-        .await
-        .ok(200);
-    let order = server
-        .post("/api/v1/orders", Some(&token), json!({}))
-        .await
-        .ok(201)
-        .clone();
-    (token, product, order)
-}
-
 async fn pay(server: &TestServer, secret: &str, number: &str) -> common::Reply {
     server
         .post(
@@ -50,39 +27,6 @@ async fn pay(server: &TestServer, secret: &str, number: &str) -> common::Reply {
             json!({"client_secret": secret, "card_number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
         )
         .await
-}
-
-async fn order_status_becomes(
-    server: &TestServer,
-    token: &str,
-    order: &Value,
-    status: &str,
-) -> Value {
-    let id = order["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let current = server
-            .get(&format!("/api/v1/orders/{id}"), Some(token))
-            .await;
-        if current.ok(200)["status"] == status {
-            return current.body.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order never became {status}: {}",
-            current.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn stock(server: &TestServer, product: &Value) -> Value {
-    let id = product["id"].as_str().unwrap();
-    server
-        .get(&format!("/api/v1/products/{id}"), None)
-        .await
-        .ok(200)["stock"]
-        .clone()
 }
 
 async fn a_card_payment_makes_the_order_paid_and_sells_the_stock_once(backend: Backend) {

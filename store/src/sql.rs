@@ -798,8 +798,10 @@ macro_rules! impl_store {
                     limit: i64,
                 ) -> Result<Vec<OrderId>, StoreError> {
                     let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select order_id from payment_sessions where status = 'processing' \
-                         and updated_at < $1 order by updated_at limit $2",
+                        "select order_id from payment_sessions \
+                         where status in ('requires_payment', 'processing', 'failed') \
+                         and coalesce(checked_at, updated_at) < $1 \
+                         order by coalesce(checked_at, updated_at) limit $2",
                     )
                     .bind(before)
                     .bind(limit)
@@ -807,6 +809,20 @@ macro_rules! impl_store {
                     .await
                     .map_err(other)?;
                     Ok(ids.into_iter().map(OrderId).collect())
+                }
+
+                async fn mark_payment_session_checked(
+                    &self,
+                    order: OrderId,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("update payment_sessions set checked_at = $1 where order_id = $2")
+                        .bind(at)
+                        .bind(order.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(other)?;
+                    Ok(())
                 }
 
                 async fn insert_payment_session(

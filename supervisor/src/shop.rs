@@ -390,6 +390,8 @@ pub struct ShopConfig {
     /// A session in `processing` this long is checked at the provider (its webhook
     /// may never come).
     pub reconcile_after: Duration,
+    /// The payment provider; `None` is the embedded local simulator.
+    pub payment_provider: Option<Arc<dyn PaymentProvider>>,
 }
 
 impl Default for ShopConfig {
@@ -406,6 +408,7 @@ impl Default for ShopConfig {
             delivery: DeliveryPolicy::default(),
             payment_policy: EntityPolicy::default(),
             reconcile_after: Duration::from_secs(10 * 60),
+            payment_provider: None,
         }
     }
 }
@@ -541,8 +544,13 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        let local = Arc::new(LocalPayments::new(store.clone()));
-        let provider: Arc<dyn PaymentProvider> = local.clone();
+        let (provider, local_payments) = match &config.payment_provider {
+            Some(provider) => (provider.clone(), None),
+            None => {
+                let local = Arc::new(LocalPayments::new(store.clone()));
+                (local.clone() as Arc<dyn PaymentProvider>, Some(local))
+            }
+        };
         let payments = EntityHandle::start(
             PaymentSessionKind {
                 store: store.clone(),
@@ -583,7 +591,7 @@ impl Shop {
             live_carts,
             orders,
             payments,
-            local_payments: Some(local),
+            local_payments,
             payment_provider: provider,
             events,
             store,
@@ -1004,7 +1012,8 @@ async fn sweep(
     }
 }
 
-/// Reconciliation: asks the provider about sessions stuck in `processing` for
+/// Reconciliation: asks the provider about open sessions (waiting, failed or
+/// processing) that neither changed nor were checked for
 /// longer than `after` (a webhook that never came) and applies what it says.
 async fn reconcile(
     store: Arc<dyn Store>,
@@ -1048,10 +1057,14 @@ async fn reconcile(
                 .await
                 .and_then(|outcome| outcome);
             match updated {
-                Ok(session) => {
-                    tracing::info!(%order, status = session.status.as_str(), "reconciled a stuck payment")
+                Ok(after) if after.status != session.status => {
+                    tracing::info!(%order, status = after.status.as_str(), "reconciled a payment whose news was lost")
                 }
+                Ok(_) => {}
                 Err(error) => tracing::warn!(%order, %error, "reconciliation failed"),
+            }
+            if let Err(error) = store.mark_payment_session_checked(order, Utc::now()).await {
+                tracing::warn!(%order, %error, "reconciliation cannot record its check");
             }
         }
     }

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -327,6 +327,68 @@ impl TestServer {
         .ok(201)
         .clone()
     }
+}
+
+/// A customer with a pending order for `quantity` units of a product of stock 10.
+pub async fn pending_order(
+    server: &TestServer,
+    email: &str,
+    quantity: i64,
+) -> (String, Value, Value) {
+    let admin = server.admin_token().await;
+    let product = server
+        .create_product(&admin, &format!("P-{}", email.replace(['@', '.'], "-")), 10)
+        .await;
+    let token = server.customer_token(email).await;
+    server
+        .post(
+            "/api/v1/cart/items",
+            Some(&token),
+            json!({"product_id": product["id"], "quantity": quantity}),
+        )
+        .await
+        .ok(200);
+    let order = server
+        .post("/api/v1/orders", Some(&token), json!({}))
+        .await
+        .ok(201)
+        .clone();
+    (token, product, order)
+}
+
+/// Polls the order until it has `status` (10 s deadline); returns it.
+pub async fn order_status_becomes(
+    server: &TestServer,
+    token: &str,
+    order: &Value,
+    status: &str,
+) -> Value {
+    let id = order["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = server
+            .get(&format!("/api/v1/orders/{id}"), Some(token))
+            .await;
+        if current.ok(200)["status"] == status {
+            return current.body.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order never became {status}: {}",
+            current.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The product's public stock figures.
+pub async fn stock(server: &TestServer, product: &Value) -> Value {
+    let id = product["id"].as_str().unwrap();
+    server
+        .get(&format!("/api/v1/products/{id}"), None)
+        .await
+        .ok(200)["stock"]
+        .clone()
 }
 
 /// Defines `sqlite::NAME` and `postgres::NAME` tests that call `NAME(Backend)`.

@@ -240,6 +240,9 @@ pub struct Accounts {
     decoy_hash: Arc<String>,
     /// Raised after a registration (which writes `users.registered`).
     signal: EventSignal,
+    /// Password hashing may use at most half the cores: a burst of sign-ups and
+    /// logins queues here instead of starving carts and checkouts of CPU.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Accounts {
@@ -258,15 +261,29 @@ impl Accounts {
             }),
             decoy_hash: Arc::new(decoy_hash),
             signal,
+            hashing: Arc::new(tokio::sync::Semaphore::new(hashing_slots())),
         })
+    }
+
+    /// Runs an argon2 computation on the blocking pool, within the hashing slots.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| DomainError::Unavailable("password hashing stopped".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| DomainError::Unavailable(format!("password hashing failed: {e}")))
     }
 
     /// Creates an account; `Conflict(duplicate_email)` when the address is taken.
     pub async fn register(&self, new: NewUser) -> Result<User, DomainError> {
         let password = new.password.0.clone();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| DomainError::Unavailable(format!("password hashing: {e}")))??;
+        let password_hash = self.hash_work(move || hash_password(&password)).await??;
         let user = User {
             id: UserId::new(),
             email: new.email,
@@ -319,9 +336,9 @@ impl Accounts {
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| self.decoy_hash.as_str().to_owned());
         let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| DomainError::Unavailable(format!("password check: {e}")))?;
+        let matches = self
+            .hash_work(move || verify_password(&password, &hash))
+            .await?;
         match record {
             Some(record) if matches => {
                 self.throttle.record_success(&normalised);
@@ -344,6 +361,11 @@ impl Accounts {
 }
 
 /// Hashes with argon2id and a random salt, giving a PHC string.
+/// Half the cores, at least one.
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 fn hash_password(password: &str) -> Result<String, DomainError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

@@ -18,6 +18,7 @@ pub mod events;
 pub mod ids;
 pub mod live_carts;
 pub mod local_payments;
+pub mod mail;
 pub mod money;
 pub mod order;
 pub mod payments;

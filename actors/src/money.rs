@@ -58,7 +58,52 @@ pub struct Money {
     pub currency: Currency,
 }
 
+impl Currency {
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217).
+    pub fn exponent(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
+    fn symbol(&self) -> Option<&'static str> {
+        Some(match self.as_str() {
+            "EUR" => "€",
+            "USD" => "$",
+            "GBP" => "£",
+            "JPY" => "¥",
+            _ => return None,
+        })
+    }
+}
+
 impl Money {
+    /// For people: `€12.50`, `¥1250`, `12.500 KWD` (the minor units placed by the
+    /// currency's exponent; a symbol where one is unambiguous, else the code).
+    pub fn display(&self) -> String {
+        let exponent = self.currency.exponent();
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let units = self.amount.unsigned_abs();
+        let number = if exponent == 0 {
+            units.to_string()
+        } else {
+            let scale = 10u64.pow(exponent);
+            format!(
+                "{}.{:0width$}",
+                units / scale,
+                units % scale,
+                width = exponent as usize
+            )
+        };
+        match self.currency.symbol() {
+            Some(symbol) => format!("{sign}{symbol}{number}"),
+            None => format!("{sign}{number} {}", self.currency),
+        }
+    }
+
     /// A price: a non-negative amount in a valid currency.
     pub fn price(amount: i64, currency: &str) -> Result<Self, DomainError> {
         if amount < 0 {
@@ -83,6 +128,16 @@ mod tests {
         assert_eq!(Currency::parse("eur").unwrap().as_str(), "EUR");
         assert!(Currency::parse("EURO").is_err());
         assert!(Currency::parse("E1R").is_err());
+    }
+
+    #[test]
+    fn money_is_displayed_per_currency() {
+        let show = |amount, code| Money::price(amount, code).unwrap().display();
+        assert_eq!(show(1250, "EUR"), "€12.50");
+        assert_eq!(show(5, "USD"), "$0.05");
+        assert_eq!(show(1250, "JPY"), "¥1250");
+        assert_eq!(show(12500, "KWD"), "12.500 KWD");
+        assert_eq!(show(199, "CHF"), "1.99 CHF");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{
-    admin::AdminApi, auth::AuthApi, cart::CartApi, health::HealthApi, orders::OrderApi,
-    payments::PaymentApi, products::ProductApi,
+    admin::AdminApi, auth::AuthApi, cart::CartApi, emails::EmailsApi, health::HealthApi,
+    orders::OrderApi, payments::PaymentApi, products::ProductApi,
 };
 use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
@@ -55,6 +55,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             state: state.clone(),
         },
         AdminApi {
+            state: state.clone(),
+        },
+        EmailsApi {
             state: state.clone(),
         },
     );

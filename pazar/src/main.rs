@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, PaymentProvider, Role};
 use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
-use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use pazar_supervisor::{EntityPolicy, MailConfig, Shop, ShopConfig};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,6 +138,36 @@ struct ServeArgs {
     /// The secret Stripe signs webhooks with (enables `POST /api/v1/webhooks/stripe`).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     stripe_webhook_secret: Option<String>,
+    /// The shop's name, shown in mails.
+    #[arg(long, env = "PAZAR_SHOP_NAME", default_value = "Pazar")]
+    shop_name: String,
+    /// Where customers reach the shop (links in mails, e.g. the payment page).
+    #[arg(
+        long,
+        env = "PAZAR_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
+    public_url: String,
+    /// SMTP server for mail, e.g. `smtp://user:pass@host:587` (STARTTLS) or `smtps://…`;
+    /// unset: mails are written as .eml files under `$PAZAR_DATA_DIR/mail`.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of mails.
+    #[arg(
+        long,
+        env = "PAZAR_MAIL_FROM",
+        default_value = "Pazar <no-reply@pazar.localhost>"
+    )]
+    mail_from: String,
+    /// Send attempts before a mail is given up (listed as failed for admins).
+    #[arg(long, env = "PAZAR_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    mail_max_attempts: i32,
+    /// Wait before the first retry of a mail; each next wait doubles.
+    #[arg(long, env = "PAZAR_MAIL_RETRY_BASE", default_value = "2s", value_parser = config::parse_duration)]
+    mail_retry_base: Duration,
+    /// The longest wait between two attempts of a mail.
+    #[arg(long, env = "PAZAR_MAIL_RETRY_MAX", default_value = "10m", value_parser = config::parse_duration)]
+    mail_retry_max: Duration,
     /// Failed logins per account within 15 minutes before it is throttled.
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
@@ -150,6 +180,28 @@ enum ProviderChoice {
     Local,
     /// Stripe (or a Stripe-compatible server at `--stripe-api-base`).
     Stripe,
+}
+
+/// Templates and the transport: SMTP when `SMTP_URL` is set, else `.eml` files.
+fn mail(args: &ServeArgs, data_dir: &std::path::Path) -> anyhow::Result<MailConfig> {
+    let transport = match &args.smtp_url {
+        Some(url) => pazar_mail::LettreTransport::smtp(url, &args.mail_from)?,
+        None => pazar_mail::LettreTransport::files(data_dir.join("mail"), &args.mail_from)?,
+    };
+    anyhow::ensure!(
+        args.mail_max_attempts >= 1,
+        "PAZAR_MAIL_MAX_ATTEMPTS must be at least 1"
+    );
+    Ok(MailConfig {
+        renderer: Arc::new(pazar_mail::Templates::new(
+            &args.shop_name,
+            &args.public_url,
+        )?),
+        transport: Arc::new(transport),
+        max_attempts: args.mail_max_attempts,
+        retry_base: args.mail_retry_base,
+        retry_max: args.mail_retry_max,
+    })
 }
 
 /// The configured payment provider; `None` is the embedded local one.
@@ -253,6 +305,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             payment_policy: policy,
             reconcile_after: args.payment_reconcile_after,
             payment_provider: payment_provider(&args)?,
+            mail: Some(mail(&args, data_dir)?),
             login_throttle: LoginThrottlePolicy {
                 max_failures_per_account: args.login_max_failures,
                 ..LoginThrottlePolicy::default()

@@ -6,7 +6,8 @@
 //! ├── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
 //! ├── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
 //! └── payments: EntitySupervisor<PaymentSessionKind> ── PaymentSession(order_id) …
-//! sweeper task: expires due orders, releases lapsed orphan holds
+//! tasks: sweeper (expires due orders, releases lapsed orphan holds), payment
+//! reconciler, mailroom (sends the mails the `notifier` subscriber queues)
 //! ```
 //!
 //! An [`EntitySupervisor`](entity::EntitySupervisor) keeps a registry key → actor,
@@ -19,10 +20,12 @@
 //! [`Shop`] builds the whole tree and is what the HTTP layer holds.
 
 pub mod entity;
+pub mod notifier;
 pub mod shop;
 pub mod snapshot;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
+pub use notifier::MailConfig;
 pub use shop::{
     CartKind, OrderKind, PaymentSessionKind, ProductStockKind, Shop, ShopConfig, StockActors,
 };

@@ -1,12 +1,14 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
 use crate::entity::{EntityHandle, EntityKind, EntityPolicy};
+use crate::notifier::{self, mailroom, MailConfig, Notifier};
 use crate::snapshot::TreeSnapshot;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs, CartMessage};
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::local_payments::{Card, LocalPayments};
+use pazar_actors::mail::{MailStatus, QueuedMail};
 use pazar_actors::order::{
     release_all, CheckoutsInProgress, OrderActor, OrderArgs, OrderMessage, OrderStatus,
     StockGateway,
@@ -25,7 +27,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent}
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// ProductStock entities: one actor per product id.
 pub struct ProductStockKind {
@@ -392,6 +394,8 @@ pub struct ShopConfig {
     pub reconcile_after: Duration,
     /// The payment provider; `None` is the embedded local simulator.
     pub payment_provider: Option<Arc<dyn PaymentProvider>>,
+    /// E-mail notifications; `None` sends none.
+    pub mail: Option<MailConfig>,
 }
 
 impl Default for ShopConfig {
@@ -409,6 +413,7 @@ impl Default for ShopConfig {
             payment_policy: EntityPolicy::default(),
             reconcile_after: Duration::from_secs(10 * 60),
             payment_provider: None,
+            mail: None,
         }
     }
 }
@@ -484,6 +489,7 @@ pub struct Shop {
     pub events: EventBus,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
+    mailroom_bell: Arc<Notify>,
     started_at: Instant,
     stopped: Arc<AtomicBool>,
 }
@@ -575,6 +581,22 @@ impl Shop {
             orders: orders.clone(),
             sessions: payments.clone(),
         }));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mailroom_bell = Arc::new(Notify::new());
+        if let Some(mail) = config.mail.clone() {
+            events.subscribe(Arc::new(Notifier {
+                store: store.clone(),
+                renderer: mail.renderer.clone(),
+                mailroom: mailroom_bell.clone(),
+            }));
+            tokio::spawn(mailroom(
+                store.clone(),
+                mail,
+                mailroom_bell.clone(),
+                stopped.clone(),
+                config.sweep_every,
+            ));
+        }
         // No checkout runs yet in this process: every orphan hold is from a crash.
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         tokio::spawn(sweep(
@@ -599,7 +621,8 @@ impl Shop {
             root,
             failed,
             started_at: Instant::now(),
-            stopped: Arc::new(AtomicBool::new(false)),
+            stopped,
+            mailroom_bell,
         })
     }
 
@@ -910,6 +933,20 @@ impl Shop {
                 reply,
             })
             .await?
+    }
+
+    /// Mails, newest first, optionally only those with `status` (admin).
+    pub async fn mails(
+        &self,
+        status: Option<MailStatus>,
+        page: Page,
+    ) -> Result<Vec<QueuedMail>, DomainError> {
+        notifier::list(&*self.store, status, page).await
+    }
+
+    /// Queues a failed mail again (admin); Conflict unless it failed.
+    pub async fn retry_mail(&self, id: uuid::Uuid) -> Result<QueuedMail, DomainError> {
+        notifier::retry(&*self.store, &self.mailroom_bell, id).await
     }
 
     /// An admin refunds a paid order: the money goes back at the provider

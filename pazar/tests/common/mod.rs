@@ -190,6 +190,11 @@ impl TestServer {
         self.launch().await;
     }
 
+    /// The server's data directory (SQLite file, key, `mail/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
     /// The server process id (for tests that signal it).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.id())

@@ -1,0 +1,117 @@
+//! `/api/v1/admin/emails`: the mail queue, failed mails, and retrying them (admin only).
+
+use super::health::Tag;
+use super::UuidParam;
+use crate::auth::BearerAuth;
+use crate::error::problem;
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use pazar_actors::mail::{MailStatus, QueuedMail};
+use pazar_actors::{DomainError, Page};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The mail queue.
+pub struct EmailsApi {
+    /// Shared state.
+    pub state: Arc<AppState>,
+}
+
+/// A mail as the queue has it (the bodies are not shown).
+#[derive(Object)]
+pub struct EmailDto {
+    /// Its id (also its Message-ID).
+    pub id: Uuid,
+    /// The event it tells about.
+    pub event_id: Uuid,
+    /// `welcome`, `order_received`, `payment_receipt`, `payment_failed`,
+    /// `order_closed` or `refund_confirmation`.
+    pub kind: String,
+    /// The recipient.
+    pub recipient: String,
+    /// The subject line.
+    pub subject: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Send attempts so far.
+    pub attempts: i32,
+    /// Not sent before this (queued mails).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it was accepted for delivery.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<QueuedMail> for EmailDto {
+    fn from(mail: QueuedMail) -> Self {
+        Self {
+            id: mail.id,
+            event_id: mail.event_id,
+            kind: mail.kind.as_str().to_owned(),
+            recipient: mail.recipient,
+            subject: mail.subject,
+            status: mail.status.as_str().to_owned(),
+            attempts: mail.attempts,
+            next_attempt_at: mail.next_attempt_at,
+            last_error: mail.last_error,
+            created_at: mail.created_at,
+            sent_at: mail.sent_at,
+        }
+    }
+}
+
+/// A page of mails.
+#[derive(Object)]
+pub struct EmailListDto {
+    /// Newest first.
+    pub items: Vec<EmailDto>,
+}
+
+#[OpenApi(tag = "Tag::Admin")]
+impl EmailsApi {
+    /// Mails, newest first, optionally of one status (`queued`, `sent`, `failed`;
+    /// `limit` 1-100, default 20; `offset`).
+    #[oai(path = "/api/v1/admin/emails", method = "get")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        status: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> poem::Result<Json<EmailListDto>> {
+        auth.0.require_admin()?;
+        let page = Page::parse(limit.0, offset.0).map_err(problem)?;
+        let status = match status.0.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(MailStatus::parse(raw).ok_or_else(|| {
+                problem(DomainError::invalid(
+                    "status",
+                    "must be queued, sent or failed",
+                ))
+            })?),
+        };
+        let mails = self.state.shop.mails(status, page).await.map_err(problem)?;
+        Ok(Json(EmailListDto {
+            items: mails.into_iter().map(EmailDto::from).collect(),
+        }))
+    }
+
+    /// Queue a failed mail again with fresh attempts (409 unless it failed).
+    #[oai(path = "/api/v1/admin/emails/:id/retry", method = "post")]
+    async fn retry(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<EmailDto>> {
+        auth.0.require_admin()?;
+        let mail = self
+            .state
+            .shop
+            .retry_mail(id.0.parse("id")?)
+            .await
+            .map_err(problem)?;
+        Ok(Json(mail.into()))
+    }
+}

@@ -360,12 +360,12 @@ impl Accounts {
     }
 }
 
-/// Hashes with argon2id and a random salt, giving a PHC string.
 /// Half the cores, at least one.
 fn hashing_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
+/// Hashes with argon2id and a random salt, giving a PHC string.
 fn hash_password(password: &str) -> Result<String, DomainError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

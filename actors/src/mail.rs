@@ -287,7 +287,7 @@ pub async fn compose(
         "total": order.total.display(),
         "amount": amount.display(),
         "expires_at": order.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        "status": event.kind.strip_prefix("orders.").unwrap_or(order.status.as_str()),
+        "status": order.status.as_str(),
         "reason": data["last_error"].as_str().or(data["reason"].as_str()),
     });
     Ok(Some(notice(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{order_status_becomes, Backend, TestServer};
+use common::{order_status_becomes, pay_locally, start_payment, Backend, TestServer};
 use mail_parser::MessageParser;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -198,24 +198,9 @@ async fn order(server: &TestServer, token: &str, product: &Value, quantity: i64)
 }
 
 async fn pay(server: &TestServer, token: &str, order: &Value, card: &str) -> Value {
-    let id = order["id"].as_str().unwrap();
-    let payment = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(token),
-            json!({}),
-        )
-        .await;
-    server
-        .post(
-            "/api/v1/payments/local/confirm",
-            None,
-            json!({"client_secret": payment.body["client_secret"], "card_number": card,
-                   "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
-        )
-        .await
-        .ok(200)
-        .clone()
+    let payment = start_payment(server, token, order).await;
+    let secret = payment["client_secret"].as_str().unwrap();
+    pay_locally(server, secret, card).await.ok(200).clone()
 }
 
 /// The admin's view of the queue.

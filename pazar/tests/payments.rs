@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{order_status_becomes, pending_order, stock, Backend, TestServer};
+use common::{
+    order_status_becomes, pay_locally, pending_order, start_payment, stock, Backend, TestServer,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -19,35 +21,12 @@ on_both_databases!(
 
 const GOOD: &str = "4242 4242 4242 4242";
 
-async fn pay(server: &TestServer, secret: &str, number: &str) -> common::Reply {
-    server
-        .post(
-            "/api/v1/payments/local/confirm",
-            None,
-            json!({"client_secret": secret, "card_number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
-        )
-        .await
-}
-
 async fn a_card_payment_makes_the_order_paid_and_sells_the_stock_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (token, product, order) = pending_order(&server, "ada@example.com", 3).await;
     let id = order["id"].as_str().unwrap();
 
-    let started = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    // 201, or 200 if the payment service already made it on `orders.created`.
-    assert!(
-        matches!(started.status.as_u16(), 200 | 201),
-        "{}",
-        started.body
-    );
-    let payment = started.body.clone();
+    let payment = start_payment(&server, &token, &order).await;
     assert_eq!(payment["provider"], "local");
     assert_eq!(payment["status"], "requires_payment");
     assert_eq!(payment["amount"], order["total"]);
@@ -63,7 +42,7 @@ async fn a_card_payment_makes_the_order_paid_and_sells_the_stock_once(backend: B
         .await;
     assert_eq!(again.ok(200)["client_secret"], secret.as_str());
 
-    let paid = pay(&server, &secret, GOOD).await;
+    let paid = pay_locally(&server, &secret, GOOD).await;
     assert_eq!(
         paid.ok(200).clone(),
         json!({"status": "succeeded", "last_error": null})
@@ -77,7 +56,7 @@ async fn a_card_payment_makes_the_order_paid_and_sells_the_stock_once(backend: B
 
     // Paying again changes nothing: the stock is sold exactly once.
     assert_eq!(
-        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        pay_locally(&server, &secret, GOOD).await.ok(200)["status"],
         "succeeded"
     );
     assert_eq!(
@@ -129,13 +108,13 @@ async fn declines_and_bad_cards_then_a_success(backend: Backend) {
         .await;
     let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
 
-    let declined = pay(&server, &secret, "4000 0000 0000 0002").await;
+    let declined = pay_locally(&server, &secret, "4000 0000 0000 0002").await;
     assert_eq!(declined.ok(200)["status"], "failed");
     assert!(declined.body["last_error"]
         .as_str()
         .unwrap()
         .starts_with("card_declined"));
-    let broke = pay(&server, &secret, "4000000000009995").await;
+    let broke = pay_locally(&server, &secret, "4000000000009995").await;
     assert!(broke.ok(200)["last_error"]
         .as_str()
         .unwrap()
@@ -155,7 +134,7 @@ async fn declines_and_bad_cards_then_a_success(backend: Backend) {
 
     // Malformed cards are refused before any attempt, naming the field.
     assert_eq!(
-        pay(&server, &secret, "4242 4242 4242 4241")
+        pay_locally(&server, &secret, "4242 4242 4242 4241")
             .await
             .problem(422)["field"],
         "card_number"
@@ -180,7 +159,7 @@ async fn declines_and_bad_cards_then_a_success(backend: Backend) {
 
     // Another card works.
     assert_eq!(
-        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        pay_locally(&server, &secret, GOOD).await.ok(200)["status"],
         "succeeded"
     );
     order_status_becomes(&server, &token, &order, "paid").await;
@@ -212,7 +191,7 @@ async fn only_the_owner_pays_and_only_pending_orders(backend: Backend) {
         .post(&format!("/api/v1/orders/{id}/payment"), None, json!({}))
         .await
         .problem(401);
-    pay(&server, "pi_local_nope_secret_nope", GOOD)
+    pay_locally(&server, "pi_local_nope_secret_nope", GOOD)
         .await
         .problem(404);
 
@@ -259,7 +238,7 @@ async fn only_the_owner_pays_and_only_pending_orders(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    pay(&server, &secret, GOOD).await.problem(409);
+    pay_locally(&server, &secret, GOOD).await.problem(409);
     server.finish().await;
 }
 
@@ -279,7 +258,7 @@ async fn the_flow_survives_a_restart_between_checkout_and_payment(backend: Backe
     let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
     server.restart().await;
     assert_eq!(
-        pay(&server, &secret, GOOD).await.ok(200)["status"],
+        pay_locally(&server, &secret, GOOD).await.ok(200)["status"],
         "succeeded"
     );
     order_status_becomes(&server, &token, &order, "paid").await;
@@ -312,7 +291,7 @@ async fn an_admin_refund_returns_the_money_and_the_stock(backend: Backend) {
         )
         .await;
     let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
-    pay(&server, &secret, GOOD).await.ok(200);
+    pay_locally(&server, &secret, GOOD).await.ok(200);
     order_status_becomes(&server, &token, &order, "paid").await;
     assert_eq!(stock(&server, &product).await["on_hand"], 7);
 
@@ -360,7 +339,7 @@ async fn an_admin_refund_returns_the_money_and_the_stock(backend: Backend) {
         )
         .await
         .problem(409);
-    pay(&server, &secret, GOOD).await.problem(409);
+    pay_locally(&server, &secret, GOOD).await.problem(409);
     let events = server
         .get("/api/v1/admin/events?limit=1000", Some(&admin))
         .await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{order_status_becomes, pending_order, stock, Backend, TestServer};
+use common::{order_status_becomes, pending_order, start_payment, stock, Backend, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -131,23 +131,6 @@ async fn stripe_shop(backend: Backend, webhooks: bool, extra: &[(&str, &str)]) -
     server
 }
 
-async fn start_payment(server: &TestServer, token: &str, order: &Value) -> Value {
-    let id = order["id"].as_str().unwrap();
-    let started = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(token),
-            json!({}),
-        )
-        .await;
-    assert!(
-        matches!(started.status.as_u16(), 200 | 201),
-        "{}",
-        started.body
-    );
-    started.body.clone()
-}
-
 fn intent_id(payment: &Value) -> String {
     let secret = payment["client_secret"].as_str().unwrap();
     secret.split("_secret_").next().unwrap().to_owned()
@@ -173,6 +156,24 @@ async fn payment_becomes(
         assert!(Instant::now() < deadline, "{what}: {}", payment.body);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Confirms at Stripe with 4242…, then waits until the webhook made the order paid.
+async fn pay_with_a_good_card(
+    server: &TestServer,
+    stripe: &StripeServer,
+    token: &str,
+    order: &Value,
+    intent: &str,
+) {
+    let confirmed = stripe.confirm_with_card(intent, "4242424242424242").await;
+    assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
+    order_status_becomes(server, token, order, "paid").await;
+    let paid = payment_becomes(server, token, order, "payment succeeded", |p| {
+        p["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(paid["last_error"], Value::Null);
 }
 
 async fn a_payment_confirmed_at_stripe_makes_the_order_paid_then_refunded(backend: Backend) {
@@ -207,15 +208,8 @@ async fn a_payment_confirmed_at_stripe_makes_the_order_paid_then_refunded(backen
         .await
         .problem(404);
 
-    let confirmed = stripe.confirm_with_card(&intent, "4242424242424242").await;
-    assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
     // The signed webhook arrives and the order is paid; the stock is sold once.
-    order_status_becomes(&server, &token, &order, "paid").await;
-    let paid = payment_becomes(&server, &token, &order, "payment succeeded", |p| {
-        p["status"] == "succeeded"
-    })
-    .await;
-    assert_eq!(paid["last_error"], Value::Null);
+    pay_with_a_good_card(&server, &stripe, &token, &order, &intent).await;
     assert_eq!(stock(&server, &product).await["on_hand"], 7);
     assert_eq!(stock(&server, &product).await["reserved"], 0);
 
@@ -305,14 +299,7 @@ async fn a_decline_then_a_success(backend: Backend) {
     assert_eq!(stock(&server, &product).await["reserved"], 2);
 
     // Another card on the same intent.
-    let confirmed = stripe.confirm_with_card(&intent, "4242424242424242").await;
-    assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
-    order_status_becomes(&server, &token, &order, "paid").await;
-    let paid = payment_becomes(&server, &token, &order, "payment succeeded", |p| {
-        p["status"] == "succeeded"
-    })
-    .await;
-    assert_eq!(paid["last_error"], Value::Null);
+    pay_with_a_good_card(&server, &stripe, &token, &order, &intent).await;
     assert_eq!(stock(&server, &product).await["on_hand"], 8);
     server.finish().await;
 }

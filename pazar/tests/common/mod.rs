@@ -361,6 +361,36 @@ pub async fn pending_order(
     (token, product, order)
 }
 
+/// Starts (or finds) the order's payment: 201, or 200 when the payment service
+/// already made it on `orders.created`.
+pub async fn start_payment(server: &TestServer, token: &str, order: &Value) -> Value {
+    let id = order["id"].as_str().unwrap();
+    let started = server
+        .post(
+            &format!("/api/v1/orders/{id}/payment"),
+            Some(token),
+            json!({}),
+        )
+        .await;
+    assert!(
+        matches!(started.status.as_u16(), 200 | 201),
+        "{}",
+        started.body
+    );
+    started.body.clone()
+}
+
+/// Confirms a payment with the local provider, as the payment page does.
+pub async fn pay_locally(server: &TestServer, secret: &str, number: &str) -> Reply {
+    server
+        .post(
+            "/api/v1/payments/local/confirm",
+            None,
+            json!({"client_secret": secret, "card_number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
+        )
+        .await
+}
+
 /// Polls the order until it has `status` (10 s deadline); returns it.
 pub async fn order_status_becomes(
     server: &TestServer,

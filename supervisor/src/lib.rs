@@ -19,14 +19,16 @@
 //!
 //! [`Shop`] builds the whole tree and is what the HTTP layer holds.
 
+mod background;
 pub mod entity;
+pub mod kinds;
 pub mod notifier;
 pub mod shop;
 pub mod snapshot;
+mod subscribers;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
+pub use kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
 pub use notifier::MailConfig;
-pub use shop::{
-    CartKind, OrderKind, PaymentSessionKind, ProductStockKind, Shop, ShopConfig, StockActors,
-};
+pub use shop::{Shop, ShopConfig};
 pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};

@@ -583,6 +583,18 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     assert_eq!(stock["actors"][0]["key"], id);
     assert_eq!(stock["actors"][0]["status"], "running");
     assert_eq!(stock["actors"][0]["restarts"], 0);
+    let tasks: Vec<&str> = tree["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks, ["payment_reconciler", "mailroom", "sweeper"]);
+    assert!(tree["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["restarts"] == 0));
 
     // Prometheus metrics: the adjustment above is counted under its route template.
     let metrics = server

@@ -31,4 +31,4 @@ pub use entity::{EntityHandle, EntityKind, EntityPolicy};
 pub use kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
 pub use notifier::MailConfig;
 pub use shop::{Shop, ShopConfig};
-pub use snapshot::{ActorSnapshot, KindSnapshot, TreeSnapshot};
+pub use snapshot::{ActorSnapshot, KindSnapshot, TaskSnapshot, TreeSnapshot};

@@ -1,6 +1,6 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
-use crate::background::{reconcile, release_orphan_holds, sweep};
+use crate::background::{reconcile, release_orphan_holds, sweep, BackgroundTasks};
 use crate::entity::{EntityHandle, EntityPolicy};
 use crate::kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
 use crate::notifier::{self, mailroom, MailConfig, Notifier};
@@ -150,6 +150,7 @@ pub struct Shop {
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     mailroom_bell: Arc<Notify>,
+    tasks: BackgroundTasks,
     started_at: Instant,
     stopped: Arc<AtomicBool>,
 }
@@ -227,13 +228,21 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        tokio::spawn(reconcile(
-            store.clone(),
-            payments.clone(),
-            provider.clone(),
-            config.reconcile_after,
-            config.sweep_every,
-        ));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let tasks = BackgroundTasks::default();
+        {
+            let (store, payments, provider) = (store.clone(), payments.clone(), provider.clone());
+            let (after, every) = (config.reconcile_after, config.sweep_every);
+            tasks.keep_running("payment_reconciler", stopped.clone(), move || {
+                reconcile(
+                    store.clone(),
+                    payments.clone(),
+                    provider.clone(),
+                    after,
+                    every,
+                )
+            });
+        }
         events.subscribe(Arc::new(PaymentsOnOrders {
             sessions: payments.clone(),
         }));
@@ -241,7 +250,6 @@ impl Shop {
             orders: orders.clone(),
             sessions: payments.clone(),
         }));
-        let stopped = Arc::new(AtomicBool::new(false));
         let mailroom_bell = Arc::new(Notify::new());
         if let Some(mail) = config.mail.clone() {
             events.subscribe(Arc::new(Notifier {
@@ -249,23 +257,32 @@ impl Shop {
                 renderer: mail.renderer.clone(),
                 mailroom: mailroom_bell.clone(),
             }));
-            tokio::spawn(mailroom(
-                store.clone(),
-                mail,
-                mailroom_bell.clone(),
-                stopped.clone(),
-                config.sweep_every,
-            ));
+            let (store, bell, every) = (store.clone(), mailroom_bell.clone(), config.sweep_every);
+            let running = stopped.clone();
+            tasks.keep_running("mailroom", stopped.clone(), move || {
+                mailroom(
+                    store.clone(),
+                    mail.clone(),
+                    bell.clone(),
+                    running.clone(),
+                    every,
+                )
+            });
         }
         // No checkout runs yet in this process: every orphan hold is from a crash.
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
-        tokio::spawn(sweep(
-            store.clone(),
-            orders.clone(),
-            gateway,
-            checkouts,
-            config.sweep_every,
-        ));
+        {
+            let (store, orders, every) = (store.clone(), orders.clone(), config.sweep_every);
+            tasks.keep_running("sweeper", stopped.clone(), move || {
+                sweep(
+                    store.clone(),
+                    orders.clone(),
+                    gateway.clone(),
+                    checkouts.clone(),
+                    every,
+                )
+            });
+        }
         Ok(Self {
             accounts: Accounts::new(store.clone(), config.login_throttle, signal)?,
             catalog,
@@ -283,6 +300,7 @@ impl Shop {
             started_at: Instant::now(),
             stopped,
             mailroom_bell,
+            tasks,
         })
     }
 
@@ -335,6 +353,7 @@ impl Shop {
                 self.orders.snapshot(limit).await,
                 self.payments.snapshot(limit).await,
             ],
+            tasks: self.tasks.snapshot(),
         }
     }
 

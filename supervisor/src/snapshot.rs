@@ -11,6 +11,17 @@ pub struct TreeSnapshot {
     pub uptime_seconds: f64,
     /// One entry per entity kind.
     pub supervisors: Vec<KindSnapshot>,
+    /// The background tasks (sweeper, reconciler, mailroom), restarted if they panic.
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// A background task.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskSnapshot {
+    /// e.g. `sweeper`.
+    pub name: String,
+    /// How often it panicked and was started again.
+    pub restarts: u32,
 }
 
 /// One entity supervisor and (some of) its actors.

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod server;
 pub mod stripe_signature;
 pub mod webhooks;

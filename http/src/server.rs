@@ -63,8 +63,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     );
     let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
         .description("An e-commerce backend built as a supervised actor system.");
-    let spec = service.spec_endpoint();
-    let docs = service.swagger_ui();
+    let (spec, docs) = crate::openapi::endpoints(service.spec(), service.swagger_ui_html());
     let limit = config.max_body_bytes;
     Route::new()
         .at("/openapi.json", spec)

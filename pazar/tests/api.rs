@@ -621,6 +621,21 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     assert_eq!(server.get("/ready", None).await.ok(200)["status"], "ok");
     let spec = server.get("/openapi.json", None).await;
     let paths = spec.ok(200)["paths"].as_object().unwrap().clone();
+    // Every operation documents its problem answers.
+    for (path, operations) in &paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            assert_eq!(
+                operation["responses"]["default"]["content"]["application/problem+json"]["schema"]
+                    ["$ref"],
+                "#/components/schemas/Problem",
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        spec.body["components"]["schemas"]["Problem"]["properties"]["field"]["type"],
+        "string"
+    );
     for path in [
         "/api/v1/auth/register",
         "/api/v1/auth/login",
@@ -642,7 +657,12 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(docs.status().as_u16(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let page = docs.text().await.unwrap();
+    assert!(page.contains("swagger"));
+    assert!(
+        page.contains("application/problem+json"),
+        "the UI shows the problem responses"
+    );
     server.finish().await;
 }
 

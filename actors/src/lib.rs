@@ -38,7 +38,9 @@ pub use events::{Event, EventBus, EventSignal, EventSubscriber, StoredEvent};
 pub use ids::{OrderId, ProductId, UserId};
 pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
-pub use order::{Order, OrderLine, OrderStatus, Page, Shortage, StatusChange, StockGateway};
+pub use order::{
+    Order, OrderLine, OrderPage, OrderStatus, Page, Shortage, StatusChange, StockGateway,
+};
 pub use payments::{PaymentProvider, PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{HoldSource, Reservation, StockChange, StockRecord, Store, UserRecord};
 pub use product_views::ProductViews;

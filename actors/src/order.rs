@@ -130,6 +130,15 @@ impl Order {
     }
 }
 
+/// A page of orders and how many there are in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderPage {
+    /// The page, newest first.
+    pub orders: Vec<Order>,
+    /// Orders matching the listing, on every page.
+    pub total: i64,
+}
+
 /// Which slice of a listing to return (newest first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {

@@ -6,7 +6,7 @@
 use crate::events::{Event, StoredEvent};
 use crate::local_payments::LocalIntent;
 use crate::mail::{MailStatus, QueuedMail};
-use crate::order::{Order, OrderStatus, Page, StatusChange};
+use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{
     Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
@@ -173,13 +173,13 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> Result<Option<Order>, StoreError>;
     /// A page of a user's orders, newest first.
-    async fn orders_of_user(&self, user: UserId, page: Page) -> Result<Vec<Order>, StoreError>;
+    async fn orders_of_user(&self, user: UserId, page: Page) -> Result<OrderPage, StoreError>;
     /// A page of the orders of any user, newest first, optionally with one status.
     async fn orders_with_status(
         &self,
         status: Option<OrderStatus>,
         page: Page,
-    ) -> Result<Vec<Order>, StoreError>;
+    ) -> Result<OrderPage, StoreError>;
     /// Moves an order from `from` to `change.status`, appending the history entry at
     /// `position` and the event, in one transaction; `Conflict` if it is no longer
     /// in `from`.

@@ -142,9 +142,12 @@ async fn checkout_places_an_order_and_empties_the_cart(backend: Backend) {
         server.get("/api/v1/orders", Some(&ada)).await.ok(200)["items"][0]["id"],
         id
     );
+    let bobs = server.get("/api/v1/orders", Some(&bob)).await;
+    assert_eq!(bobs.ok(200)["items"], json!([]));
+    assert_eq!(bobs.body["total"], 0);
     assert_eq!(
-        server.get("/api/v1/orders", Some(&bob)).await.ok(200)["items"],
-        json!([])
+        server.get("/api/v1/orders", Some(&ada)).await.ok(200)["total"],
+        1
     );
     let pending = server
         .get("/api/v1/admin/orders?status=pending_payment", Some(&admin))
@@ -419,13 +422,17 @@ async fn two_hundred_buyers_fifty_units(backend: Backend) {
         )
         .await;
     assert_eq!(pending.ok(200)["items"].as_array().unwrap().len(), 50);
-    // Paging: 20 by default, the rest after an offset, limits validated.
+    assert_eq!(pending.body["total"], 50);
+    // Paging: 20 by default, the rest after an offset, limits validated; the
+    // total counts the whole listing on every page.
     let first = server.get("/api/v1/admin/orders", Some(&admin)).await;
     assert_eq!(first.ok(200)["items"].as_array().unwrap().len(), 20);
+    assert_eq!(first.body["total"], 50);
     let rest = server
         .get("/api/v1/admin/orders?limit=20&offset=40", Some(&admin))
         .await;
-    let rest = rest.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(rest.ok(200)["total"], 50);
+    let rest = rest.body["items"].as_array().unwrap().clone();
     assert_eq!(rest.len(), 10);
     assert!(!first.body["items"].as_array().unwrap().contains(&rest[0]));
     let zero = server

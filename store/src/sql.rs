@@ -37,7 +37,7 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderStatus, Page, Product,
+                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, Product,
                 ProductId,
                 ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
                 StockChange, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
@@ -637,7 +637,13 @@ macro_rules! impl_store {
                     &self,
                     user: UserId,
                     page: Page,
-                ) -> Result<Vec<Order>, StoreError> {
+                ) -> Result<OrderPage, StoreError> {
+                    let total: i64 =
+                        sqlx::query_scalar("select count(*) from orders where user_id = $1")
+                            .bind(user.0)
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(other)?;
                     let ids: Vec<Uuid> = sqlx::query_scalar(
                         "select id from orders where user_id = $1 \
                          order by created_at desc, id desc limit $2 offset $3",
@@ -648,14 +654,22 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
-                    self.orders_by_ids(ids).await
+                    let orders = self.orders_by_ids(ids).await?;
+                    Ok(OrderPage { orders, total })
                 }
 
                 async fn orders_with_status(
                     &self,
                     status: Option<OrderStatus>,
                     page: Page,
-                ) -> Result<Vec<Order>, StoreError> {
+                ) -> Result<OrderPage, StoreError> {
+                    let total: i64 = sqlx::query_scalar(
+                        "select count(*) from orders where (cast($1 as text) is null or status = $1)",
+                    )
+                    .bind(status.map(|s| s.as_str()))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(other)?;
                     let ids: Vec<Uuid> = sqlx::query_scalar(
                         "select id from orders where (cast($1 as text) is null or status = $1) \
                          order by created_at desc, id desc limit $2 offset $3",
@@ -666,7 +680,8 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
-                    self.orders_by_ids(ids).await
+                    let orders = self.orders_by_ids(ids).await?;
+                    Ok(OrderPage { orders, total })
                 }
 
                 async fn update_order_status(

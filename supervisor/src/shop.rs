@@ -17,8 +17,8 @@ use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
     Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, HoldSource,
-    LiveCarts, LoginThrottlePolicy, Order, OrderId, Page, ProductId, ProductViews, StockLevels,
-    Store, StoreWriter, UserId,
+    LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId, ProductViews,
+    StockLevels, Store, StoreWriter, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -509,7 +509,7 @@ impl Shop {
     }
 
     /// A page of the user's orders, newest first.
-    pub async fn orders_of(&self, user: UserId, page: Page) -> Result<Vec<Order>, DomainError> {
+    pub async fn orders_of(&self, user: UserId, page: Page) -> Result<OrderPage, DomainError> {
         Ok(self.store.orders_of_user(user, page).await?)
     }
 
@@ -518,7 +518,7 @@ impl Shop {
         &self,
         status: Option<OrderStatus>,
         page: Page,
-    ) -> Result<Vec<Order>, DomainError> {
+    ) -> Result<OrderPage, DomainError> {
         Ok(self.store.orders_with_status(status, page).await?)
     }
 

@@ -117,6 +117,8 @@ impl From<Order> for OrderDto {
 pub struct OrderListDto {
     /// Newest first.
     pub items: Vec<OrderDto>,
+    /// Orders in the whole listing (every page).
+    pub total: i64,
 }
 
 /// Answer of a checkout.
@@ -176,7 +178,8 @@ impl OrderApi {
             .await
             .map_err(problem)?;
         Ok(Json(OrderListDto {
-            items: orders.into_iter().map(OrderDto::from).collect(),
+            items: orders.orders.into_iter().map(OrderDto::from).collect(),
+            total: orders.total,
         }))
     }
 
@@ -232,7 +235,8 @@ impl OrderApi {
             .await
             .map_err(problem)?;
         Ok(Json(OrderListDto {
-            items: orders.into_iter().map(OrderDto::from).collect(),
+            items: orders.orders.into_iter().map(OrderDto::from).collect(),
+            total: orders.total,
         }))
     }
 

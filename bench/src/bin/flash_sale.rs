@@ -3,13 +3,16 @@
 //! Prints checkouts/s, p50/p99 latency and the oversell count, on SQLite and on
 //! PostgreSQL, beside the same checkout (reserve + insert order + outbox row) done
 //! as plain PostgreSQL row-lock transactions from the same number of tasks.
+//! Pazar runs as `pazar serve` does by default: the notifier queues an "order
+//! received" mail per order and the mailroom writes it as an `.eml` file.
 //!
 //! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
 use clap::Parser;
 use pazar_bench::{serve_in_process, BenchDb, Measurement};
-use pazar_supervisor::{Shop, ShopConfig};
+use pazar_supervisor::{MailConfig, Shop, ShopConfig};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The same allocator as the `pazar` binary, so the figures are the server's.
@@ -89,9 +92,31 @@ async fn main() {
 }
 
 async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
-    let shop = Shop::start(db.store().await, ShopConfig::default())
-        .await
-        .expect("shop");
+    let mail_dir = tempfile::tempdir().expect("mail folder");
+    let mail = MailConfig {
+        renderer: Arc::new(
+            pazar_mail::Templates::new("Bench", "http://bench.test").expect("templates"),
+        ),
+        transport: Arc::new(
+            pazar_mail::LettreTransport::files(
+                mail_dir.path().to_owned(),
+                "Bench <bench@bench.test>",
+            )
+            .expect("mail folder"),
+        ),
+        max_attempts: 8,
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(60),
+    };
+    let shop = Shop::start(
+        db.store().await,
+        ShopConfig {
+            mail: Some(mail),
+            ..ShopConfig::default()
+        },
+    )
+    .await
+    .expect("shop");
     let admin = shop
         .accounts
         .register(

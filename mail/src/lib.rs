@@ -12,7 +12,7 @@
 
 use async_trait::async_trait;
 use lettre::message::{header, Mailbox, MultiPart};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use pazar_actors::mail::{
@@ -197,29 +197,46 @@ impl LettreTransport {
     /// SMTP to `smtp_url`. `smtp://` uses STARTTLS: required when the URL carries
     /// credentials (they never cross the network in clear), opportunistic otherwise;
     /// `?tls=required|opportunistic` chooses explicitly; `smtps://` is TLS from the
-    /// first byte.
-    pub fn smtp(smtp_url: &str, from: &str) -> Result<Self, MailSetupError> {
+    /// first byte. `extra_root` (PEM) is trusted besides the public roots, for a
+    /// relay with a private CA.
+    pub fn smtp(
+        smtp_url: &str,
+        from: &str,
+        extra_root: Option<&[u8]>,
+    ) -> Result<Self, MailSetupError> {
         let bad_url = |e: &dyn std::fmt::Display| MailSetupError::SmtpUrl(e.to_string());
-        let mut builder =
+        let builder =
             AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url).map_err(|e| bad_url(&e))?;
-        let has_tls_choice = smtp_url.contains("tls=");
-        if smtp_url.starts_with("smtp://") && !has_tls_choice {
-            let host = smtp_url
-                .trim_start_matches("smtp://")
-                .rsplit('@')
-                .next()
-                .and_then(|rest| rest.split([':', '/', '?']).next())
-                .unwrap_or_default()
-                .to_owned();
-            let parameters = TlsParameters::new(host).map_err(|e| bad_url(&e))?;
-            let with_credentials = smtp_url.trim_start_matches("smtp://").contains('@');
-            builder = builder.tls(if with_credentials {
-                Tls::Required(parameters)
-            } else {
-                Tls::Opportunistic(parameters)
-            });
+        let (scheme, rest) = smtp_url.split_once("://").unwrap_or(("", smtp_url));
+        let (authority, query) = match rest.split_once('?') {
+            Some((authority, query)) => (authority, query),
+            None => (rest, ""),
+        };
+        let with_credentials = authority.contains('@');
+        let host = authority
+            .rsplit('@')
+            .next()
+            .and_then(|rest| rest.split([':', '/']).next())
+            .unwrap_or_default()
+            .to_owned();
+        let tls_choice = query.split('&').find_map(|pair| pair.strip_prefix("tls="));
+        let mut parameters = TlsParameters::builder(host);
+        if let Some(pem) = extra_root {
+            let root = Certificate::from_pem(pem).map_err(|e| bad_url(&e))?;
+            parameters = parameters.add_root_certificate(root);
         }
-        let transport = builder.timeout(Some(Duration::from_secs(10))).build();
+        let parameters = parameters.build().map_err(|e| bad_url(&e))?;
+        let tls = match (scheme, tls_choice) {
+            ("smtps", _) => Tls::Wrapper(parameters),
+            (_, Some("required")) => Tls::Required(parameters),
+            (_, Some("opportunistic")) => Tls::Opportunistic(parameters),
+            _ if with_credentials => Tls::Required(parameters),
+            _ => Tls::Opportunistic(parameters),
+        };
+        let transport = builder
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
         Ok(Self {
             transport: Transport::Smtp(transport),
             from: parse_from(from)?,

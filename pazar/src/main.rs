@@ -152,6 +152,10 @@ struct ServeArgs {
     /// unset: mails are written as .eml files under `$PAZAR_DATA_DIR/mail`.
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
+    /// A PEM file with an extra trusted root for the SMTP server's certificate
+    /// (a relay with a private CA); the public roots are always trusted.
+    #[arg(long, env = "SMTP_CA_FILE")]
+    smtp_ca_file: Option<PathBuf>,
     /// The sender of mails.
     #[arg(
         long,
@@ -185,7 +189,16 @@ enum ProviderChoice {
 /// Templates and the transport: SMTP when `SMTP_URL` is set, else `.eml` files.
 fn mail(args: &ServeArgs, data_dir: &std::path::Path) -> anyhow::Result<MailConfig> {
     let transport = match &args.smtp_url {
-        Some(url) => pazar_mail::LettreTransport::smtp(url, &args.mail_from)?,
+        Some(url) => {
+            let extra_root = match &args.smtp_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("reading SMTP_CA_FILE {}", path.display()))?,
+                ),
+                None => None,
+            };
+            pazar_mail::LettreTransport::smtp(url, &args.mail_from, extra_root.as_deref())?
+        }
         None => pazar_mail::LettreTransport::files(data_dir.join("mail"), &args.mail_from)?,
     };
     anyhow::ensure!(

@@ -20,6 +20,7 @@ on_both_databases!(
     mails_wait_for_a_stopped_smtp_server_and_survive_a_crash,
     a_refused_mail_is_listed_as_failed_and_an_admin_retry_delivers_it,
     the_embedded_default_writes_one_eml_per_mail,
+    credentials_go_only_over_starttls_to_a_trusted_server,
 );
 
 /// A real SMTP server (aiosmtpd) storing each message as `<n>.eml` in a folder.
@@ -27,10 +28,16 @@ struct SmtpSink {
     port: u16,
     maildir: tempfile::TempDir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl SmtpSink {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the server with extra `smtp_sink.py` arguments (TLS, AUTH).
+    async fn start_with(extra: &[String]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -40,6 +47,7 @@ impl SmtpSink {
             port,
             maildir: tempfile::tempdir().unwrap(),
             child: None,
+            extra: extra.to_vec(),
         };
         sink.launch(false).await;
         sink
@@ -63,6 +71,7 @@ impl SmtpSink {
         if reject_all {
             command.arg("--reject-all");
         }
+        command.args(&self.extra);
         let mut child = command.spawn().expect("start the SMTP sink");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
@@ -504,5 +513,123 @@ async fn the_embedded_default_writes_one_eml_per_mail(backend: Backend) {
     assert_eq!(fay[0].subject, "Welcome to Pazar, Customer");
     assert!(fay[0].html.contains("Hello Customer"));
     assert_eq!(to(&mails, common::ADMIN_EMAIL).len(), 1);
+    server.finish().await;
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl), as
+/// (ca.pem, cert.pem, key.pem).
+fn private_ca_and_server_cert(folder: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let file = |name: &str| folder.join(name);
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(folder)
+            .output()
+            .expect("openssl (installed by .ci/run)");
+        assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    };
+    let days = ["-days", "2"];
+    openssl(
+        &[
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            ][..],
+            &["-out", "ca.pem", "-subj", "/CN=Pazar Test CA"],
+            &days,
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        file("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+            ][..],
+            &[
+                "-CAcreateserial",
+                "-out",
+                "cert.pem",
+                "-extfile",
+                "server.ext",
+            ],
+            &days,
+        ]
+        .concat(),
+    );
+    (file("ca.pem"), file("cert.pem"), file("key.pem"))
+}
+
+async fn credentials_go_only_over_starttls_to_a_trusted_server(backend: Backend) {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca_and_server_cert(certs.path());
+    // The server refuses mail before STARTTLS and AUTH before TLS.
+    let sink = SmtpSink::start_with(&[
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
+        "--user".into(),
+        "pazar".into(),
+        "--password".into(),
+        "s3cret".into(),
+    ])
+    .await;
+    let url = format!("smtp://pazar:s3cret@127.0.0.1:{}", sink.port);
+    let mut env = smtp_env(&sink);
+    env.retain(|(key, _)| *key != "SMTP_URL");
+    env.push(("SMTP_URL", url.clone()));
+
+    // Without the private CA the certificate is not trusted: nothing is sent.
+    let untrusting = start_server(backend, &env).await;
+    let admin = untrusting.admin_token().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let error = loop {
+        let queued = queue(&untrusting, &admin, "queued").await;
+        if let Some(error) = queued.iter().find_map(|m| m["last_error"].as_str()) {
+            break error.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no failed attempt: {queued:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        error.to_lowercase().contains("certificate"),
+        "a TLS refusal, not a plaintext send: {error}"
+    );
+    assert!(sink.received().is_empty());
+    untrusting.finish().await;
+
+    // Trusting the CA: STARTTLS, AUTH, delivery.
+    env.push(("SMTP_CA_FILE", ca.display().to_string()));
+    let server = start_server(backend, &env).await;
+    server.customer_token("tia@example.com").await;
+    let mails = sink
+        .wait_until("tia's welcome over STARTTLS", |mails| {
+            !to(mails, "tia@example.com").is_empty()
+        })
+        .await;
+    assert_eq!(to(&mails, "tia@example.com").len(), 1);
     server.finish().await;
 }

@@ -24,6 +24,9 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::CreateRefund;
 use stripe_shared::{PaymentIntent, PaymentIntentStatus};
 
+/// The longest one Stripe request may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How to reach Stripe.
 #[derive(Clone)]
 pub struct StripeSettings {
@@ -74,7 +77,9 @@ impl StripePayments {
         if !settings.secret_key.starts_with("sk_") && !settings.secret_key.starts_with("rk_") {
             return Err(StripeSetupError::SecretKey);
         }
-        let mut builder = ClientBuilder::new(settings.secret_key);
+        // A hung Stripe must not hold the order's payment actor for long: each
+        // request gives up after REQUEST_TIMEOUT and the session stays as it was.
+        let mut builder = ClientBuilder::new(settings.secret_key).timeout(REQUEST_TIMEOUT);
         if let Some(base) = settings.api_base {
             // The client appends `v1/…` to the base as it is.
             let base = if base.ends_with('/') {

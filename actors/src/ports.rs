@@ -276,6 +276,23 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
+    /// Failed logins under `key` since `since`: how many, and the oldest one's time.
+    async fn login_failures(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
+    /// Records one failed login at `at` under each of `keys`.
+    async fn record_login_failure(
+        &self,
+        keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Forgets the failures under `key` (a successful login).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every failure older than `before`.
+    async fn forget_login_failures(&self, before: DateTime<Utc>) -> Result<(), StoreError>;
+
     /// The last `seq` a subscriber finished (0 for a new subscriber).
     async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError>;
     /// Remembers how far a subscriber got.

@@ -139,6 +139,18 @@ async fn login_is_throttled_after_repeated_failures(backend: Backend) {
         .parse()
         .unwrap();
     assert!(retry_after > 0 && retry_after <= 15 * 60);
+    // The count is kept in the store: a restarted server still refuses.
+    let mut server = server;
+    server.kill().await;
+    server.restart().await;
+    server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "eve@example.com", "password": "customer-password"}),
+        )
+        .await
+        .problem(429);
     // Another account is not affected.
     server.customer_token("frank@example.com").await;
     server.login("frank@example.com", "customer-password").await;

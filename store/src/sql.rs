@@ -1086,6 +1086,64 @@ macro_rules! impl_store {
                     rows.iter().map(mail_from_row).collect()
                 }
 
+                async fn login_failures(
+                    &self,
+                    key: &str,
+                    since: DateTime<Utc>,
+                ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+                    let row = sqlx::query(
+                        "select count(*) as failures, min(at) as oldest from login_failures \
+                         where key = $1 and at > $2",
+                    )
+                    .bind(key)
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(other)?;
+                    Ok((
+                        row.try_get("failures").map_err(other)?,
+                        row.try_get("oldest").map_err(other)?,
+                    ))
+                }
+
+                async fn record_login_failure(
+                    &self,
+                    keys: &[String],
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    for key in keys {
+                        sqlx::query("insert into login_failures (key, at) values ($1, $2)")
+                            .bind(key)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(other)?;
+                    }
+                    tx.commit().await.map_err(other)
+                }
+
+                async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+                    sqlx::query("delete from login_failures where key = $1")
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
+                async fn forget_login_failures(
+                    &self,
+                    before: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("delete from login_failures where at <= $1")
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(other)
+                }
+
                 async fn save_event_cursor(
                     &self,
                     subscriber: &str,

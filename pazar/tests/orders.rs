@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, Reply, TestServer};
+use common::{stock, Backend, Reply, TestServer};
 
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -39,15 +39,6 @@ async fn checkout(server: &TestServer, token: &str, key: Option<&str>) -> Reply 
         request = request.header("Idempotency-Key", key);
     }
     server.send_built(request).await
-}
-
-async fn stock(server: &TestServer, product: &Value) -> Value {
-    let id = product["id"].as_str().unwrap();
-    server
-        .get(&format!("/api/v1/products/{id}"), None)
-        .await
-        .ok(200)["stock"]
-        .clone()
 }
 
 async fn event_types(server: &TestServer, admin: &str) -> Vec<String> {

@@ -1,13 +1,13 @@
 //! `/api/v1/admin/emails`: the mail queue, failed mails, and retrying them (admin only).
 
 use super::health::Tag;
-use super::UuidParam;
+use super::{status_filter, UuidParam};
 use crate::auth::BearerAuth;
 use crate::error::problem;
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use pazar_actors::mail::{MailStatus, QueuedMail};
-use pazar_actors::{DomainError, Page};
+use pazar_actors::Page;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -87,15 +87,11 @@ impl EmailsApi {
     ) -> poem::Result<Json<EmailListDto>> {
         auth.0.require_admin()?;
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;
-        let status = match status.0.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(MailStatus::parse(raw).ok_or_else(|| {
-                problem(DomainError::invalid(
-                    "status",
-                    "must be queued, sent or failed",
-                ))
-            })?),
-        };
+        let status = status_filter(
+            status.0.as_deref(),
+            MailStatus::parse,
+            "queued, sent or failed",
+        )?;
         let mails = self.state.shop.mails(status, page).await.map_err(problem)?;
         Ok(Json(EmailListDto {
             items: mails.into_iter().map(EmailDto::from).collect(),

@@ -217,3 +217,22 @@ impl From<User> for UserDto {
         }
     }
 }
+
+/// A listing's optional `status` filter: absent or empty is no filter; anything
+/// `parse` refuses is a 422 naming `status` and listing the `allowed` values.
+pub(crate) fn status_filter<T>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> poem::Result<Option<T>> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => parse(raw).map(Some).ok_or_else(|| {
+            crate::error::problem(pazar_actors::DomainError::invalid(
+                "status",
+                format!("must be {allowed}"),
+            ))
+            .into()
+        }),
+    }
+}

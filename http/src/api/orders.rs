@@ -1,7 +1,7 @@
 //! `/api/v1/orders`: checkout and the caller's orders; admin order views.
 
 use super::health::Tag;
-use super::{MoneyDto, UuidParam};
+use super::{status_filter, MoneyDto, UuidParam};
 use crate::auth::BearerAuth;
 use crate::error::problem;
 use crate::AppState;
@@ -219,15 +219,11 @@ impl OrderApi {
     ) -> poem::Result<Json<OrderListDto>> {
         auth.0.require_admin()?;
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;
-        let status = match status.0.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(OrderStatus::parse(raw).ok_or_else(|| {
-                problem(DomainError::invalid(
-                    "status",
-                    "must be pending_payment, paid, fulfilled, cancelled, expired or refunded",
-                ))
-            })?),
-        };
+        let status = status_filter(
+            status.0.as_deref(),
+            OrderStatus::parse,
+            "pending_payment, paid, fulfilled, cancelled, expired or refunded",
+        )?;
         let orders = self
             .state
             .shop

@@ -99,14 +99,8 @@ async fn declines_and_bad_cards_then_a_success(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (token, product, order) = pending_order(&server, "bob@example.com", 2).await;
     let id = order["id"].as_str().unwrap();
-    let payment = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    let payment = start_payment(&server, &token, &order).await;
+    let secret = payment["client_secret"].as_str().unwrap().to_owned();
 
     let declined = pay_locally(&server, &secret, "4000 0000 0000 0002").await;
     assert_eq!(declined.ok(200)["status"], "failed");
@@ -245,17 +239,9 @@ async fn only_the_owner_pays_and_only_pending_orders(backend: Backend) {
 async fn the_flow_survives_a_restart_between_checkout_and_payment(backend: Backend) {
     let mut server = TestServer::start(backend).await;
     let (token, product, order) = pending_order(&server, "dee@example.com", 4).await;
-    let id = order["id"].as_str().unwrap().to_owned();
     server.restart().await;
-    let payment = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    assert!(matches!(payment.status.as_u16(), 200 | 201));
-    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    let payment = start_payment(&server, &token, &order).await;
+    let secret = payment["client_secret"].as_str().unwrap().to_owned();
     server.restart().await;
     assert_eq!(
         pay_locally(&server, &secret, GOOD).await.ok(200)["status"],
@@ -283,14 +269,8 @@ async fn an_admin_refund_returns_the_money_and_the_stock(backend: Backend) {
         )
         .await
         .problem(409);
-    let payment = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    let payment = start_payment(&server, &token, &order).await;
+    let secret = payment["client_secret"].as_str().unwrap().to_owned();
     pay_locally(&server, &secret, GOOD).await.ok(200);
     order_status_becomes(&server, &token, &order, "paid").await;
     assert_eq!(stock(&server, &product).await["on_hand"], 7);
@@ -380,14 +360,8 @@ async fn stripe_webhooks_are_verified_and_harmless_when_repeated(backend: Backen
     let server = TestServer::start_with(backend, &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
     let (token, product, order) = pending_order(&server, "gus@example.com", 2).await;
     let id = order["id"].as_str().unwrap();
-    let payment = server
-        .post(
-            &format!("/api/v1/orders/{id}/payment"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    let secret = payment.body["client_secret"].as_str().unwrap().to_owned();
+    let payment = start_payment(&server, &token, &order).await;
+    let secret = payment["client_secret"].as_str().unwrap().to_owned();
     let intent = secret.split("_secret_").next().unwrap().to_owned();
     let event = |kind: &str, object: Value| {
         json!({"id": format!("evt_{kind}"), "type": kind, "data": {"object": object}}).to_string()

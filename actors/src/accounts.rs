@@ -19,19 +19,16 @@ use std::time::Duration;
 pub struct Email(String);
 
 impl Email {
-    /// Parses an address: one `@`, a non-empty local part, a dotted domain, no spaces.
+    /// Parses an address: `local@domain` in ASCII, at most 254 characters. The
+    /// local part (1-64) is dot-separated atoms of letters, digits and
+    /// ``!#$%&'*+/=?^_`{|}~-``; the domain is two or more labels of letters, digits
+    /// and inner hyphens (1-63 each). That is a subset of what every mail server
+    /// and the mailer accept, so an address taken here can always be written to.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let email = raw.trim().to_lowercase();
         let valid = email.len() <= 254
-            && !email.chars().any(char::is_whitespace)
             && match email.split_once('@') {
-                Some((local, domain)) => {
-                    !local.is_empty()
-                        && !domain.contains('@')
-                        && domain.contains('.')
-                        && !domain.starts_with('.')
-                        && !domain.ends_with('.')
-                }
+                Some((local, domain)) => valid_local_part(local) && valid_domain(domain),
                 None => false,
             };
         if valid {
@@ -48,6 +45,28 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+fn valid_local_part(local: &str) -> bool {
+    let atom = |atom: &str| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b))
+    };
+    local.len() <= 64 && local.split('.').all(atom)
+}
+
+fn valid_domain(domain: &str) -> bool {
+    let label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    domain.split('.').count() >= 2 && domain.split('.').all(label)
 }
 
 /// A password accepted for a new account: 8 to 128 characters.
@@ -152,11 +171,13 @@ impl NewUser {
 /// How many failed logins are tolerated before attempts are refused for a while.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginThrottlePolicy {
-    /// Failures per account within `window` before that account is locked.
+    /// Login attempts per account within `window` (a success clears them) before
+    /// that account is locked.
     pub max_failures_per_account: usize,
-    /// Failures from one client address within `window` before it is locked.
+    /// Attempts from one client address within `window` (a success gives its
+    /// attempt back) before it is locked.
     pub max_failures_per_address: usize,
-    /// The sliding window failures are counted in.
+    /// The window attempts are counted in, from a key's first attempt.
     pub window: Duration,
 }
 
@@ -170,68 +191,68 @@ impl Default for LoginThrottlePolicy {
     }
 }
 
-/// Sliding-window counters of failed logins, per account and per address, kept in
-/// the store: they survive a restart and are shared by every process on the database.
+/// Login attempts counted per account and per client address in the store (they
+/// survive a restart and are shared by every process on the database). An attempt
+/// is *taken* atomically before the password is checked, so any number of
+/// concurrent guesses gets at most the limit checked; a success gives the
+/// address's attempt back and clears the account's.
 struct LoginThrottle {
     policy: LoginThrottlePolicy,
     store: Arc<dyn Store>,
 }
 
 impl LoginThrottle {
+    /// The keys an attempt counts against, the address first: a throttled address
+    /// then costs the account nothing.
     fn limits(&self, email: &str, address: &str) -> [(String, usize); 2] {
         [
-            (
-                format!("account:{email}"),
-                self.policy.max_failures_per_account,
-            ),
             (
                 format!("address:{address}"),
                 self.policy.max_failures_per_address,
             ),
+            (
+                format!("account:{email}"),
+                self.policy.max_failures_per_account,
+            ),
         ]
     }
 
-    fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.policy.window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Refuses with the wait time if either key has used up its failures.
-    async fn check(&self, email: &str, address: &str) -> Result<(), DomainError> {
-        let now = crate::now();
+    /// Takes one attempt under each key, or refuses with the time until the
+    /// exhausted key's window closes.
+    async fn take(&self, email: &str, address: &str) -> Result<(), DomainError> {
+        let now_ms = crate::now().timestamp_millis();
+        let window_ms = self.window_ms();
         for (key, limit) in self.limits(email, address) {
-            let (count, oldest) = self
+            let (attempts, opened_ms) = self
                 .store
-                .login_failures(&key, self.window_start(now))
+                .take_login_attempt(&key, now_ms, window_ms)
                 .await?;
-            if count >= limit as i64 {
-                let since_oldest = (now - oldest.unwrap_or(now)).to_std().unwrap_or_default();
-                let retry_after = self.policy.window.saturating_sub(since_oldest);
+            if attempts > limit as i64 {
+                let wait_ms = opened_ms.saturating_add(window_ms).saturating_sub(now_ms);
+                let retry_after = Duration::from_millis(wait_ms.max(1) as u64);
                 return Err(DomainError::Throttled { retry_after });
             }
         }
         Ok(())
     }
 
-    async fn record_failure(&self, email: &str, address: &str) -> Result<(), DomainError> {
-        let now = crate::now();
-        let keys: Vec<String> = self
-            .limits(email, address)
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect();
-        self.store.record_login_failure(&keys, now).await?;
-        // Failures older than the window count for nothing: drop them as we go.
-        self.store
-            .forget_login_failures(self.window_start(now))
-            .await?;
-        Ok(())
-    }
-
-    async fn record_success(&self, email: &str) -> Result<(), DomainError> {
+    /// A wrong password: the attempts stay counted; lapsed windows are dropped.
+    async fn failed(&self) -> Result<(), DomainError> {
+        let now_ms = crate::now().timestamp_millis();
         Ok(self
             .store
-            .clear_login_failures(&format!("account:{email}"))
+            .forget_login_attempts(now_ms.saturating_sub(self.window_ms()))
             .await?)
+    }
+
+    async fn succeeded(&self, email: &str, address: &str) -> Result<(), DomainError> {
+        let [(address_key, _), (account_key, _)] = self.limits(email, address);
+        self.store.return_login_attempt(&address_key).await?;
+        Ok(self.store.clear_login_attempts(&account_key).await?)
     }
 }
 
@@ -331,7 +352,8 @@ impl Accounts {
         address: &str,
     ) -> Result<User, DomainError> {
         let normalised = email.trim().to_lowercase();
-        self.throttle.check(&normalised, address).await?;
+        // Counted before the hash runs: concurrency cannot outrun the limit.
+        self.throttle.take(&normalised, address).await?;
         let record = match Email::parse(&normalised) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
@@ -346,11 +368,11 @@ impl Accounts {
             .await?;
         match record {
             Some(record) if matches => {
-                self.throttle.record_success(&normalised).await?;
+                self.throttle.succeeded(&normalised, address).await?;
                 Ok(record.user)
             }
             _ => {
-                self.throttle.record_failure(&normalised, address).await?;
+                self.throttle.failed().await?;
                 Err(DomainError::InvalidCredentials)
             }
         }
@@ -399,6 +421,13 @@ mod tests {
             Email::parse(" Ada@Example.COM ").unwrap().as_str(),
             "ada@example.com"
         );
+        for good in [
+            "o'brien+shop@mail.example.co.uk",
+            "a_b-c.d@x-y.test",
+            "1@2.io",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good} refused");
+        }
         for bad in [
             "",
             "ada",
@@ -406,6 +435,16 @@ mod tests {
             "@example.com",
             "a b@example.com",
             "ada@example",
+            "a\u{0}b@example.com",
+            "<script>@x.test",
+            "‹script›@x.test",
+            "ada..b@example.com",
+            ".ada@example.com",
+            "ada@-example.com",
+            "ada@exa_mple.com",
+            "ada@example..com",
+            "ada@b@example.com",
+            "ada\n@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }

@@ -19,6 +19,9 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most units one cart line (and one hold) may hold.
+pub const MAX_QUANTITY: i64 = 1_000_000;
+
 /// What every cart message answers with.
 pub type CartReply = RpcReplyPort<Result<CartSnapshot, DomainError>>;
 
@@ -165,6 +168,12 @@ impl CartState {
         if quantity < 1 {
             return Err(DomainError::invalid("quantity", "must be at least 1"));
         }
+        if quantity > MAX_QUANTITY {
+            return Err(DomainError::invalid(
+                "quantity",
+                format!("a line holds at most {MAX_QUANTITY} units"),
+            ));
+        }
         let view = self.catalog.get(product_id).await?;
         if quantity > view.stock.available {
             return Err(DomainError::InsufficientStock {
@@ -173,7 +182,23 @@ impl CartState {
                 available: view.stock.available,
             });
         }
-        let other_currency = self.snapshot().await?.items.iter().find_map(|line| {
+        let snapshot = self.snapshot().await?;
+        // The cart's total with the new quantity must be an amount, not an overflow.
+        let total = snapshot
+            .items
+            .iter()
+            .filter(|line| line.product_id != product_id)
+            .filter_map(|line| line.line_total)
+            .try_fold(0i64, |total, line| total.checked_add(line.amount))
+            .zip(view.product.price.times(quantity))
+            .and_then(|(others, line)| others.checked_add(line.amount));
+        if total.is_none() {
+            return Err(DomainError::invalid(
+                "quantity",
+                "would make the cart's total larger than the largest amount",
+            ));
+        }
+        let other_currency = snapshot.items.iter().find_map(|line| {
             line.unit_price.filter(|price| {
                 line.product_id != product_id && price.currency != view.product.price.currency
             })
@@ -354,17 +379,24 @@ impl CartState {
             amount: 0,
             currency: self.currency,
         };
-        for (product_id, quantity) in &self.lines {
+        for (index, (product_id, quantity)) in self.lines.iter().enumerate() {
             let line = match self.catalog.get(*product_id).await {
                 Ok(view) => {
                     let price = view.product.price;
-                    let line_total = Money {
-                        amount: price.amount.saturating_mul(*quantity),
-                        currency: price.currency,
-                    };
                     // One currency per cart (adding enforces it): the lines'.
                     total.currency = price.currency;
-                    total.amount = total.amount.saturating_add(line_total.amount);
+                    // Prices changed since the lines were added can overflow: that is
+                    // an error naming the line, never a capped total.
+                    let (Some(line_total), Some(new_total)) = (
+                        price.times(*quantity),
+                        price.times(*quantity).and_then(|line| line.plus(total)),
+                    ) else {
+                        return Err(DomainError::invalid(
+                            format!("items[{index}]"),
+                            "the cart's total is larger than the largest amount",
+                        ));
+                    };
+                    total = new_total;
                     CartLine {
                         product_id: *product_id,
                         name: Some(view.product.name),
@@ -442,10 +474,12 @@ impl Actor for Cart {
                     if quantity < 1 {
                         return Err(DomainError::invalid("quantity", "must be at least 1"));
                     }
+                    // An overflowing sum is over the line's maximum too.
                     let wanted = state
                         .quantity(product_id)
                         .unwrap_or(0)
-                        .saturating_add(quantity);
+                        .checked_add(quantity)
+                        .unwrap_or(i64::MAX);
                     state.check_available(product_id, wanted).await?;
                     state.set(product_id, wanted).await?;
                     state.snapshot().await

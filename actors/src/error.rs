@@ -18,6 +18,11 @@ pub enum StoreError {
         /// The name of the violated unique constraint or index.
         constraint: String,
     },
+    /// The database refused the statement (a constraint, a value it cannot store):
+    /// the data is at fault, not the connection, so other writes can still succeed.
+    /// Logged, never shown to clients.
+    #[error("the database refused a write: {0}")]
+    Rejected(String),
     /// Anything else: connection lost, disk full, a bug. Logged, never shown to clients.
     #[error("store failure: {0}")]
     Other(String),

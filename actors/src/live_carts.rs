@@ -19,7 +19,14 @@ const QUEUE: usize = 16;
 struct Watcher {
     id: u64,
     sender: mpsc::Sender<CartSnapshot>,
+    /// Why the hub dropped it, read by its socket to say so when closing.
+    closed: Arc<Mutex<Option<&'static str>>>,
 }
+
+/// Why a socket was closed when the oldest of too many was dropped.
+pub const REPLACED: &str = "too many live carts open for this user; the oldest was closed";
+/// Why a socket was closed when it could not keep up.
+pub const TOO_SLOW: &str = "the connection did not keep up with the cart's changes";
 
 #[derive(Default)]
 struct Watched {
@@ -29,10 +36,17 @@ struct Watched {
 }
 
 /// The registry of live cart watchers.
-#[derive(Default)]
 pub struct LiveCarts {
     carts: Mutex<HashMap<UserId, Watched>>,
     next_id: AtomicU64,
+    /// Sockets one user may hold; a new one closes the oldest.
+    max_per_user: usize,
+}
+
+impl Default for LiveCarts {
+    fn default() -> Self {
+        Self::new(5)
+    }
 }
 
 /// One socket's subscription; dropping it unsubscribes.
@@ -42,6 +56,22 @@ pub struct CartSubscription {
     user: UserId,
     id: u64,
     hub: Arc<LiveCarts>,
+    closed: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl CartSubscription {
+    /// Why the hub dropped this subscriber ([`REPLACED`], [`TOO_SLOW`]), once
+    /// `receiver` has ended.
+    pub fn close_reason(&self) -> Option<&'static str> {
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Watcher {
+    /// Records why, before the watcher (and with it its sender) is dropped.
+    fn say_closed(&self, reason: &'static str) {
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
 }
 
 impl Drop for CartSubscription {
@@ -76,22 +106,39 @@ fn material(snapshot: &CartSnapshot) -> impl PartialEq + '_ {
 }
 
 impl LiveCarts {
-    /// Starts watching `user`'s cart.
+    /// A hub allowing `max_per_user` sockets per user (at least one).
+    pub fn new(max_per_user: usize) -> Self {
+        Self {
+            carts: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            max_per_user: max_per_user.max(1),
+        }
+    }
+
+    /// Starts watching `user`'s cart; if the user already has the most sockets
+    /// allowed, the oldest is dropped (its socket closes, saying [`REPLACED`]).
     pub fn subscribe(self: &Arc<Self>, user: UserId) -> CartSubscription {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.carts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(user)
-            .or_default()
-            .watchers
-            .push(Watcher { id, sender });
+        let closed = Arc::new(Mutex::new(None));
+        let mut carts = self.carts.lock().unwrap_or_else(|e| e.into_inner());
+        let watchers = &mut carts.entry(user).or_default().watchers;
+        while watchers.len() >= self.max_per_user {
+            tracing::info!(%user, "closing the oldest live cart socket of a user with too many");
+            watchers.remove(0).say_closed(REPLACED);
+        }
+        watchers.push(Watcher {
+            id,
+            sender,
+            closed: closed.clone(),
+        });
+        drop(carts);
         CartSubscription {
             receiver,
             user,
             id,
             hub: self.clone(),
+            closed,
         }
     }
 
@@ -134,6 +181,7 @@ impl LiveCarts {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(%user, "dropping a live cart socket that does not keep up");
+                    watcher.say_closed(TOO_SLOW);
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -201,6 +249,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_user_over_the_socket_limit_loses_the_oldest() {
+        let hub = Arc::new(LiveCarts::new(2));
+        let user = UserId::new();
+        let mut oldest = hub.subscribe(user);
+        let mut second = hub.subscribe(user);
+        let mut newest = hub.subscribe(user);
+        assert!(
+            oldest.receiver.recv().await.is_none(),
+            "the oldest stays open"
+        );
+        assert_eq!(oldest.close_reason(), Some(REPLACED));
+        hub.publish(user, &snapshot(ProductId::new(), 1, LineStatus::Ok));
+        assert!(second.receiver.recv().await.is_some());
+        assert!(newest.receiver.recv().await.is_some());
+        assert_eq!(second.close_reason(), None);
+        // Another user's sockets are not counted against this one.
+        let _other = hub.subscribe(UserId::new());
+        hub.publish(user, &snapshot(ProductId::new(), 2, LineStatus::Ok));
+        assert!(second.receiver.recv().await.is_some());
+    }
+
+    #[tokio::test]
     async fn watchers_get_changes_and_slow_ones_are_dropped() {
         let hub = Arc::new(LiveCarts::default());
         let (user, product) = (UserId::new(), ProductId::new());
@@ -230,6 +300,7 @@ mod tests {
         ));
         hub.publish(user, &snapshot(product, 2, LineStatus::InsufficientStock));
         assert!(fast.receiver.try_recv().is_ok());
+        assert_eq!(slow.close_reason(), Some(TOO_SLOW));
         drop(slow);
         assert!(hub.is_watched(user));
         drop(fast);

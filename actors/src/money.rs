@@ -104,12 +104,17 @@ impl Money {
         }
     }
 
-    /// A price: a non-negative amount in a valid currency.
+    /// The largest price, in minor units (10 billion of a two-decimal currency).
+    /// With at most [`crate::cart::MAX_QUANTITY`] units per line, a line's total
+    /// always fits; a cart's total is still added with overflow checks.
+    pub const MAX_PRICE: i64 = 1_000_000_000_000;
+
+    /// A price: an amount from 0 to [`Self::MAX_PRICE`] in a valid currency.
     pub fn price(amount: i64, currency: &str) -> Result<Self, DomainError> {
-        if amount < 0 {
+        if !(0..=Self::MAX_PRICE).contains(&amount) {
             return Err(DomainError::invalid(
                 "price.amount",
-                "must be zero or more (integer minor units)",
+                "must be 0 to 1000000000000 (integer minor units)",
             ));
         }
         Ok(Self {
@@ -117,11 +122,80 @@ impl Money {
             currency: Currency::parse(currency)?,
         })
     }
+
+    /// `quantity` times this amount; `None` on overflow (never a capped value).
+    pub fn times(self, quantity: i64) -> Option<Self> {
+        Some(Self {
+            amount: self.amount.checked_mul(quantity)?,
+            currency: self.currency,
+        })
+    }
+
+    /// The sum of two amounts in one currency; `None` on overflow or when the
+    /// currencies differ.
+    pub fn plus(self, other: Self) -> Option<Self> {
+        (self.currency == other.currency).then_some(())?;
+        Some(Self {
+            amount: self.amount.checked_add(other.amount)?,
+            currency: self.currency,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// Property: `times` and `plus` agree with exact (128-bit) arithmetic whenever
+    /// the result fits in an i64, and refuse it otherwise — never a capped value.
+    #[test]
+    fn arithmetic_is_exact_or_refused() {
+        let eur = Currency::parse("EUR").unwrap();
+        let mut rng = StdRng::seed_from_u64(42);
+        let edges = [
+            0,
+            1,
+            -1,
+            i64::MAX,
+            i64::MIN,
+            i64::MAX / 2 + 1,
+            Money::MAX_PRICE,
+        ];
+        let pick = |rng: &mut StdRng| {
+            if rng.gen_bool(0.3) {
+                edges[rng.gen_range(0..edges.len())]
+            } else {
+                let (low, high) = (rng.gen_range(0..63), rng.gen_range(0..63));
+                rng.gen_range(-(1i64 << low)..=(1i64 << high))
+            }
+        };
+        for _ in 0..100_000 {
+            let (a, b) = (pick(&mut rng), pick(&mut rng));
+            let money = Money {
+                amount: a,
+                currency: eur,
+            };
+            let product = i128::from(a) * i128::from(b);
+            match money.times(b) {
+                Some(result) => assert_eq!(i128::from(result.amount), product),
+                None => assert!(i64::try_from(product).is_err(), "{a} x {b} refused"),
+            }
+            let sum = i128::from(a) + i128::from(b);
+            match money.plus(Money {
+                amount: b,
+                currency: eur,
+            }) {
+                Some(result) => assert_eq!(i128::from(result.amount), sum),
+                None => assert!(i64::try_from(sum).is_err(), "{a} + {b} refused"),
+            }
+        }
+        // A line at the bounds always fits.
+        let dearest = Money::price(Money::MAX_PRICE, "EUR").unwrap();
+        assert!(dearest.times(crate::cart::MAX_QUANTITY).is_some());
+        let usd = Money::price(1, "USD").unwrap();
+        assert!(Money::price(1, "EUR").unwrap().plus(usd).is_none());
+    }
 
     #[test]
     fn currency_is_normalised_and_checked() {
@@ -143,6 +217,8 @@ mod tests {
     #[test]
     fn negative_price_is_rejected() {
         assert!(Money::price(-1, "EUR").is_err());
+        assert!(Money::price(Money::MAX_PRICE + 1, "EUR").is_err());
+        assert!(Money::price(Money::MAX_PRICE, "EUR").is_ok());
         assert_eq!(Money::price(0, "usd").unwrap().currency.as_str(), "USD");
     }
 }

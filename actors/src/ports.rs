@@ -276,22 +276,22 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
-    /// Failed logins under `key` since `since`: how many, and the oldest one's time.
-    async fn login_failures(
+    /// Counts one login attempt under `key`, atomically (one statement): concurrent
+    /// attempts each get a distinct count. A window opens with a key's first
+    /// attempt at `now_ms`; an attempt after `window_ms` opens a new one. Returns
+    /// the attempts in the window, this one included, and when the window opened.
+    async fn take_login_attempt(
         &self,
         key: &str,
-        since: DateTime<Utc>,
-    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
-    /// Records one failed login at `at` under each of `keys`.
-    async fn record_login_failure(
-        &self,
-        keys: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// Forgets the failures under `key` (a successful login).
-    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
-    /// Forgets every failure older than `before`.
-    async fn forget_login_failures(&self, before: DateTime<Utc>) -> Result<(), StoreError>;
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<(i64, i64), StoreError>;
+    /// Gives back one attempt under `key` (the login succeeded).
+    async fn return_login_attempt(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets the attempts under `key` (a successful login clears its account).
+    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every window that opened before `before_ms`.
+    async fn forget_login_attempts(&self, before_ms: i64) -> Result<(), StoreError>;
 
     /// The last `seq` a subscriber finished (0 for a new subscriber).
     async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError>;

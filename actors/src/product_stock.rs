@@ -7,8 +7,9 @@
 //! actor handles one message at a time, two callers can never both take the last
 //! unit: stock is never negative and never oversold.
 //!
-//! If a batch fails to commit, the callers get the error and the actor reloads
-//! its state from the store, dropping the provisional changes.
+//! If a write fails to commit (the writer isolates it: the rest of its batch
+//! commits), its caller gets the error and the actor reloads its state from the
+//! store, dropping the provisional change.
 
 use crate::store_writer::Write;
 use crate::{
@@ -205,6 +206,9 @@ impl Actor for ProductStock {
                     // Could not even reload: stop, the supervisor restarts us from the store.
                     return Err(Box::new(error));
                 }
+                // Writes of the batch after the failed one committed and published
+                // levels that counted it; the store's levels replace them.
+                state.views.stock_committed(product_id, state.levels());
             }
             _ if state.retired => reply_not_found(message),
             ProductStockMessage::Reserve {

@@ -14,6 +14,7 @@
 use crate::events::{Event, EventSignal};
 use crate::{DomainError, Order, ProductId, StockChange, StockLevels, Store, StoreError};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -112,44 +113,30 @@ async fn run(
 ) {
     let mut commands = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut commands, max_batch).await > 0 {
-        let mut changes = Vec::with_capacity(commands.len());
-        let mut levels = Vec::with_capacity(commands.len());
-        let mut orders = Vec::new();
+        let mut batch = Batch::with_capacity(commands.len());
         let mut completions = Vec::with_capacity(commands.len());
         let mut barriers = Vec::new();
         for command in commands.drain(..) {
             match command {
                 Command::Write { write, on_done } => {
-                    match write {
-                        Write::Stock {
-                            change,
-                            levels: after,
-                        } => {
-                            changes.push(change);
-                            levels.push(after);
-                        }
-                        Write::CreateOrder(order) => orders.push(*order),
-                    }
+                    batch.push(write);
                     completions.push(on_done);
                 }
                 Command::Barrier(done) => barriers.push(done),
             }
         }
         if !completions.is_empty() {
-            let mut events = batch_events(&changes, &levels);
-            events.extend(orders.iter().map(Order::event));
-            let outcome = store.commit_batch(&changes, &orders, &events).await;
-            match &outcome {
-                Ok(()) => {
-                    tracing::trace!(writes = completions.len(), "batch committed");
-                    signal.committed();
-                }
-                Err(error) => {
-                    tracing::error!(%error, writes = completions.len(), "batch failed to commit")
-                }
+            let outcomes = commit_isolating(completions.len(), |writes, failed| {
+                batch.commit(store.as_ref(), writes, failed)
+            })
+            .await;
+            let committed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+            if committed > 0 {
+                tracing::trace!(writes = committed, "batch committed");
+                signal.committed();
             }
-            for on_done in completions {
-                on_done(outcome.clone());
+            for (on_done, outcome) in completions.into_iter().zip(outcomes) {
+                on_done(outcome);
             }
         }
         for done in barriers {
@@ -158,9 +145,163 @@ async fn run(
     }
 }
 
+/// The writes of one batch, by kind, in submission order. Writes `a..b` are the
+/// stock changes `stock_before[a]..stock_before[b]` and the orders
+/// `orders_before[a]..orders_before[b]`, so any run of writes is two slices.
+struct Batch {
+    changes: Vec<StockChange>,
+    levels: Vec<StockLevels>,
+    orders: Vec<Order>,
+    stock_before: Vec<usize>,
+    orders_before: Vec<usize>,
+}
+
+impl Batch {
+    fn with_capacity(capacity: usize) -> Self {
+        let mut stock_before = Vec::with_capacity(capacity + 1);
+        let mut orders_before = Vec::with_capacity(capacity + 1);
+        stock_before.push(0);
+        orders_before.push(0);
+        Self {
+            changes: Vec::with_capacity(capacity),
+            levels: Vec::with_capacity(capacity),
+            orders: Vec::new(),
+            stock_before,
+            orders_before,
+        }
+    }
+
+    fn push(&mut self, write: Write) {
+        match write {
+            Write::Stock { change, levels } => {
+                self.changes.push(change);
+                self.levels.push(levels);
+            }
+            Write::CreateOrder(order) => self.orders.push(*order),
+        }
+        self.stock_before.push(self.changes.len());
+        self.orders_before.push(self.orders.len());
+    }
+
+    /// Commits writes `writes` in one transaction. `failed` are the writes of this
+    /// batch that have already failed, whose effect the levels of later writes of
+    /// the same product must not include in their events.
+    async fn commit(
+        &self,
+        store: &dyn Store,
+        writes: Range<usize>,
+        failed: Vec<usize>,
+    ) -> Result<(), StoreError> {
+        let stock = self.stock_before[writes.start]..self.stock_before[writes.end];
+        let orders = &self.orders[self.orders_before[writes.start]..self.orders_before[writes.end]];
+        let mut events = batch_events(
+            &self.changes[stock.clone()],
+            &self.levels[stock.clone()],
+            &self.failed_effects(&failed, stock.start),
+        );
+        events.extend(orders.iter().map(Order::event));
+        store
+            .commit_batch(&self.changes[stock], orders, &events)
+            .await
+    }
+
+    /// Per product, the (on_hand, reserved) the failed stock writes before
+    /// `before` (a stock index) had added to the levels that follow them.
+    fn failed_effects(&self, failed: &[usize], before: usize) -> HashMap<ProductId, (i64, i64)> {
+        let mut effects = HashMap::new();
+        for &write in failed {
+            let index = self.stock_before[write];
+            if index >= before || self.stock_before[write + 1] == index {
+                continue; // a later write, or an order
+            }
+            if let Some((product_id, effect)) = effect(&self.changes[index]) {
+                let entry: &mut (i64, i64) = effects.entry(product_id).or_default();
+                entry.0 += effect.0;
+                entry.1 += effect.1;
+            }
+        }
+        effects
+    }
+}
+
+/// What a stock change does to its product's (on_hand, reserved).
+fn effect(change: &StockChange) -> Option<(ProductId, (i64, i64))> {
+    match change {
+        StockChange::Reserve {
+            product_id,
+            reservation,
+        } => Some((*product_id, (0, reservation.quantity))),
+        StockChange::Release {
+            product_id,
+            quantity,
+            ..
+        } => Some((*product_id, (0, -quantity))),
+        StockChange::Commit {
+            product_id,
+            quantity,
+            ..
+        } => Some((*product_id, (-quantity, -quantity))),
+        StockChange::Adjust {
+            product_id, delta, ..
+        } => Some((*product_id, (*delta, 0))),
+        StockChange::Retire { .. } => None,
+    }
+}
+
+/// Commits writes `0..count` with `commit`, isolating failures: the whole run is
+/// tried as one transaction; if the database refuses it
+/// ([`StoreError::Rejected`]), it is split in halves, each tried on its own, down
+/// to single writes, so a refused write fails alone and every other write commits.
+/// Writes are committed in order; `commit` is told which writes failed before.
+/// Any other error (the database unreachable) fails the whole run at once.
+///
+/// The happy path is one transaction, as before; a poisoned write among `n` costs
+/// about `2·log2(n)` extra transactions.
+pub(crate) async fn commit_isolating<F, Fut>(
+    count: usize,
+    mut commit: F,
+) -> Vec<Result<(), StoreError>>
+where
+    F: FnMut(Range<usize>, Vec<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut outcomes: Vec<Option<Result<(), StoreError>>> = vec![None; count];
+    let mut failed: Vec<usize> = Vec::new();
+    // Runs still to try, the next one last.
+    let mut pending: Vec<Range<usize>> = Vec::with_capacity(16);
+    pending.push(0..count);
+    while let Some(writes) = pending.pop() {
+        if writes.is_empty() {
+            continue;
+        }
+        match commit(writes.clone(), failed.clone()).await {
+            Ok(()) => outcomes[writes].fill(Some(Ok(()))),
+            Err(StoreError::Rejected(_)) if writes.len() > 1 => {
+                let middle = writes.start + writes.len() / 2;
+                pending.push(middle..writes.end);
+                pending.push(writes.start..middle);
+            }
+            Err(error) => {
+                tracing::error!(%error, writes = writes.len(), "writes failed to commit");
+                failed.extend(writes.clone());
+                outcomes[writes].fill(Some(Err(error)));
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("every write is tried"))
+        .collect()
+}
+
 /// One event per product touched by the batch: `catalog.stock_changed` with its
 /// levels after the batch, or `catalog.product_deleted` if it was retired.
-fn batch_events(changes: &[StockChange], levels: &[StockLevels]) -> Vec<Event> {
+/// `failed` is subtracted from a product's levels (see [`Batch::failed_effects`]).
+fn batch_events(
+    changes: &[StockChange],
+    levels: &[StockLevels],
+    failed: &HashMap<ProductId, (i64, i64)>,
+) -> Vec<Event> {
     let mut order: Vec<ProductId> = Vec::new();
     let mut last: HashMap<ProductId, Option<StockLevels>> = HashMap::new();
     for (change, after) in changes.iter().zip(levels) {
@@ -178,8 +319,106 @@ fn batch_events(changes: &[StockChange], levels: &[StockLevels]) -> Vec<Event> {
     order
         .into_iter()
         .map(|product_id| match last[&product_id] {
-            Some(levels) => crate::catalog::stock_changed_event(product_id, levels),
+            Some(levels) => {
+                let levels = match failed.get(&product_id) {
+                    Some((on_hand, reserved)) => {
+                        StockLevels::new(levels.on_hand - on_hand, levels.reserved - reserved)
+                    }
+                    None => levels,
+                };
+                crate::catalog::stock_changed_event(product_id, levels)
+            }
             None => crate::catalog::product_deleted_event(product_id),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use std::collections::BTreeSet;
+
+    /// Property: for any batch size and any set of poisoned writes, exactly the
+    /// poisoned writes fail, every other write commits exactly once and in order,
+    /// and no transaction that holds a poisoned write is counted as committed.
+    #[tokio::test]
+    async fn refused_writes_fail_alone_and_the_rest_commit_once_in_order() {
+        let mut rng = StdRng::seed_from_u64(0x9a2a);
+        for case in 0..500 {
+            let count = rng.gen_range(1..=300);
+            let poisoned: BTreeSet<usize> = (0..rng.gen_range(0..=4))
+                .map(|_| rng.gen_range(0..count))
+                .collect();
+            let mut committed = Vec::new();
+            let mut transactions = 0;
+            let outcomes = commit_isolating(count, |writes, failed| {
+                transactions += 1;
+                // What the writer is told has failed is exactly the poisoned
+                // writes before this run.
+                let expected: Vec<usize> = poisoned.range(..writes.start).copied().collect();
+                assert_eq!(failed, expected, "case {case}");
+                let refused = poisoned.range(writes.clone()).next().is_some();
+                if !refused {
+                    committed.extend(writes);
+                }
+                async move {
+                    if refused {
+                        Err(StoreError::Rejected("poisoned".into()))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+            for (i, outcome) in outcomes.iter().enumerate() {
+                assert_eq!(
+                    outcome.is_err(),
+                    poisoned.contains(&i),
+                    "case {case}, write {i}"
+                );
+            }
+            let expected: Vec<usize> = (0..count).filter(|i| !poisoned.contains(i)).collect();
+            assert_eq!(committed, expected, "case {case}");
+            // The happy path is one transaction; each poisoned write costs a bisection.
+            let bound = 1 + poisoned.len() * 2 * (usize::BITS - count.leading_zeros()) as usize;
+            assert!(
+                transactions <= bound,
+                "case {case}: {transactions} > {bound}"
+            );
+        }
+    }
+
+    /// A store that cannot be reached fails the whole run at once: no bisection.
+    #[tokio::test]
+    async fn an_unreachable_store_fails_the_batch_without_bisecting() {
+        let mut transactions = 0;
+        let outcomes = commit_isolating(512, |_, _| {
+            transactions += 1;
+            async { Err(StoreError::Other("connection refused".into())) }
+        })
+        .await;
+        assert_eq!(transactions, 1);
+        assert!(outcomes.iter().all(Result::is_err));
+    }
+
+    /// The levels of a product's later writes no longer count a failed write.
+    #[test]
+    fn events_after_a_failed_write_leave_its_effect_out() {
+        let product_id = ProductId::new();
+        let adjust = |delta| Write::Stock {
+            change: StockChange::Adjust {
+                product_id,
+                delta,
+                reason: String::new(),
+            },
+            levels: StockLevels::new(10 + delta, 0),
+        };
+        let mut batch = Batch::with_capacity(2);
+        batch.push(adjust(5)); // fails
+        batch.push(adjust(5 + 3)); // memory counted the failed +5
+        let effects = batch.failed_effects(&[0], 1);
+        let events = batch_events(&batch.changes[1..], &batch.levels[1..], &effects);
+        assert_eq!(events[0].data["on_hand"], 13);
+    }
 }

@@ -206,7 +206,68 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Claims>
     let state = request
         .data::<Arc<AppState>>()
         .ok_or_else(ApiError::internal)?;
-    Ok(state.tokens.verify(&bearer.token)?)
+    Ok(authenticate(state, &bearer.token).await?)
+}
+
+/// Verifies `token` and brings its role up to date: a token whose user no longer
+/// exists is a 401, and the role is the user's current one (a demoted admin loses
+/// admin rights within [`Principals`]' time to live, not when the token expires).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let mut claims = state.tokens.verify(token)?;
+    let user = claims.user_id()?;
+    claims.role = state.principals.role(user, &state.shop.accounts).await?;
+    Ok(claims)
+}
+
+/// How long a user's current role is cached before the store is asked again.
+pub const PRINCIPAL_TTL: Duration = Duration::from_secs(5);
+/// Cached users above this are forgotten all at once (a bound, not an LRU).
+const PRINCIPALS_MAX: usize = 100_000;
+
+/// Users' current roles (`None`: no such user), each cached for a short time so
+/// that an authenticated request costs a map lookup, not a query.
+pub struct Principals {
+    ttl: Duration,
+    cache: dashmap::DashMap<UserId, (Option<Role>, std::time::Instant)>,
+}
+
+impl Principals {
+    /// A cache whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            cache: dashmap::DashMap::new(),
+        }
+    }
+
+    /// The user's current role; 401 if the user no longer exists.
+    async fn role(
+        &self,
+        user: UserId,
+        accounts: &pazar_actors::Accounts,
+    ) -> Result<Role, ApiError> {
+        let cached = self
+            .cache
+            .get(&user)
+            .filter(|entry| entry.1.elapsed() < self.ttl)
+            .map(|entry| entry.0);
+        let role = match cached {
+            Some(role) => role,
+            None => {
+                let role = match accounts.user(user).await {
+                    Ok(found) => Some(found.role),
+                    Err(pazar_actors::DomainError::NotFound { .. }) => None,
+                    Err(other) => return Err(other.into()),
+                };
+                if self.cache.len() >= PRINCIPALS_MAX {
+                    self.cache.clear();
+                }
+                self.cache.insert(user, (role, std::time::Instant::now()));
+                role
+            }
+        };
+        role.ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))
+    }
 }
 
 #[cfg(test)]

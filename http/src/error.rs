@@ -218,7 +218,7 @@ impl From<DomainError> for ApiError {
                 "Conflict",
                 format!("conflicts with an existing record ({constraint})"),
             ),
-            DomainError::Store(StoreError::Other(detail)) => {
+            DomainError::Store(StoreError::Rejected(detail) | StoreError::Other(detail)) => {
                 tracing::error!(%detail, "store failure");
                 Self::internal()
             }
@@ -237,6 +237,14 @@ pub fn into_problem_response(error: poem::Error) -> Response {
         return api.as_response();
     }
     if let Some(param) = error.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        // A value that parses but breaks a declared bound is a 422, like a body's.
+        if let Some(rule) = param.reason.strip_prefix("verification failed. ") {
+            return ApiError::from(DomainError::invalid(
+                param.name,
+                format!("must satisfy {rule}"),
+            ))
+            .as_response();
+        }
         return ApiError::malformed(format!("parameter {}: {}", param.name, param.reason))
             .with_field(param.name)
             .as_response();

@@ -8,12 +8,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_address;
+pub mod connection;
 pub mod error;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod server;
 pub mod stripe_signature;
+pub mod validate;
 pub mod webhooks;
 
 pub use auth::{TokenConfig, TokenIssuer};
@@ -30,6 +33,10 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     /// Request counters and latencies for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Users' current roles, cached briefly for token checks.
+    pub principals: auth::Principals,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers name the client.
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 impl AppState {
@@ -39,6 +46,14 @@ impl AppState {
             shop,
             tokens,
             metrics: metrics::Metrics::default(),
+            principals: auth::Principals::new(auth::PRINCIPAL_TTL),
+            trusted_proxies: client_address::TrustedProxies::default(),
         }
+    }
+
+    /// Trusts these proxies' forwarding headers (`PAZAR_TRUSTED_PROXIES`).
+    pub fn with_trusted_proxies(mut self, proxies: client_address::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 }

@@ -11,7 +11,7 @@ use crate::api::cart::CartDto;
 use crate::error::{problem, ApiError};
 use crate::AppState;
 use futures_util::{SinkExt, StreamExt};
-use poem::web::websocket::{Message, WebSocket};
+use poem::web::websocket::{CloseCode, Message, WebSocket};
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request};
 use poem_openapi::types::ToJSON;
@@ -37,16 +37,23 @@ fn frame(snapshot: pazar_actors::CartSnapshot) -> Message {
     Message::Text(CartDto::from(snapshot).to_json_string())
 }
 
+/// How often a live socket pings its client: a quiet socket is not a silent
+/// connection (see [`crate::connection`]), and a dead peer is noticed.
+#[derive(Clone, Copy, Debug)]
+pub struct PingEvery(pub std::time::Duration);
+
 /// The WebSocket endpoint.
 #[handler]
 pub async fn live_cart(
     request: &Request,
     socket: WebSocket,
     state: Data<&Arc<AppState>>,
+    ping: Data<&PingEvery>,
 ) -> poem::Result<impl IntoResponse> {
+    let ping_every = ping.0 .0.max(std::time::Duration::from_millis(100));
     let token = bearer_token(request)
         .ok_or_else(|| ApiError::unauthorized("a valid bearer access token is required"))?;
-    let user = state.tokens.verify(&token)?.user_id()?;
+    let user = crate::auth::authenticate(&state, &token).await?.user_id()?;
     let shop = state.shop.clone();
     // Subscribe before reading the snapshot, so no change can fall in between.
     let mut subscription = shop.live_carts.subscribe(user);
@@ -57,16 +64,30 @@ pub async fn live_cart(
         if sink.send(frame(first)).await.is_err() {
             return;
         }
+        let mut pings = tokio::time::interval(ping_every);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = pings.tick() => {
+                    if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                        break;
+                    }
+                }
                 snapshot = subscription.receiver.recv() => match snapshot {
                     Some(snapshot) => {
                         if sink.send(frame(snapshot)).await.is_err() {
                             break;
                         }
                     }
-                    // Dropped by the hub for being too slow.
-                    None => break,
+                    // Dropped by the hub: too slow, or replaced by a newer socket
+                    // of the same user. Say which (close code 1008, policy).
+                    None => {
+                        let reason = subscription.close_reason().unwrap_or("closed");
+                        let _ = sink
+                            .send(Message::Close(Some((CloseCode::Policy, reason.to_owned()))))
+                            .await;
+                        break;
+                    }
                 },
                 message = incoming.next() => match message {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,

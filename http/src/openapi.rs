@@ -71,6 +71,58 @@ pub fn endpoints(generated: String, swagger_html: String) -> (impl Endpoint, imp
     (spec, docs)
 }
 
+/// The methods each path of the API answers, for the `Allow` header of a 405.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedMethods {
+    /// Path templates split in segments (`{id}` matches any one), and their methods.
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl AllowedMethods {
+    /// The operations of an OpenAPI `document`, plus `extra` routes outside it.
+    pub fn from_document(document: &str, extra: &[(&str, &str)]) -> Self {
+        let mut allowed = Self::default();
+        if let Ok(document) = serde_json::from_str::<Value>(document) {
+            for (path, operations) in document["paths"].as_object().into_iter().flatten() {
+                for method in operations.as_object().into_iter().flatten().map(|(m, _)| m) {
+                    allowed.add(path, method);
+                }
+            }
+        }
+        for (path, method) in extra {
+            allowed.add(path, method);
+        }
+        allowed
+    }
+
+    fn add(&mut self, path: &str, method: &str) {
+        let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+        let method = method.to_ascii_uppercase();
+        match self.routes.iter_mut().find(|(known, _)| *known == segments) {
+            Some((_, methods)) => methods.push(method),
+            None => self.routes.push((segments, vec![method])),
+        }
+    }
+
+    /// `GET, POST` for a request path, if the API knows the path.
+    pub fn for_path(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(part, segment)| {
+                        (part.starts_with('{') && part.ends_with('}')) || part == segment
+                    })
+            })
+            .map(|(_, methods)| {
+                let mut methods = methods.clone();
+                methods.sort();
+                methods.join(", ")
+            })
+    }
+}
+
 #[handler]
 fn spec_handler(document: poem::web::Data<&String>) -> poem::Response {
     poem::Response::builder()
@@ -86,6 +138,23 @@ fn ui_handler(page: poem::web::Data<&String>) -> Html<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_methods_come_from_the_document() {
+        let document = json!({"paths": {
+            "/api/v1/products": {"get": {}, "post": {}},
+            "/api/v1/products/{id}": {"get": {}, "patch": {}, "delete": {}}
+        }})
+        .to_string();
+        let allowed = AllowedMethods::from_document(&document, &[("/metrics", "get")]);
+        assert_eq!(allowed.for_path("/api/v1/products").unwrap(), "GET, POST");
+        assert_eq!(
+            allowed.for_path("/api/v1/products/0190").unwrap(),
+            "DELETE, GET, PATCH"
+        );
+        assert_eq!(allowed.for_path("/metrics").unwrap(), "GET");
+        assert_eq!(allowed.for_path("/api/v1/products/0190/x"), None);
+    }
 
     #[test]
     fn every_operation_gets_the_problem_response() {

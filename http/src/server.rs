@@ -20,6 +20,9 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// Largest accepted request body in bytes (413 above).
     pub max_body_bytes: usize,
+    /// A connection silent this long is closed: an idle keep-alive, or one that
+    /// never completes its request head (an upgraded WebSocket is not affected).
+    pub idle_timeout: Duration,
     /// The secret Stripe signs webhooks with; without it the webhook endpoint is 404.
     pub stripe_webhook_secret: Option<crate::webhooks::WebhookSecret>,
 }
@@ -28,6 +31,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            idle_timeout: Duration::from_secs(15),
             stripe_webhook_secret: None,
         }
     }
@@ -63,14 +67,27 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     );
     let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
         .description("An e-commerce backend built as a supervised actor system.");
-    let (spec, docs) = crate::openapi::endpoints(service.spec(), service.swagger_ui_html());
+    let generated = service.spec();
+    let allowed = Arc::new(crate::openapi::AllowedMethods::from_document(
+        &generated,
+        &[
+            ("/openapi.json", "get"),
+            ("/metrics", "get"),
+            ("/api/v1/cart/live", "get"),
+            ("/api/v1/webhooks/stripe", "post"),
+        ],
+    ));
+    let (spec, docs) = crate::openapi::endpoints(generated, service.swagger_ui_html());
     let limit = config.max_body_bytes;
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", service)
         .at("/metrics", poem::get(metrics))
-        .at("/api/v1/cart/live", poem::get(crate::live::live_cart))
+        .at(
+            "/api/v1/cart/live",
+            poem::get(crate::live::live_cart).data(crate::live::PingEvery(config.idle_timeout / 2)),
+        )
         .at(
             "/api/v1/webhooks/stripe",
             poem::post(crate::webhooks::stripe_webhook).data(config.stripe_webhook_secret.clone()),
@@ -78,7 +95,29 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .data(state.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })
+        .around(move |endpoint, request| allow(endpoint, request, allowed.clone()))
         .around(move |endpoint, request| record(endpoint, request, state.clone()))
+}
+
+/// A 405 says which methods the path does answer (`Allow`, RFC 9110 §15.5.6).
+async fn allow<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+    allowed: Arc<crate::openapi::AllowedMethods>,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_owned();
+    let mut response = endpoint.call(request).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(value) = allowed
+            .for_path(&path)
+            .and_then(|methods| poem::http::HeaderValue::from_str(&methods).ok())
+        {
+            response
+                .headers_mut()
+                .insert(poem::http::header::ALLOW, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Times every request and counts it by route and status.
@@ -171,7 +210,10 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let acceptor = TcpListener::bind(bind.to_owned()).into_acceptor().await?;
+    let acceptor = crate::connection::SilenceTimeout::new(
+        TcpListener::bind(bind.to_owned()).into_acceptor().await?,
+        config.idle_timeout,
+    );
     let local = acceptor
         .local_addr()
         .first()

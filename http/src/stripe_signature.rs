@@ -25,6 +25,87 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// The longest `Stripe-Signature` header accepted. Stripe sends about 150 bytes
+/// (more during a secret rotation); anything near this is not Stripe.
+pub const MAX_HEADER_BYTES: usize = 4096;
+/// The most `v1` candidates accepted in one header.
+pub const MAX_CANDIDATES: usize = 8;
+
+/// A parsed, fresh `Stripe-Signature` header: its timestamp and `v1` candidates.
+#[derive(Debug)]
+pub struct SignatureHeader {
+    timestamp: i64,
+    candidates: Vec<[u8; 32]>,
+}
+
+impl SignatureHeader {
+    /// Parses `header` and checks its timestamp is within `tolerance` seconds of
+    /// `now`: cheap, and done before the body is even read. A header over
+    /// [`MAX_HEADER_BYTES`] or with more than [`MAX_CANDIDATES`] is malformed.
+    pub fn parse(header: Option<&str>, now: i64, tolerance: i64) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        if header.len() > MAX_HEADER_BYTES {
+            return Err(SignatureError::Malformed);
+        }
+        let mut timestamp = None;
+        let mut candidates = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+                Some(("v1", value)) => {
+                    let mut signature = [0u8; 32];
+                    if hex::decode_to_slice(value, &mut signature).is_ok() {
+                        if candidates.len() == MAX_CANDIDATES {
+                            return Err(SignatureError::Malformed);
+                        }
+                        candidates.push(signature);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+        if candidates.is_empty() {
+            return Err(SignatureError::Malformed);
+        }
+        if now
+            .checked_sub(timestamp)
+            .is_none_or(|age| age.unsigned_abs() > tolerance.unsigned_abs())
+        {
+            return Err(SignatureError::Stale);
+        }
+        Ok(Self {
+            timestamp,
+            candidates,
+        })
+    }
+
+    /// Whether a candidate signs `payload` under `secret`: the HMAC is computed
+    /// once, then compared with each candidate in constant time.
+    pub fn verify(&self, payload: &[u8], secret: &str) -> Result<(), SignatureError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(self.timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        let expected = mac.finalize().into_bytes();
+        // Every candidate is compared, matching or not: the time taken says nothing.
+        let matches = self.candidates.iter().fold(false, |found, candidate| {
+            found | equal(candidate, &expected)
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+}
+
+/// Constant-time equality of two 32-byte strings.
+fn equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 /// Checks `header` against `payload` and `secret`; `now` and `tolerance` in seconds.
 pub fn verify(
     payload: &[u8],
@@ -33,40 +114,7 @@ pub fn verify(
     now: i64,
     tolerance: i64,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => {
-                if let Ok(bytes) = hex::decode(value) {
-                    signatures.push(bytes);
-                }
-            }
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now - timestamp).abs() > tolerance {
-        return Err(SignatureError::Stale);
-    }
-    let matches = signatures.iter().any(|signature| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes keys of any length");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        mac.verify_slice(signature).is_ok()
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    SignatureHeader::parse(header, now, tolerance)?.verify(payload, secret)
 }
 
 /// A header value signing `payload` at `timestamp` (for tests and tooling).
@@ -119,6 +167,43 @@ mod tests {
         assert_eq!(
             verify(payload, Some("v1=abcd"), SECRET, now, 300),
             Err(SignatureError::Malformed)
+        );
+    }
+
+    /// The amplification found from outside: thousands of `v1=` entries each cost
+    /// an HMAC over the whole body. Now a header is bounded in size and candidates,
+    /// and the HMAC is computed once whatever the count.
+    #[test]
+    fn huge_or_crowded_headers_are_refused_before_any_hmac() {
+        let now = 1_800_000_000;
+        let payload = vec![b'x'; 1024];
+        let header = sign(&payload, SECRET, now);
+        let crowded = format!("{header}{}", ",v1=00".repeat(8_000));
+        assert_eq!(
+            verify(&payload, Some(&crowded), SECRET, now, 300),
+            Err(SignatureError::Malformed)
+        );
+        let zeros = format!(",v1={}", "00".repeat(32));
+        let nine = format!("t={now}{}", zeros.repeat(MAX_CANDIDATES + 1));
+        assert!(nine.len() <= MAX_HEADER_BYTES);
+        assert_eq!(
+            SignatureHeader::parse(Some(&nine), now, 300).unwrap_err(),
+            SignatureError::Malformed
+        );
+        // Up to the limit, the real signature is found among decoys.
+        let decoys = zeros.repeat(MAX_CANDIDATES - 1);
+        let rotated = format!("{header}{decoys}");
+        assert_eq!(verify(&payload, Some(&rotated), SECRET, now, 300), Ok(()));
+        // A timestamp that would overflow is stale, not a panic.
+        assert_eq!(
+            verify(
+                &payload,
+                Some(&format!("t={}{zeros}", i64::MIN)),
+                SECRET,
+                1,
+                300
+            ),
+            Err(SignatureError::Stale)
         );
     }
 }

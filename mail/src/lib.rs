@@ -314,6 +314,42 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every address registration accepts is one the mailer can write to: random
+    /// addresses over the whole alphabet of the rule, and its edge cases.
+    #[test]
+    fn every_address_registration_accepts_the_mailer_accepts() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let alphabet: Vec<char> = "abcz09.!#$%&'*+/=?^_`{|}~-@\"<> ‹›é\u{0}\u{7f}"
+            .chars()
+            .collect();
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let len = rng.gen_range(3..24);
+            let raw: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let raw = format!("{raw}@a.test");
+            if let Ok(email) = pazar_actors::Email::parse(&raw) {
+                accepted += 1;
+                assert!(
+                    email.as_str().parse::<lettre::Address>().is_ok(),
+                    "{raw:?} registers but the mailer refuses it"
+                );
+            }
+        }
+        assert!(
+            accepted > 100,
+            "the generator hardly produced valid addresses"
+        );
+        let long_local = format!("{}@example.com", "a".repeat(64));
+        let long_label = format!("ada@{}.com", "b".repeat(63));
+        for edge in [long_local.as_str(), long_label.as_str(), "a@b-c.d"] {
+            let email = pazar_actors::Email::parse(edge).unwrap();
+            assert!(email.as_str().parse::<lettre::Address>().is_ok(), "{edge}");
+        }
+    }
+
     fn notice(kind: MailKind, context: serde_json::Value) -> Notice {
         Notice {
             event_id: Default::default(),

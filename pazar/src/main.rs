@@ -175,6 +175,20 @@ struct ServeArgs {
     /// Failed logins per account within 15 minutes before it is throttled.
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
+    /// Login attempts from one client address within 15 minutes before it is throttled.
+    #[arg(long, env = "PAZAR_LOGIN_MAX_PER_ADDRESS", default_value_t = 20)]
+    login_max_per_address: usize,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client (CIDR list,
+    /// e.g. `10.0.0.0/8,::1`); from anyone else those headers are ignored.
+    #[arg(long, env = "PAZAR_TRUSTED_PROXIES", default_value = "", value_parser = pazar_http::client_address::TrustedProxies::parse)]
+    trusted_proxies: pazar_http::client_address::TrustedProxies,
+    /// A connection that sends nothing for this long is closed (also one that never
+    /// finishes its request head).
+    #[arg(long, env = "PAZAR_IDLE_TIMEOUT", default_value = "15s", value_parser = config::parse_duration)]
+    idle_timeout: Duration,
+    /// Live-cart sockets one user may hold open; a new one closes the oldest.
+    #[arg(long, env = "PAZAR_LIVE_SOCKETS_PER_USER", default_value_t = 5)]
+    live_sockets_per_user: usize,
 }
 
 /// The payment providers `serve` can use.
@@ -319,8 +333,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             reconcile_after: args.payment_reconcile_after,
             payment_provider: payment_provider(&args)?,
             mail: Some(mail(&args, data_dir)?),
+            live_sockets_per_user: args.live_sockets_per_user,
             login_throttle: LoginThrottlePolicy {
                 max_failures_per_account: args.login_max_failures,
+                max_failures_per_address: args.login_max_per_address,
                 ..LoginThrottlePolicy::default()
             },
             ..ShopConfig::default()
@@ -330,7 +346,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
     let tokens =
         TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
             .context("loading the token signing key")?;
-    let state = Arc::new(AppState::new(shop.clone(), TokenIssuer::new(&tokens)));
+    let state = Arc::new(
+        AppState::new(shop.clone(), TokenIssuer::new(&tokens))
+            .with_trusted_proxies(args.trusted_proxies.clone()),
+    );
     let alive = {
         let shop = shop.clone();
         move || shop.stock.alive()
@@ -355,6 +374,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
         state,
         HttpConfig {
             max_body_bytes: args.max_body_bytes,
+            idle_timeout: args.idle_timeout,
             stripe_webhook_secret: args
                 .stripe_webhook_secret
                 .clone()

@@ -15,6 +15,7 @@ pub(crate) fn store_error(error: sqlx::Error, constraint: &str) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
             constraint: constraint.to_owned(),
         },
+        sqlx::Error::Database(_) => StoreError::Rejected(error.to_string()),
         _ => StoreError::Other(error.to_string()),
     }
 }
@@ -1086,45 +1087,49 @@ macro_rules! impl_store {
                     rows.iter().map(mail_from_row).collect()
                 }
 
-                async fn login_failures(
+                async fn take_login_attempt(
                     &self,
                     key: &str,
-                    since: DateTime<Utc>,
-                ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+                    now_ms: i64,
+                    window_ms: i64,
+                ) -> Result<(i64, i64), StoreError> {
+                    // Both SET expressions read the row as it was: a lapsed window
+                    // restarts at one attempt, else the count goes up by one.
                     let row = sqlx::query(
-                        "select count(*) as failures, min(at) as oldest from login_failures \
-                         where key = $1 and at > $2",
+                        "insert into login_attempts (key, window_start_ms, attempts) \
+                         values ($1, $2, 1) on conflict (key) do update set \
+                         attempts = case when login_attempts.window_start_ms <= $3 \
+                             then 1 else login_attempts.attempts + 1 end, \
+                         window_start_ms = case when login_attempts.window_start_ms <= $3 \
+                             then $2 else login_attempts.window_start_ms end \
+                         returning attempts, window_start_ms",
                     )
                     .bind(key)
-                    .bind(since)
+                    .bind(now_ms)
+                    .bind(now_ms.saturating_sub(window_ms))
                     .fetch_one(&self.pool)
                     .await
                     .map_err(other)?;
                     Ok((
-                        row.try_get("failures").map_err(other)?,
-                        row.try_get("oldest").map_err(other)?,
+                        row.try_get("attempts").map_err(other)?,
+                        row.try_get("window_start_ms").map_err(other)?,
                     ))
                 }
 
-                async fn record_login_failure(
-                    &self,
-                    keys: &[String],
-                    at: DateTime<Utc>,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    for key in keys {
-                        sqlx::query("insert into login_failures (key, at) values ($1, $2)")
-                            .bind(key)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(other)?;
-                    }
-                    tx.commit().await.map_err(other)
+                async fn return_login_attempt(&self, key: &str) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "update login_attempts set attempts = attempts - 1 \
+                         where key = $1 and attempts > 0",
+                    )
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(other)
                 }
 
-                async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-                    sqlx::query("delete from login_failures where key = $1")
+                async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError> {
+                    sqlx::query("delete from login_attempts where key = $1")
                         .bind(key)
                         .execute(&self.pool)
                         .await
@@ -1132,12 +1137,9 @@ macro_rules! impl_store {
                         .map_err(other)
                 }
 
-                async fn forget_login_failures(
-                    &self,
-                    before: DateTime<Utc>,
-                ) -> Result<(), StoreError> {
-                    sqlx::query("delete from login_failures where at <= $1")
-                        .bind(before)
+                async fn forget_login_attempts(&self, before_ms: i64) -> Result<(), StoreError> {
+                    sqlx::query("delete from login_attempts where window_start_ms < $1")
+                        .bind(before_ms)
                         .execute(&self.pool)
                         .await
                         .map(|_| ())

@@ -56,6 +56,8 @@ pub struct ShopConfig {
     pub payment_provider: Option<Arc<dyn PaymentProvider>>,
     /// E-mail notifications; `None` sends none.
     pub mail: Option<MailConfig>,
+    /// Live-cart sockets one user may hold; a new one closes the oldest.
+    pub live_sockets_per_user: usize,
 }
 
 impl Default for ShopConfig {
@@ -74,6 +76,7 @@ impl Default for ShopConfig {
             reconcile_after: Duration::from_secs(10 * 60),
             payment_provider: None,
             mail: None,
+            live_sockets_per_user: 5,
         }
     }
 }
@@ -179,7 +182,7 @@ impl Shop {
         .await?;
         let catalog = Catalog::new(store.clone(), views.clone(), signal.clone());
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
-        let live_carts = Arc::new(LiveCarts::default());
+        let live_carts = Arc::new(LiveCarts::new(config.live_sockets_per_user));
         let checkouts = Arc::new(CheckoutsInProgress::default());
         let carts = EntityHandle::start(
             CartKind {

@@ -25,9 +25,11 @@ pub struct AdminApi {
 pub struct ReservationRequest {
     /// The order the units are held for (a new id when absent).
     pub order_id: Option<Uuid>,
-    /// Units, at least 1.
+    /// Units, 1 to 1,000,000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
-    /// How long the hold lasts, in seconds (default 900).
+    /// How long the hold lasts, in seconds (default 900, at most 30 days).
+    #[oai(validator(minimum(value = "1"), maximum(value = "2592000")))]
     pub ttl_seconds: Option<i64>,
 }
 
@@ -59,7 +61,7 @@ impl AdminApi {
     async fn supervisor(
         &self,
         auth: BearerAuth,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "10000")))] limit: Query<Option<u32>>,
     ) -> poem::Result<Json<serde_json::Value>> {
         auth.0.require_admin()?;
         let limit = limit.0.unwrap_or(100).min(10_000) as usize;
@@ -75,8 +77,8 @@ impl AdminApi {
     async fn events(
         &self,
         auth: BearerAuth,
-        after: Query<Option<i64>>,
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] after: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<i64>>,
     ) -> poem::Result<Json<serde_json::Value>> {
         auth.0.require_admin()?;
         let after = after.0.unwrap_or(0);

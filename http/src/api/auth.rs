@@ -6,7 +6,7 @@ use crate::auth::BearerAuth;
 use crate::error::{problem, ApiError};
 use crate::AppState;
 use pazar_actors::{NewUser, Role, User};
-use poem::web::RemoteAddr;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -21,11 +21,14 @@ pub struct AuthApi {
 /// A registration.
 #[derive(Object, Deserialize)]
 pub struct RegisterRequest {
-    /// E-mail address; it becomes the login name.
+    /// E-mail address; it becomes the login name. ASCII, at most 254 characters.
+    #[oai(validator(max_length = 254))]
     pub email: String,
-    /// At least 8 characters.
+    /// 8 to 128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub password: String,
-    /// Display name.
+    /// Display name, 1-100 characters.
+    #[oai(validator(max_length = 100))]
     pub name: String,
 }
 
@@ -33,8 +36,10 @@ pub struct RegisterRequest {
 #[derive(Object, Deserialize)]
 pub struct LoginRequest {
     /// E-mail address.
+    #[oai(validator(max_length = 254))]
     pub email: String,
     /// Password.
+    #[oai(validator(max_length = 128))]
     pub password: String,
 }
 
@@ -97,13 +102,19 @@ impl AuthApi {
     #[oai(path = "/api/v1/auth/login", method = "post")]
     async fn login(
         &self,
-        remote: &RemoteAddr,
+        request: &Request,
         body: JsonBody<LoginRequest>,
     ) -> poem::Result<Json<SessionDto>> {
-        let address = remote
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_else(|| remote.to_string());
+        // Per-address throttling counts the client, not a proxy in front of it.
+        let remote = request.remote_addr();
+        let address = match remote.as_socket_addr() {
+            Some(peer) => self
+                .state
+                .trusted_proxies
+                .client(peer.ip(), request.headers())
+                .to_string(),
+            None => remote.to_string(),
+        };
         let user = self
             .state
             .shop

@@ -25,12 +25,15 @@ pub struct CartLineDto {
     /// The product.
     pub product_id: Uuid,
     /// Its name (null once the product was deleted).
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Units in the cart.
     pub quantity: i64,
     /// Current unit price (null once deleted).
+    #[oai(nullable)]
     pub unit_price: Option<MoneyDto>,
     /// `unit_price × quantity`.
+    #[oai(nullable)]
     pub line_total: Option<MoneyDto>,
     /// Units available right now.
     pub available: i64,
@@ -85,14 +88,16 @@ impl From<CartSnapshot> for CartDto {
 pub struct AddToCartRequest {
     /// The product.
     pub product_id: Uuid,
-    /// Units to add to what the cart holds (at least 1).
+    /// Units to add to what the cart holds (1 to 1,000,000; the line may hold at most 1,000,000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
 }
 
 /// A new quantity for a line.
 #[derive(Object, Deserialize)]
 pub struct UpdateCartLineRequest {
-    /// Units (at least 1; remove the line with DELETE).
+    /// Units (1 to 1,000,000; remove the line with DELETE).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
 }
 

@@ -41,10 +41,12 @@ pub struct EmailDto {
     /// Not sent before this (queued mails).
     pub next_attempt_at: DateTime<Utc>,
     /// Why the last attempt failed.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When it was accepted for delivery.
+    #[oai(nullable)]
     pub sent_at: Option<DateTime<Utc>>,
 }
 
@@ -82,8 +84,8 @@ impl EmailsApi {
         &self,
         auth: BearerAuth,
         status: Query<Option<String>>,
-        limit: Query<Option<i64>>,
-        offset: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<EmailListDto>> {
         auth.0.require_admin()?;
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;

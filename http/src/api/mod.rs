@@ -9,7 +9,7 @@ pub mod orders;
 pub mod payments;
 pub mod products;
 
-use crate::error::ApiError;
+use crate::error::{problem, ApiError};
 use chrono::{DateTime, Utc};
 use pazar_actors::{ProductView, StockLevels, User};
 use poem::{FromRequest, Request, RequestBody};
@@ -53,8 +53,14 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        let mut json = serde_json::Deserializer::from_slice(&data);
-        match serde_path_to_error::deserialize::<_, T>(&mut json) {
+        // The whole body must be one JSON value: trailing garbage is a 400.
+        let value: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|error| ApiError::malformed(format!("the body is not JSON: {error}")))?;
+        // The bounds the schema declares, and no control characters (422).
+        let mut registry = Registry::new();
+        T::register(&mut registry);
+        crate::validate::check_value(&value, &T::schema_ref(), &registry).map_err(problem)?;
+        match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(value) => Ok(Self(value)),
             Err(error) => {
                 let path = error.path().to_string();

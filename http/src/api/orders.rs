@@ -3,7 +3,7 @@
 use super::health::Tag;
 use super::{status_filter, MoneyDto, UuidParam};
 use crate::auth::BearerAuth;
-use crate::error::problem;
+use crate::error::{problem, ApiError};
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use pazar_actors::{DomainError, Money, Order, OrderId, OrderStatus, Page};
@@ -44,6 +44,7 @@ pub struct StatusChangeDto {
     /// When.
     pub at: DateTime<Utc>,
     /// Why, when there is more to say.
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 
@@ -75,27 +76,35 @@ fn money(money: Money) -> MoneyDto {
     }
 }
 
-impl From<Order> for OrderDto {
-    fn from(order: Order) -> Self {
-        Self {
+impl TryFrom<Order> for OrderDto {
+    type Error = ApiError;
+
+    /// Fails only if a line's total overflows, which checkout (whose cart total is
+    /// checked) never lets into the store.
+    fn try_from(order: Order) -> Result<Self, ApiError> {
+        let overflow = || {
+            tracing::error!(order_id = %order.id, "an order line's total overflows");
+            ApiError::internal()
+        };
+        let items = order
+            .lines
+            .iter()
+            .map(|line| {
+                Ok(OrderLineDto {
+                    product_id: line.product_id.0,
+                    name: line.name.clone(),
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    line_total: money(line.unit_price.times(line.quantity).ok_or_else(overflow)?),
+                    unit_price: money(line.unit_price),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(Self {
             id: order.id.0,
             user_id: order.user_id.0,
             status: order.status.as_str().to_owned(),
-            items: order
-                .lines
-                .into_iter()
-                .map(|line| OrderLineDto {
-                    product_id: line.product_id.0,
-                    name: line.name,
-                    sku: line.sku,
-                    quantity: line.quantity,
-                    line_total: money(Money {
-                        amount: line.unit_price.amount.saturating_mul(line.quantity),
-                        currency: line.unit_price.currency,
-                    }),
-                    unit_price: money(line.unit_price),
-                })
-                .collect(),
+            items,
             total: money(order.total),
             created_at: order.created_at,
             expires_at: order.expires_at,
@@ -108,7 +117,7 @@ impl From<Order> for OrderDto {
                     reason: change.reason,
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -142,7 +151,9 @@ impl OrderApi {
     async fn checkout(
         &self,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255))] idempotency_key: Header<
+            Option<String>,
+        >,
     ) -> poem::Result<CheckedOut> {
         let key = idempotency_key.0.map(|k| k.trim().to_owned());
         if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
@@ -159,7 +170,7 @@ impl OrderApi {
             .await
             .map_err(problem)?;
         let replayed = (!created).then(|| "true".to_owned());
-        Ok(CheckedOut::Created(Json(order.into()), replayed))
+        Ok(CheckedOut::Created(Json(order.try_into()?), replayed))
     }
 
     /// The caller's orders, newest first (`limit` 1-100, default 20; `offset`).
@@ -167,8 +178,8 @@ impl OrderApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        limit: Query<Option<i64>>,
-        offset: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<OrderListDto>> {
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;
         let orders = self
@@ -178,7 +189,11 @@ impl OrderApi {
             .await
             .map_err(problem)?;
         Ok(Json(OrderListDto {
-            items: orders.orders.into_iter().map(OrderDto::from).collect(),
+            items: orders
+                .orders
+                .into_iter()
+                .map(OrderDto::try_from)
+                .collect::<Result<_, _>>()?,
             total: orders.total,
         }))
     }
@@ -192,7 +207,7 @@ impl OrderApi {
             .order_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        Ok(Json(order.into()))
+        Ok(Json(order.try_into()?))
     }
 
     /// Cancel a pending order; its stock is released (409 if no longer pending).
@@ -204,7 +219,7 @@ impl OrderApi {
             .cancel_order(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        Ok(Json(order.into()))
+        Ok(Json(order.try_into()?))
     }
 
     /// All orders, newest first, optionally of one status (admin; `limit` 1-100,
@@ -214,8 +229,8 @@ impl OrderApi {
         &self,
         auth: BearerAuth,
         status: Query<Option<String>>,
-        limit: Query<Option<i64>>,
-        offset: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<OrderListDto>> {
         auth.0.require_admin()?;
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;
@@ -231,7 +246,11 @@ impl OrderApi {
             .await
             .map_err(problem)?;
         Ok(Json(OrderListDto {
-            items: orders.orders.into_iter().map(OrderDto::from).collect(),
+            items: orders
+                .orders
+                .into_iter()
+                .map(OrderDto::try_from)
+                .collect::<Result<_, _>>()?,
             total: orders.total,
         }))
     }
@@ -247,7 +266,7 @@ impl OrderApi {
             .refund_order(OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        Ok(Json(order.into()))
+        Ok(Json(order.try_into()?))
     }
 
     /// Mark a paid order as shipped (admin; 409 unless paid).
@@ -260,6 +279,6 @@ impl OrderApi {
             .fulfil_order(OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        Ok(Json(order.into()))
+        Ok(Json(order.try_into()?))
     }
 }

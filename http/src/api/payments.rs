@@ -35,8 +35,10 @@ pub struct PaymentDto {
     /// What the payment page confirms with.
     pub client_secret: String,
     /// Stripe's publishable key (null for the local provider).
+    #[oai(nullable)]
     pub publishable_key: Option<String>,
     /// Why the last attempt failed.
+    #[oai(nullable)]
     pub last_error: Option<String>,
 }
 
@@ -72,14 +74,19 @@ pub enum PaymentStarted {
 #[derive(Object, Deserialize)]
 pub struct LocalConfirmRequest {
     /// The payment's client secret.
+    #[oai(validator(max_length = 200))]
     pub client_secret: String,
     /// Card number (spaces allowed).
+    #[oai(validator(max_length = 32))]
     pub card_number: String,
     /// Expiry month, 1-12.
+    #[oai(validator(minimum(value = "1"), maximum(value = "12")))]
     pub exp_month: u32,
     /// Expiry year (2 or 4 digits).
+    #[oai(validator(maximum(value = "9999")))]
     pub exp_year: u32,
-    /// Security code.
+    /// Security code, 3 or 4 digits.
+    #[oai(validator(max_length = 4))]
     pub cvc: String,
 }
 
@@ -89,6 +96,7 @@ pub struct LocalConfirmDto {
     /// The payment's status after the attempt.
     pub status: String,
     /// Why it failed, if it did.
+    #[oai(nullable)]
     pub last_error: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/products`: the catalog, and stock adjustments by admins.
 
 use super::health::Tag;
-use super::{JsonBody, MoneyDto, ProductDto, StockDto, UuidParam};
+use super::{JsonBody, ProductDto, StockDto, UuidParam};
 use crate::auth::BearerAuth;
 use crate::error::problem;
 use crate::AppState;
@@ -31,38 +31,59 @@ pub struct ProductPageDto {
 #[derive(Object, Deserialize)]
 pub struct CreateProductRequest {
     /// Display name, 1-200 characters.
+    #[oai(validator(max_length = 200))]
     pub name: String,
-    /// Description (may be empty).
+    /// Description (may be empty; line breaks and tabs allowed), at most 5000 characters.
     #[serde(default)]
-    #[oai(default)]
+    #[oai(default, validator(max_length = 5000))]
     pub description: String,
-    /// Unique SKU: letters, digits, `-`, `_`, `.`.
+    /// Unique SKU: 1-64 letters, digits, `-`, `_`, `.`.
+    #[oai(validator(max_length = 64))]
     pub sku: String,
     /// Unit price.
-    pub price: MoneyDto,
-    /// Initial units on hand (default 0).
+    pub price: PriceRequest,
+    /// Initial units on hand (default 0), at most 1,000,000,000.
     #[serde(default)]
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(minimum(value = "0"), maximum(value = "1000000000"))
+    )]
     pub stock: i64,
+}
+
+/// A price as an admin sets it.
+#[derive(Object, Deserialize)]
+pub struct PriceRequest {
+    /// Integer minor units (cents), 0 to 1,000,000,000,000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
+    pub amount: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    #[oai(validator(max_length = 3))]
+    pub currency: String,
 }
 
 /// Price fields of a patch.
 #[derive(Object, Deserialize)]
 pub struct PricePatch {
-    /// New amount in minor units.
+    /// New amount in minor units, 0 to 1,000,000,000,000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub amount: Option<i64>,
     /// New currency.
+    #[oai(validator(max_length = 3))]
     pub currency: Option<String>,
 }
 
 /// A partial update: absent fields stay as they are.
 #[derive(Object, Deserialize)]
 pub struct UpdateProductRequest {
-    /// New name.
+    /// New name, 1-200 characters.
+    #[oai(validator(max_length = 200))]
     pub name: Option<String>,
-    /// New description.
+    /// New description, at most 5000 characters.
+    #[oai(validator(max_length = 5000))]
     pub description: Option<String>,
     /// New SKU.
+    #[oai(validator(max_length = 64))]
     pub sku: Option<String>,
     /// New price (either part may be given alone).
     pub price: Option<PricePatch>,
@@ -71,11 +92,12 @@ pub struct UpdateProductRequest {
 /// A restock or correction.
 #[derive(Object, Deserialize)]
 pub struct StockAdjustmentRequest {
-    /// Added to `on_hand`; negative removes units.
+    /// Added to `on_hand`; negative removes units. Not zero; at most 1,000,000,000 either way.
+    #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
     pub delta: i64,
-    /// Why (kept in the adjustment log).
+    /// Why (kept in the adjustment log), at most 500 characters.
     #[serde(default)]
-    #[oai(default)]
+    #[oai(default, validator(max_length = 500))]
     pub reason: String,
 }
 
@@ -101,10 +123,13 @@ impl ProductApi {
     #[oai(path = "/api/v1/products", method = "get")]
     async fn list(
         &self,
-        q: Query<Option<String>>,
-        limit: Query<Option<i64>>,
-        offset: Query<Option<i64>>,
+        #[oai(validator(max_length = 200))] q: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<ProductPageDto>> {
+        if let Some(text) = &q.0 {
+            crate::validate::check_text("q", text, None, false).map_err(problem)?;
+        }
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;
         let page = self
             .state

@@ -1,0 +1,152 @@
+//! Group commit isolates failures: a write the database refuses fails alone, and
+//! every other write of its batch commits and is answered with success — on
+//! SQLite and PostgreSQL alike.
+
+use pazar_actors::catalog::{Catalog, NewProduct};
+use pazar_actors::store_writer::{StoreWriterConfig, Write};
+use pazar_actors::{
+    EventSignal, ProductId, ProductViews, StockChange, StockLevels, Store, StoreError, StoreWriter,
+};
+use sqlx::Connection;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A migrated store on a fresh database; the temp dir keeps a SQLite file alive.
+async fn fresh_store(postgres: bool) -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = if postgres {
+        let server = std::env::var("PAZAR_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let name = format!("pazar_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .expect("PostgreSQL must listen on 127.0.0.1:5432 (see .ci/run)");
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        format!("{server}/{name}")
+    } else {
+        format!("sqlite://{}", dir.path().join("pazar.db").display())
+    };
+    let store = pazar_store::connect_and_migrate(&url).await.unwrap();
+    (store, dir)
+}
+
+/// 101 products with 10 units each.
+async fn products(store: &Arc<dyn Store>) -> Vec<ProductId> {
+    let catalog = Catalog::new(
+        store.clone(),
+        Arc::new(ProductViews::default()),
+        EventSignal::default(),
+    );
+    let new = (0..101)
+        .map(|i| NewProduct {
+            name: format!("Product {i}"),
+            description: String::new(),
+            sku: format!("SKU-{i}"),
+            price_amount: 100,
+            price_currency: "EUR".into(),
+            stock: 10,
+        })
+        .collect();
+    catalog
+        .create_many(new)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|view| view.product.id)
+        .collect()
+}
+
+fn adjust(product_id: ProductId, delta: i64, reason: &str) -> Write {
+    Write::Stock {
+        change: StockChange::Adjust {
+            product_id,
+            delta,
+            reason: reason.into(),
+        },
+        levels: StockLevels::new(10 + delta, 0),
+    }
+}
+
+async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) -> Write) {
+    let (store, _dir) = fresh_store(postgres).await;
+    let ids = products(&store).await;
+    let (writer, _task) = StoreWriter::start(
+        store.clone(),
+        StoreWriterConfig::default(),
+        EventSignal::default(),
+    );
+    // Submitted back to back while the writer commits the first, so the rest
+    // (the poisoned write among them) share a batch.
+    let mut answers = Vec::new();
+    let mut writes: Vec<Write> = ids[1..]
+        .iter()
+        .map(|id| adjust(*id, 5, "restock"))
+        .collect();
+    writes.insert(50, poison(ids[0]));
+    for write in writes {
+        let (done, answer) = oneshot::channel();
+        writer
+            .submit(
+                write,
+                Box::new(move |outcome| {
+                    let _ = done.send(outcome);
+                }),
+            )
+            .await
+            .unwrap();
+        answers.push(answer);
+    }
+    let mut failures = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        if let Err(error) = answer.await.unwrap() {
+            failures.push((i, error));
+        }
+    }
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, 50);
+    assert!(matches!(failures[0].1, StoreError::Rejected(_)));
+    for id in &ids[1..] {
+        let stock = store.load_stock(*id).await.unwrap().unwrap();
+        assert_eq!(stock.on_hand, 15, "a valid write of the batch was lost");
+    }
+    let poisoned = store.load_stock(ids[0]).await.unwrap().unwrap();
+    assert_eq!(poisoned.on_hand, 10, "the refused write left a trace");
+    // One event per committed product, none for the refused one.
+    let events = store.events_after(0, 1000).await.unwrap();
+    let stock_events: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == "catalog.stock_changed")
+        .collect();
+    assert_eq!(stock_events.len(), 100);
+    assert!(stock_events
+        .iter()
+        .all(|e| e.event.subject != ids[0].to_string()));
+}
+
+/// A check constraint refuses it on both databases (`on_hand >= reserved`).
+fn below_zero(product_id: ProductId) -> Write {
+    adjust(product_id, -1_000, "too much")
+}
+
+/// PostgreSQL refuses a NUL byte in text (SQLite stores it).
+fn nul_reason(product_id: ProductId) -> Write {
+    adjust(product_id, 1, "nul \u{0} byte")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refused_write_fails_alone() {
+    one_poisoned_write_fails_alone(false, below_zero).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refused_write_fails_alone() {
+    one_poisoned_write_fails_alone(true, below_zero).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nul_byte_write_fails_alone() {
+    one_poisoned_write_fails_alone(true, nul_reason).await;
+}

@@ -168,10 +168,15 @@ impl CartState {
         if quantity < 1 {
             return Err(DomainError::invalid("quantity", "must be at least 1"));
         }
+        // A request's own quantity is bounded at the edge; beyond the bound here
+        // is what the line already holds plus the request: the cart's state.
         if quantity > MAX_QUANTITY {
-            return Err(DomainError::invalid(
-                "quantity",
-                format!("a line holds at most {MAX_QUANTITY} units"),
+            return Err(DomainError::conflict(
+                "line_limit",
+                format!(
+                    "a cart line holds at most {MAX_QUANTITY} units; the line of product \
+                     {product_id} would hold {quantity}"
+                ),
             ));
         }
         let view = self.catalog.get(product_id).await?;
@@ -193,9 +198,12 @@ impl CartState {
             .zip(view.product.price.times(quantity))
             .and_then(|(others, line)| others.checked_add(line.amount));
         if total.is_none() {
-            return Err(DomainError::invalid(
-                "quantity",
-                "would make the cart's total larger than the largest amount",
+            return Err(DomainError::conflict(
+                "amount_overflow",
+                format!(
+                    "{quantity} units of product {product_id} would make the cart's total \
+                     larger than the largest amount"
+                ),
             ));
         }
         let other_currency = snapshot.items.iter().find_map(|line| {
@@ -244,9 +252,10 @@ impl CartState {
         }
         let mut cart = self.snapshot().await?;
         if cart.items.is_empty() {
-            return Err(DomainError::invalid(
-                "cart",
-                "is empty: add items before checking out",
+            // The request is fine; the cart's state is not: a conflict.
+            return Err(DomainError::conflict(
+                "empty_cart",
+                "the cart is empty: add items before checking out",
             ));
         }
         // Refuse at once what the committed stock already cannot cover (a sold-out
@@ -387,13 +396,15 @@ impl CartState {
                     total.currency = price.currency;
                     // Prices changed since the lines were added can overflow: that is
                     // an error naming the line, never a capped total.
-                    let (Some(line_total), Some(new_total)) = (
-                        price.times(*quantity),
-                        price.times(*quantity).and_then(|line| line.plus(total)),
-                    ) else {
-                        return Err(DomainError::invalid(
-                            format!("items[{index}]"),
-                            "the cart's total is larger than the largest amount",
+                    let line_total = price.times(*quantity);
+                    let new_total = line_total.and_then(|line| line.plus(total));
+                    let (Some(line_total), Some(new_total)) = (line_total, new_total) else {
+                        return Err(DomainError::conflict(
+                            "amount_overflow",
+                            format!(
+                                "the cart's total is larger than the largest amount from \
+                                 line {index} (product {product_id}) on"
+                            ),
                         ));
                     };
                     total = new_total;

@@ -17,6 +17,15 @@ pub fn with_problems(generated: &str) -> String {
         return generated.to_owned();
     };
     document["components"]["schemas"]["Problem"] = problem_schema();
+    // Rules poem-openapi's validators cannot express, added to their fields.
+    for (schema, property, rule) in REFINEMENTS {
+        let field = &mut document["components"]["schemas"][schema]["properties"][property];
+        if let (Some(field), Ok(Value::Object(rule))) =
+            (field.as_object_mut(), serde_json::from_str::<Value>(rule))
+        {
+            field.extend(rule);
+        }
+    }
     if let Some(paths) = document["paths"].as_object_mut() {
         for operations in paths.values_mut() {
             let Some(operations) = operations.as_object_mut() else {
@@ -32,6 +41,19 @@ pub fn with_problems(generated: &str) -> String {
     }
     document.to_string()
 }
+
+/// (schema, property, JSON members added to the property's schema).
+const REFINEMENTS: &[(&str, &str, &str)] = &[
+    // A stock adjustment of zero is refused (422): there is nothing to log.
+    (
+        "StockAdjustmentRequest",
+        "delta",
+        r#"{"not": {"enum": [0]}}"#,
+    ),
+    // The address rule (`Email::parse`) is stricter than a regular expression can say
+    // without look-ahead (64 characters before the `@`); the format names it.
+    ("RegisterRequest", "email", r#"{"format": "email"}"#),
+];
 
 /// RFC 9457 problem details as Pazar writes them.
 fn problem_schema() -> Value {

@@ -77,6 +77,10 @@ fn walk(
         walk(value, part, registry, path)?;
     }
     let field = if path.is_empty() { "body" } else { path };
+    // serde would also take an object's fields from an array (`[1, "EUR"]`).
+    if schema.ty == "object" && !schema.properties.is_empty() && value.is_array() {
+        return Err(DomainError::invalid(field, "must be an object"));
+    }
     match value {
         Value::String(text) => {
             let name = path.rsplit('.').next().unwrap_or(path);
@@ -196,6 +200,10 @@ mod tests {
         assert!(check(nested).unwrap_err().starts_with("inner.quantity:"));
         let item = json!({"name": "a", "inner": {"quantity": 1}, "lines": [{"quantity": 0}]});
         assert!(check(item).unwrap_err().starts_with("lines[0].quantity:"));
+        let array = json!({"name": "a", "inner": [5], "lines": []});
+        assert!(check(array)
+            .unwrap_err()
+            .starts_with("inner: must be an object"));
         let many = json!({"name": "a", "inner": {"quantity": 1},
                           "lines": [{"quantity": 1}, {"quantity": 1}, {"quantity": 1}]});
         assert!(check(many).unwrap_err().starts_with("lines:"));

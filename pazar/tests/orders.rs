@@ -62,7 +62,7 @@ async fn checkout_places_an_order_and_empties_the_cart(backend: Backend) {
     let mug = server.create_product(&admin, "MUG", 8).await;
 
     // An empty cart cannot be checked out.
-    checkout(&server, &ada, None).await.problem(422);
+    checkout(&server, &ada, None).await.problem(409);
 
     add(&server, &ada, &mug, 3).await;
     add(&server, &ada, &kettle, 2).await;
@@ -252,7 +252,7 @@ async fn the_same_idempotency_key_gives_the_same_order(backend: Backend) {
     // Another key with an empty cart is a new checkout: refused.
     checkout(&server, &ada, Some("checkout-43"))
         .await
-        .problem(422);
+        .problem(409);
     server.finish().await;
 }
 

@@ -24,12 +24,13 @@ pub struct AdminApi {
 #[derive(Object, Deserialize)]
 pub struct ReservationRequest {
     /// The order the units are held for (a new id when absent).
+    #[oai(nullable)]
     pub order_id: Option<Uuid>,
     /// Units, 1 to 1,000,000.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub quantity: i64,
     /// How long the hold lasts, in seconds (default 900, at most 30 days).
-    #[oai(validator(minimum(value = "1"), maximum(value = "2592000")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "2592000")))]
     pub ttl_seconds: Option<i64>,
 }
 

@@ -21,14 +21,24 @@ pub struct AuthApi {
 /// A registration.
 #[derive(Object, Deserialize)]
 pub struct RegisterRequest {
-    /// E-mail address; it becomes the login name. ASCII, at most 254 characters.
+    /// E-mail address (`format: email`); it becomes the login name. ASCII
+    /// `local@domain`: the local part 1-64 dot-separated atoms of letters, digits and
+    /// ``!#$%&'*+/=?^_`{|}~-``, the domain two or more labels of letters, digits and
+    /// inner hyphens; at most 254 characters.
     #[oai(validator(max_length = 254))]
     pub email: String,
     /// 8 to 128 characters.
-    #[oai(validator(min_length = 8, max_length = 128))]
+    #[oai(validator(
+        min_length = 8,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub password: String,
     /// Display name, 1-100 characters.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
 }
 
@@ -36,10 +46,10 @@ pub struct RegisterRequest {
 #[derive(Object, Deserialize)]
 pub struct LoginRequest {
     /// E-mail address.
-    #[oai(validator(max_length = 254))]
+    #[oai(validator(max_length = 254, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub email: String,
     /// Password.
-    #[oai(validator(max_length = 128))]
+    #[oai(validator(max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub password: String,
 }
 

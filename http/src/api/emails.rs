@@ -83,7 +83,7 @@ impl EmailsApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        status: Query<Option<String>>,
+        #[oai(validator(pattern = r"^(|queued|sent|failed)$"))] status: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<EmailListDto>> {

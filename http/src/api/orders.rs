@@ -151,9 +151,8 @@ impl OrderApi {
     async fn checkout(
         &self,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key", validator(max_length = 255))] idempotency_key: Header<
-            Option<String>,
-        >,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, pattern = r"\S"))]
+        idempotency_key: Header<Option<String>>,
     ) -> poem::Result<CheckedOut> {
         let key = idempotency_key.0.map(|k| k.trim().to_owned());
         if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
@@ -228,6 +227,9 @@ impl OrderApi {
     async fn all(
         &self,
         auth: BearerAuth,
+        #[oai(validator(
+            pattern = r"^(|pending_payment|paid|fulfilled|cancelled|expired|refunded)$"
+        ))]
         status: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,

@@ -74,19 +74,19 @@ pub enum PaymentStarted {
 #[derive(Object, Deserialize)]
 pub struct LocalConfirmRequest {
     /// The payment's client secret.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub client_secret: String,
     /// Card number (spaces allowed).
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub card_number: String,
     /// Expiry month, 1-12.
     #[oai(validator(minimum(value = "1"), maximum(value = "12")))]
     pub exp_month: u32,
     /// Expiry year (2 or 4 digits).
-    #[oai(validator(maximum(value = "9999")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "9999")))]
     pub exp_year: u32,
     /// Security code, 3 or 4 digits.
-    #[oai(validator(max_length = 4))]
+    #[oai(validator(max_length = 4, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub cvc: String,
 }
 

@@ -31,14 +31,26 @@ pub struct ProductPageDto {
 #[derive(Object, Deserialize)]
 pub struct CreateProductRequest {
     /// Display name, 1-200 characters.
-    #[oai(validator(max_length = 200))]
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
     /// Description (may be empty; line breaks and tabs allowed), at most 5000 characters.
     #[serde(default)]
-    #[oai(default, validator(max_length = 5000))]
+    #[oai(
+        default,
+        validator(
+            max_length = 5000,
+            pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub description: String,
     /// Unique SKU: 1-64 letters, digits, `-`, `_`, `.`.
-    #[oai(validator(max_length = 64))]
+    #[oai(validator(
+        max_length = 64,
+        pattern = r"^[^\S\u0000-\u001F\u007F-\u009F]*[A-Za-z0-9._-]{1,64}[^\S\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub sku: String,
     /// Unit price.
     pub price: PriceRequest,
@@ -58,7 +70,7 @@ pub struct PriceRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub amount: i64,
     /// ISO 4217 code, e.g. `EUR`.
-    #[oai(validator(max_length = 3))]
+    #[oai(validator(max_length = 3, pattern = r"^[A-Za-z]{3}$"))]
     pub currency: String,
 }
 
@@ -66,10 +78,13 @@ pub struct PriceRequest {
 #[derive(Object, Deserialize)]
 pub struct PricePatch {
     /// New amount in minor units, 0 to 1,000,000,000,000.
-    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "1000000000000"))
+    )]
     pub amount: Option<i64>,
     /// New currency.
-    #[oai(validator(max_length = 3))]
+    #[oai(nullable, validator(max_length = 3, pattern = r"^[A-Za-z]{3}$"))]
     pub currency: Option<String>,
 }
 
@@ -77,15 +92,34 @@ pub struct PricePatch {
 #[derive(Object, Deserialize)]
 pub struct UpdateProductRequest {
     /// New name, 1-200 characters.
-    #[oai(validator(max_length = 200))]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// New description, at most 5000 characters.
-    #[oai(validator(max_length = 5000))]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 5000,
+            pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub description: Option<String>,
     /// New SKU.
-    #[oai(validator(max_length = 64))]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 64,
+            pattern = r"^[^\S\u0000-\u001F\u007F-\u009F]*[A-Za-z0-9._-]{1,64}[^\S\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub sku: Option<String>,
     /// New price (either part may be given alone).
+    #[oai(nullable)]
     pub price: Option<PricePatch>,
 }
 
@@ -97,7 +131,10 @@ pub struct StockAdjustmentRequest {
     pub delta: i64,
     /// Why (kept in the adjustment log), at most 500 characters.
     #[serde(default)]
-    #[oai(default, validator(max_length = 500))]
+    #[oai(
+        default,
+        validator(max_length = 500, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub reason: String,
 }
 
@@ -123,7 +160,9 @@ impl ProductApi {
     #[oai(path = "/api/v1/products", method = "get")]
     async fn list(
         &self,
-        #[oai(validator(max_length = 200))] q: Query<Option<String>>,
+        #[oai(validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))] q: Query<
+            Option<String>,
+        >,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<ProductPageDto>> {

@@ -6,14 +6,13 @@
 
 mod common;
 
-use common::{Backend, TestServer};
+use common::{next_snapshot, open_with_header, Backend, Socket, TestServer};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 on_both_databases!(
@@ -498,21 +497,6 @@ async fn money_overflow_is_an_error_never_a_capped_total(backend: Backend) {
     server.finish().await;
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_socket(server: &TestServer, token: &str) -> Socket {
-    let url = format!(
-        "{}/api/v1/cart/live",
-        server.base.replacen("http://", "ws://", 1)
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
-}
-
 /// The reason of the close frame the socket gets within 10 s (skipping snapshots).
 async fn close_reason(socket: &mut Socket) -> String {
     loop {
@@ -530,9 +514,9 @@ async fn close_reason(socket: &mut Socket) -> String {
 async fn a_user_over_the_socket_limit_loses_the_oldest_with_a_reason(backend: Backend) {
     let server = TestServer::start_with(backend, &[("PAZAR_LIVE_SOCKETS_PER_USER", "2")]).await;
     let token = server.customer_token("jo@example.com").await;
-    let mut first = open_socket(&server, &token).await;
-    let mut second = open_socket(&server, &token).await;
-    let _third = open_socket(&server, &token).await;
+    let mut first = open_with_header(&server, &token).await;
+    let mut second = open_with_header(&server, &token).await;
+    let _third = open_with_header(&server, &token).await;
     assert!(close_reason(&mut first).await.contains("oldest was closed"));
     // The second is still served: a change of the cart reaches it.
     let admin = server.admin_token().await;
@@ -560,20 +544,6 @@ async fn a_user_over_the_socket_limit_loses_the_oldest_with_a_reason(backend: Ba
         }
     }
     server.finish().await;
-}
-
-/// The next text frame (a cart snapshot), skipping pings; at most 10 s.
-async fn next_text(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a snapshot within 10 s")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
 }
 
 /// Reads until the server closes the connection; panics after 10 s.
@@ -604,8 +574,8 @@ async fn silent_connections_are_closed(backend: Backend) {
     closed_within(&mut partial, Duration::from_secs(10)).await;
     // A live cart socket outlives the timeout: it is not an idle HTTP connection.
     let token = server.customer_token("kim@example.com").await;
-    let mut socket = open_socket(&server, &token).await;
-    let first = next_text(&mut socket).await;
+    let mut socket = open_with_header(&server, &token).await;
+    let first = next_snapshot(&mut socket).await;
     assert!(first["items"].as_array().unwrap().is_empty());
     // Longer than the timeout without reading: the server's pings keep it open.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -619,7 +589,7 @@ async fn silent_connections_are_closed(backend: Backend) {
         )
         .await
         .ok(200);
-    let next = next_text(&mut socket).await;
+    let next = next_snapshot(&mut socket).await;
     assert_eq!(next["items"][0]["quantity"], 1);
     server.finish().await;
 }

@@ -4,59 +4,14 @@
 
 mod common;
 
-use common::{Backend, TestServer};
-use futures_util::StreamExt;
-use serde_json::{json, Value};
-use std::time::Duration;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::{next_snapshot, open_with_header, open_with_query, ws_url, Backend, TestServer};
+use serde_json::json;
 
 on_both_databases!(
     every_socket_of_a_user_sees_each_change_and_no_one_else_does,
     price_changes_reach_an_open_socket,
     sockets_without_a_valid_token_are_refused,
 );
-
-fn ws_url(server: &TestServer, query: &str) -> String {
-    format!(
-        "{}/api/v1/cart/live{query}",
-        server.base.replacen("http://", "ws://", 1)
-    )
-}
-
-/// Opens a socket with the token in the Authorization header.
-async fn open_with_header(server: &TestServer, token: &str) -> Socket {
-    let mut request = ws_url(server, "").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
-}
-
-/// Opens a socket with the token as a query parameter (as browsers must).
-async fn open_with_query(server: &TestServer, token: &str) -> Socket {
-    tokio_tungstenite::connect_async(ws_url(server, &format!("?access_token={token}")))
-        .await
-        .unwrap()
-        .0
-}
-
-/// The next snapshot on the socket, waiting at most 10 s.
-async fn next_snapshot(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a snapshot within 10 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
 
 async fn every_socket_of_a_user_sees_each_change_and_no_one_else_does(backend: Backend) {
     let server = TestServer::start(backend).await;

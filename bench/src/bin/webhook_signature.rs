@@ -86,9 +86,11 @@ async fn main() {
     let signed = || {
         pazar_http::stripe_signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp())
     };
+    // What an attacker without the secret sends: a fresh timestamp and nothing but
+    // wrong candidates, so every one of them must be tried.
     let stuffed = || {
         let padding = ",v1=00".repeat(args.header_kib * 1024 / 6);
-        format!("{}{padding}", signed())
+        format!("t={}{padding}", chrono::Utc::now().timestamp())
     };
     println!(
         "Stripe webhook, {} KiB body, {} requests of each kind, one at a time",

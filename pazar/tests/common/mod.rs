@@ -448,3 +448,48 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// A live-cart WebSocket of a test client.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The live-cart URL of `server`, with `query` (e.g. `?access_token=…`).
+pub fn ws_url(server: &TestServer, query: &str) -> String {
+    format!(
+        "{}/api/v1/cart/live{query}",
+        server.base.replacen("http://", "ws://", 1)
+    )
+}
+
+/// Opens a live-cart socket with the token in the Authorization header.
+pub async fn open_with_header(server: &TestServer, token: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = ws_url(server, "").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Opens a live-cart socket with the token as a query parameter (as browsers must).
+pub async fn open_with_query(server: &TestServer, token: &str) -> Socket {
+    tokio_tungstenite::connect_async(ws_url(server, &format!("?access_token={token}")))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The next snapshot on the socket (pings skipped), waiting at most 10 s.
+pub async fn next_snapshot(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a snapshot within 10 s")
+            .expect("socket open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}

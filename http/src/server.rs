@@ -21,7 +21,8 @@ pub struct HttpConfig {
     /// Largest accepted request body in bytes (413 above).
     pub max_body_bytes: usize,
     /// A connection silent this long is closed: an idle keep-alive, or one that
-    /// never completes its request head (an upgraded WebSocket is not affected).
+    /// never completes its request head (a live-cart WebSocket is pinged every
+    /// half timeout, so it stays open).
     pub idle_timeout: Duration,
     /// The secret Stripe signs webhooks with; without it the webhook endpoint is 404.
     pub stripe_webhook_secret: Option<crate::webhooks::WebhookSecret>,

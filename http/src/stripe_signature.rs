@@ -4,6 +4,9 @@
 //! secret and sends `t=<timestamp>,v1=<hex signature>[,v1=…]`. A delivery is
 //! accepted only if one `v1` matches (compared in constant time) and the timestamp
 //! is within the tolerance of now, so a captured delivery cannot be replayed later.
+//! The header is bounded (size and number of candidates) and the HMAC is computed
+//! once per request, however many candidates there are: an unauthenticated sender
+//! cannot make one request cost more than one hash of its body.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 pazar="$1"
-st="$2"
+st="$(realpath "$2")"
 postgres="${PAZAR_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 examples="${PAZAR_SCHEMATHESIS_EXAMPLES:-25}"
 seed="${PAZAR_SCHEMATHESIS_SEED-20261129}"
@@ -23,6 +23,7 @@ work="$(mktemp -d)"
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -64,9 +65,10 @@ run_against() {
         local bearer="$customer"
         if [ "$role" = admin ]; then bearer="$admin"; fi
         echo "-- schemathesis on $backend as $role"
-        "$st" run "$base/openapi.json" --checks all --max-examples "$examples" \
+        # From the scratch folder: schemathesis writes its cache where it runs.
+        (cd "$work" && "$st" run "$base/openapi.json" --checks all --max-examples "$examples" \
             --workers 2 --no-color "${seed_args[@]}" \
-            -H "Authorization: Bearer $bearer" || {
+            -H "Authorization: Bearer $bearer") || {
             echo "schemathesis found failures on $backend as $role; server log:" >&2
             tail -50 "$data_dir/server.log" >&2
             exit 1

@@ -10,7 +10,7 @@
 use crate::{CartSnapshot, ProductId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 /// Snapshots a slow socket may have queued before it is dropped.
@@ -20,7 +20,7 @@ struct Watcher {
     id: u64,
     sender: mpsc::Sender<CartSnapshot>,
     /// Why the hub dropped it, read by its socket to say so when closing.
-    closed: Arc<Mutex<Option<&'static str>>>,
+    closed: Arc<OnceLock<&'static str>>,
 }
 
 /// Why a socket was closed when the oldest of too many was dropped.
@@ -43,9 +43,12 @@ pub struct LiveCarts {
     max_per_user: usize,
 }
 
+/// Live sockets one user may hold unless configured otherwise.
+pub const DEFAULT_SOCKETS_PER_USER: usize = 5;
+
 impl Default for LiveCarts {
     fn default() -> Self {
-        Self::new(5)
+        Self::new(DEFAULT_SOCKETS_PER_USER)
     }
 }
 
@@ -56,21 +59,21 @@ pub struct CartSubscription {
     user: UserId,
     id: u64,
     hub: Arc<LiveCarts>,
-    closed: Arc<Mutex<Option<&'static str>>>,
+    closed: Arc<OnceLock<&'static str>>,
 }
 
 impl CartSubscription {
     /// Why the hub dropped this subscriber ([`REPLACED`], [`TOO_SLOW`]), once
     /// `receiver` has ended.
     pub fn close_reason(&self) -> Option<&'static str> {
-        *self.closed.lock().unwrap_or_else(|e| e.into_inner())
+        self.closed.get().copied()
     }
 }
 
 impl Watcher {
     /// Records why, before the watcher (and with it its sender) is dropped.
     fn say_closed(&self, reason: &'static str) {
-        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        let _ = self.closed.set(reason);
     }
 }
 
@@ -120,7 +123,7 @@ impl LiveCarts {
     pub fn subscribe(self: &Arc<Self>, user: UserId) -> CartSubscription {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let closed = Arc::new(Mutex::new(None));
+        let closed = Arc::new(OnceLock::new());
         let mut carts = self.carts.lock().unwrap_or_else(|e| e.into_inner());
         let watchers = &mut carts.entry(user).or_default().watchers;
         while watchers.len() >= self.max_per_user {

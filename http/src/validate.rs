@@ -17,7 +17,7 @@ pub const MULTILINE_FIELDS: &[&str] = &["description"];
 
 /// Refuses control characters (but line breaks and tabs when `multiline`) and
 /// more than `max_chars` characters, naming `field`.
-pub fn check_text(
+fn check_text(
     field: &str,
     text: &str,
     max_chars: Option<usize>,

@@ -172,7 +172,8 @@ struct ServeArgs {
     /// The longest wait between two attempts of a mail.
     #[arg(long, env = "PAZAR_MAIL_RETRY_MAX", default_value = "10m", value_parser = config::parse_duration)]
     mail_retry_max: Duration,
-    /// Failed logins per account within 15 minutes before it is throttled.
+    /// Login attempts per account within 15 minutes before it is throttled (a
+    /// success clears them).
     #[arg(long, env = "PAZAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: usize,
     /// Login attempts from one client address within 15 minutes before it is throttled.

@@ -221,6 +221,17 @@ async fn declared_bounds_are_enforced_and_trailing_garbage_refused(backend: Back
     assert_eq!(reply.problem(422)["field"], "price.amount");
     let reply = server.get("/api/v1/products?limit=101", None).await;
     assert_eq!(reply.problem(422)["field"], "limit");
+    // Header bounds too: a blank or over-long Idempotency-Key.
+    let customer = server.customer_token("lee@example.com").await;
+    for key in ["   ".to_owned(), "k".repeat(256)] {
+        let request = server
+            .client
+            .post(format!("{}/api/v1/orders", server.base))
+            .bearer_auth(&customer)
+            .header("Idempotency-Key", key);
+        let reply = server.send_built(request).await;
+        assert_eq!(reply.problem(422)["field"], "Idempotency-Key");
+    }
     // The longest name allowed is accepted (bounds in characters, not bytes).
     let reply = server
         .post(

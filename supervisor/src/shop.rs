@@ -76,7 +76,7 @@ impl Default for ShopConfig {
             reconcile_after: Duration::from_secs(10 * 60),
             payment_provider: None,
             mail: None,
-            live_sockets_per_user: 5,
+            live_sockets_per_user: pazar_actors::live_carts::DEFAULT_SOCKETS_PER_USER,
         }
     }
 }

@@ -166,9 +166,6 @@ impl ProductApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<ProductPageDto>> {
-        if let Some(text) = &q.0 {
-            crate::validate::check_text("q", text, None, false).map_err(problem)?;
-        }
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;
         let page = self
             .state

@@ -351,21 +351,10 @@ impl CartState {
             }],
             idempotency_key,
         };
-        let (done, committed) = tokio::sync::oneshot::channel();
-        let on_done = Box::new(move |outcome: Result<(), crate::StoreError>| {
-            let _ = done.send(outcome);
-        });
-        let outcome = match self
+        let outcome = self
             .writer
-            .submit(Write::CreateOrder(Box::new(order.clone())), on_done)
-            .await
-        {
-            Ok(()) => committed
-                .await
-                .unwrap_or_else(|_| Err(crate::StoreError::Other("the writer stopped".into())))
-                .map_err(DomainError::from),
-            Err(error) => Err(error),
-        };
+            .write(Write::CreateOrder(Box::new(order.clone())))
+            .await;
         if let Err(error) = outcome {
             // Nothing was stored: give the stock back (the sweeper would, as orphans).
             let _ = release_all(&*self.stock, order_id, &taken).await;

@@ -4,19 +4,26 @@
 //! the *same transaction* as the change. The store numbers outbox rows in commit
 //! order (`seq`), so a subscriber that reads rows in `seq` order and remembers the
 //! last one it finished (its cursor, stored too) sees every event at least once and
-//! in order — per subject and overall. A subscriber that must not act twice
+//! each subject's events in order. A subscriber that must not act twice
 //! deduplicates by [`Event::id`] (a redelivery happens only when the process died
 //! between handling an event and saving the cursor).
 //!
 //! [`EventBus::subscribe`] starts one delivery task per subscriber; it sleeps until
 //! an [`EventSignal`] says a commit wrote events (with a slow poll as a safety net),
-//! so a slow subscriber never holds up another. This subscriber interface is the
+//! so a slow subscriber never holds up another. Within a subscriber, events fan
+//! out to [`KeyedLanes`] by subject: one subject's events are handled in order,
+//! different subjects' at once (so their writes share group commits), and the
+//! cursor is the lanes' watermark — the highest `seq` below which everything is
+//! done — saved at most every `cursor_every`. This subscriber interface is the
 //! one the Kafka bridge will use.
 
+use crate::lanes::KeyedLanes;
 use crate::{DomainError, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde::Serialize;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -111,6 +118,13 @@ pub struct DeliveryPolicy {
     pub backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// Lanes per subscriber: events of one subject are handled in order, events
+    /// of subjects in different lanes at once.
+    pub lanes: usize,
+    /// Events waiting in one lane before reading the outbox waits.
+    pub lane_depth: usize,
+    /// The shortest time between two saves of a subscriber's cursor.
+    pub cursor_every: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -120,6 +134,9 @@ impl Default for DeliveryPolicy {
             poll: Duration::from_secs(1),
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(30),
+            lanes: 64,
+            lane_depth: 16,
+            cursor_every: Duration::from_millis(50),
         }
     }
 }
@@ -163,7 +180,7 @@ impl EventBus {
     async fn deliver(self, subscriber: Arc<dyn EventSubscriber>) {
         let name = subscriber.name().to_owned();
         let mut wake = self.signal.0.subscribe();
-        let mut cursor = loop {
+        let cursor = loop {
             match self.store.event_cursor(&name).await {
                 Ok(cursor) => break cursor,
                 Err(error) => {
@@ -172,46 +189,46 @@ impl EventBus {
                 }
             }
         };
+        let policy = self.policy;
+        let lanes = {
+            let subscriber = subscriber.clone();
+            KeyedLanes::start(policy.lanes, policy.lane_depth, cursor, move |event| {
+                let subscriber = subscriber.clone();
+                async move { handle_until_done(&*subscriber, &event, policy).await }
+            })
+        };
+        let saver = tokio::spawn(save_cursor(
+            self.store.clone(),
+            name.clone(),
+            lanes.watermark(),
+            cursor,
+            policy,
+        ));
+        let _stop_saver = AbortOnDrop(saver);
+        let mut read = cursor;
         loop {
             wake.borrow_and_update();
-            let events = match self.store.events_after(cursor, self.policy.batch).await {
+            let events = match self.store.events_after(read, policy.batch).await {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::warn!(subscriber = %name, %error, "cannot read the outbox; retrying");
-                    tokio::time::sleep(self.policy.poll).await;
+                    tokio::time::sleep(policy.poll).await;
                     continue;
                 }
             };
             if events.is_empty() {
-                let _ = tokio::time::timeout(self.policy.poll, wake.changed()).await;
+                let _ = tokio::time::timeout(policy.poll, wake.changed()).await;
                 continue;
             }
-            for event in &events {
+            for event in events {
+                read = event.seq;
                 if subscriber.wants(&event.event.kind) {
-                    self.handle_until_done(&*subscriber, event).await;
+                    let subject = event.event.subject.clone();
+                    lanes.dispatch(event.seq, &subject, event).await;
+                } else {
+                    lanes.pass(event.seq);
                 }
-                cursor = event.seq;
             }
-            while let Err(error) = self.store.save_event_cursor(&name, cursor).await {
-                tracing::warn!(subscriber = %name, %error, "cannot save cursor; retrying");
-                tokio::time::sleep(self.policy.poll).await;
-            }
-        }
-    }
-
-    async fn handle_until_done(&self, subscriber: &dyn EventSubscriber, event: &StoredEvent) {
-        let mut delay = self.policy.backoff;
-        while let Err(error) = subscriber.handle(event).await {
-            tracing::warn!(
-                subscriber = subscriber.name(),
-                event = %event.event.id,
-                kind = %event.event.kind,
-                %error,
-                retry_in_ms = delay.as_millis() as u64,
-                "event handling failed"
-            );
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.policy.max_backoff);
         }
     }
 
@@ -238,5 +255,67 @@ impl EventBus {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, DomainError> {
         Ok(self.store.events_after(seq, limit).await?)
+    }
+}
+
+/// Handles one event until it succeeds, waiting longer after each failure; a
+/// panicking handler counts as a failure.
+async fn handle_until_done(
+    subscriber: &dyn EventSubscriber,
+    event: &StoredEvent,
+    policy: DeliveryPolicy,
+) {
+    let mut delay = policy.backoff;
+    loop {
+        let error = match AssertUnwindSafe(subscriber.handle(event))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(_) => "the handler panicked".to_owned(),
+        };
+        tracing::warn!(
+            subscriber = subscriber.name(),
+            event = %event.event.id,
+            kind = %event.event.kind,
+            %error,
+            retry_in_ms = delay.as_millis() as u64,
+            "event handling failed"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(policy.max_backoff);
+    }
+}
+
+/// Saves a subscriber's cursor as its watermark moves: at most once per
+/// `policy.cursor_every`, so one save covers every event finished meanwhile.
+async fn save_cursor(
+    store: Arc<dyn Store>,
+    name: String,
+    mut watermark: watch::Receiver<i64>,
+    mut saved: i64,
+    policy: DeliveryPolicy,
+) {
+    while watermark.changed().await.is_ok() {
+        let done = *watermark.borrow_and_update();
+        if done <= saved {
+            continue;
+        }
+        while let Err(error) = store.save_event_cursor(&name, done).await {
+            tracing::warn!(subscriber = %name, %error, "cannot save cursor; retrying");
+            tokio::time::sleep(policy.poll).await;
+        }
+        saved = done;
+        tokio::time::sleep(policy.cursor_every).await;
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod lanes;
 pub mod live_carts;
 pub mod local_payments;
 pub mod mail;
@@ -42,7 +43,9 @@ pub use order::{
     Order, OrderLine, OrderPage, OrderStatus, Page, Shortage, StatusChange, StockGateway,
 };
 pub use payments::{PaymentProvider, PaymentSession, PaymentStatus, ProviderIntent};
-pub use ports::{HoldSource, Reservation, StockChange, StockRecord, Store, UserRecord};
+pub use ports::{
+    HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, UserRecord, WriteSet,
+};
 pub use product_views::ProductViews;
 pub use store_writer::StoreWriter;
 

@@ -8,8 +8,9 @@
 //! already gone counts as released), so a crash between the two steps is repaired
 //! by simply doing the move again.
 
-use crate::events::{Event, EventSignal};
-use crate::{DomainError, Money, OrderId, ProductId, StockLevels, Store, UserId};
+use crate::events::Event;
+use crate::store_writer::{StoreWriter, Write};
+use crate::{DomainError, Money, OrderId, OrderTransition, ProductId, StockLevels, Store, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -288,16 +289,15 @@ pub struct OrderArgs {
     pub store: Arc<dyn Store>,
     /// The ProductStock actors.
     pub stock: Arc<dyn StockGateway>,
-    /// Raised after a commit that wrote events.
-    pub signal: EventSignal,
+    /// Commits the order's transitions (group commit).
+    pub writer: StoreWriter,
 }
 
 /// The actor's state.
 pub struct OrderState {
     order: Order,
-    store: Arc<dyn Store>,
     stock: Arc<dyn StockGateway>,
-    signal: EventSignal,
+    writer: StoreWriter,
 }
 
 impl OrderState {
@@ -326,17 +326,18 @@ impl OrderState {
             at: crate::now(),
             reason,
         });
-        let change = next.history.last().cloned().expect("just pushed");
-        self.store
-            .update_order_status(
-                next.id,
-                from,
-                &change,
-                next.history.len() as i64 - 1,
-                &next.event(),
-            )
+        let transition = OrderTransition {
+            order_id: next.id,
+            from,
+            change: next.history.last().cloned().expect("just pushed"),
+            position: next.history.len() as i64 - 1,
+        };
+        self.writer
+            .write(Write::Transition {
+                transition,
+                event: Box::new(next.event()),
+            })
             .await?;
-        self.signal.committed();
         self.order = next;
         Ok(self.order.clone())
     }
@@ -411,9 +412,8 @@ impl Actor for OrderActor {
             .ok_or(DomainError::NotFound { what: "order" })?;
         Ok(OrderState {
             order,
-            store: args.store,
             stock: args.stock,
-            signal: args.signal,
+            writer: args.writer,
         })
     }
 

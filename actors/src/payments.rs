@@ -9,7 +9,8 @@
 //! transaction. Terminal statuses never go back, so duplicated or out-of-order news
 //! is harmless.
 
-use crate::events::{Event, EventSignal};
+use crate::events::Event;
+use crate::store_writer::{StoreWriter, Write};
 use crate::{DomainError, Money, OrderId, OrderStatus, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -250,8 +251,8 @@ pub struct PaymentSessionArgs {
     pub store: Arc<dyn Store>,
     /// The configured provider.
     pub provider: Arc<dyn PaymentProvider>,
-    /// Raised after a commit that wrote events.
-    pub signal: EventSignal,
+    /// Commits the session's updates (group commit).
+    pub writer: StoreWriter,
 }
 
 /// The actor's state.
@@ -260,7 +261,7 @@ pub struct PaymentSessionState {
     session: Option<PaymentSession>,
     store: Arc<dyn Store>,
     provider: Arc<dyn PaymentProvider>,
-    signal: EventSignal,
+    writer: StoreWriter,
 }
 
 impl PaymentSessionState {
@@ -333,12 +334,12 @@ impl PaymentSessionState {
             PaymentStatus::Refunded => Some(next.event("payments.refunded", reason)),
             _ => None,
         };
-        self.store
-            .update_payment_session(&next, event.as_ref())
+        self.writer
+            .write(Write::Payment {
+                session: Box::new(next.clone()),
+                event: event.map(Box::new),
+            })
             .await?;
-        if event.is_some() {
-            self.signal.committed();
-        }
         self.session = Some(next.clone());
         Ok(next)
     }
@@ -395,7 +396,7 @@ impl Actor for PaymentSessionActor {
             session,
             store: args.store,
             provider: args.provider,
-            signal: args.signal,
+            writer: args.writer,
         })
     }
 

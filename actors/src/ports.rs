@@ -66,6 +66,34 @@ pub struct StockRecord {
     pub reservations: Vec<Reservation>,
 }
 
+/// An order's move from one status to the next, written by the store writer with
+/// its history entry and its event.
+#[derive(Clone, Debug)]
+pub struct OrderTransition {
+    /// Which order.
+    pub order_id: OrderId,
+    /// The status it must still be in; otherwise the write fails with `Conflict`.
+    pub from: OrderStatus,
+    /// The status entered, when and why.
+    pub change: StatusChange,
+    /// The history entry's position (0 is the order's creation).
+    pub position: i64,
+}
+
+/// What one group commit of the store writer writes, kind by kind, each in
+/// submission order.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteSet<'a> {
+    /// Stock changes.
+    pub stock: &'a [StockChange],
+    /// New orders.
+    pub orders: &'a [Order],
+    /// Orders' status transitions.
+    pub transitions: &'a [OrderTransition],
+    /// Payment sessions' new status, error and `updated_at`.
+    pub payments: &'a [PaymentSession],
+}
+
 /// One durable change to a product's stock, written by the store writer.
 #[derive(Clone, Debug)]
 pub enum StockChange {
@@ -142,13 +170,11 @@ pub trait Store: Send + Sync + 'static {
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
     /// Applies a store writer's batch — stock changes, then new orders (each also
-    /// empties its user's cart), then the events — in one transaction: all or nothing.
-    async fn commit_batch(
-        &self,
-        changes: &[StockChange],
-        orders: &[Order],
-        events: &[Event],
-    ) -> Result<(), StoreError>;
+    /// empties its user's cart), then order transitions (`Conflict` if an order is
+    /// no longer in the transition's `from`), then payment session updates, then
+    /// the events — in one transaction: all or nothing.
+    async fn commit_batch(&self, writes: &WriteSet<'_>, events: &[Event])
+        -> Result<(), StoreError>;
 
     /// A user's cart lines (product, quantity), in the order they were added.
     async fn load_cart(&self, user: UserId) -> Result<Vec<(ProductId, i64)>, StoreError>;
@@ -180,17 +206,6 @@ pub trait Store: Send + Sync + 'static {
         status: Option<OrderStatus>,
         page: Page,
     ) -> Result<OrderPage, StoreError>;
-    /// Moves an order from `from` to `change.status`, appending the history entry at
-    /// `position` and the event, in one transaction; `Conflict` if it is no longer
-    /// in `from`.
-    async fn update_order_status(
-        &self,
-        id: OrderId,
-        from: OrderStatus,
-        change: &StatusChange,
-        position: i64,
-        event: &Event,
-    ) -> Result<(), StoreError>;
     /// Pending orders whose `expires_at` has passed, oldest first.
     async fn due_orders(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError>;
 
@@ -233,12 +248,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Stores a new payment session.
     async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
-    /// Stores a session's new state, with its event if any, in one transaction.
-    async fn update_payment_session(
-        &self,
-        session: &PaymentSession,
-        event: Option<&Event>,
-    ) -> Result<(), StoreError>;
     /// The local provider's intent for an order.
     async fn local_intent_for_order(
         &self,

@@ -1,5 +1,6 @@
 //! The store writer: group commit for every entity actor of a store (stock
-//! changes and the orders checkouts create).
+//! changes, the orders checkouts create, orders' status transitions and payment
+//! sessions' updates).
 //!
 //! An entity actor validates a message against its memory, applies it there, and
 //! [`submit`](StoreWriter::submit)s the durable change with a completion that
@@ -12,7 +13,11 @@
 //! memory growth.
 
 use crate::events::{Event, EventSignal};
-use crate::{DomainError, Order, ProductId, StockChange, StockLevels, Store, StoreError};
+use crate::ports::WriteSet;
+use crate::{
+    DomainError, Order, OrderTransition, PaymentSession, ProductId, StockChange, StockLevels,
+    Store, StoreError,
+};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -34,6 +39,20 @@ pub enum Write {
     /// A checkout's new order (its `orders.created` event is written with it and
     /// its user's cart is emptied).
     CreateOrder(Box<Order>),
+    /// An order's status transition and its event.
+    Transition {
+        /// The move.
+        transition: OrderTransition,
+        /// Its event (`orders.<status>`).
+        event: Box<Event>,
+    },
+    /// A payment session's new status, with its event if the change has one.
+    Payment {
+        /// The session as it now stands.
+        session: Box<PaymentSession>,
+        /// `payments.<status>`, for a change others hear about.
+        event: Option<Box<Event>>,
+    },
 }
 
 enum Command {
@@ -88,6 +107,19 @@ impl StoreWriter {
             .send(Command::Write { write, on_done })
             .await
             .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
+    }
+
+    /// Queues a write and waits until it is committed (`Ok`) or has failed.
+    pub async fn write(&self, write: Write) -> Result<(), DomainError> {
+        let (done, committed) = oneshot::channel();
+        let on_done = Box::new(move |outcome: Result<(), StoreError>| {
+            let _ = done.send(outcome);
+        });
+        self.submit(write, on_done).await?;
+        committed
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Other("the store writer stopped".into())))
+            .map_err(DomainError::from)
     }
 
     /// Waits until everything submitted before this call has been committed or failed.
@@ -145,29 +177,43 @@ async fn run(
     }
 }
 
+/// How many writes of each kind came before a write of a batch.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    stock: usize,
+    orders: usize,
+    transitions: usize,
+    payments: usize,
+    /// Events of transitions and payment updates.
+    events: usize,
+}
+
 /// The writes of one batch, by kind, in submission order. Writes `a..b` are the
-/// stock changes `stock_before[a]..stock_before[b]` and the orders
-/// `orders_before[a]..orders_before[b]`, so any run of writes is two slices.
+/// stock changes `before[a].stock..before[b].stock`, and likewise for each kind,
+/// so any run of writes is one slice per kind.
 struct Batch {
     changes: Vec<StockChange>,
     levels: Vec<StockLevels>,
     orders: Vec<Order>,
-    stock_before: Vec<usize>,
-    orders_before: Vec<usize>,
+    transitions: Vec<OrderTransition>,
+    payments: Vec<PaymentSession>,
+    /// The events of transitions and payment updates, in submission order.
+    events: Vec<Event>,
+    before: Vec<Counts>,
 }
 
 impl Batch {
     fn with_capacity(capacity: usize) -> Self {
-        let mut stock_before = Vec::with_capacity(capacity + 1);
-        let mut orders_before = Vec::with_capacity(capacity + 1);
-        stock_before.push(0);
-        orders_before.push(0);
+        let mut before = Vec::with_capacity(capacity + 1);
+        before.push(Counts::default());
         Self {
             changes: Vec::with_capacity(capacity),
             levels: Vec::with_capacity(capacity),
             orders: Vec::new(),
-            stock_before,
-            orders_before,
+            transitions: Vec::new(),
+            payments: Vec::new(),
+            events: Vec::new(),
+            before,
         }
     }
 
@@ -178,9 +224,22 @@ impl Batch {
                 self.levels.push(levels);
             }
             Write::CreateOrder(order) => self.orders.push(*order),
+            Write::Transition { transition, event } => {
+                self.transitions.push(transition);
+                self.events.push(*event);
+            }
+            Write::Payment { session, event } => {
+                self.payments.push(*session);
+                self.events.extend(event.map(|event| *event));
+            }
         }
-        self.stock_before.push(self.changes.len());
-        self.orders_before.push(self.orders.len());
+        self.before.push(Counts {
+            stock: self.changes.len(),
+            orders: self.orders.len(),
+            transitions: self.transitions.len(),
+            payments: self.payments.len(),
+            events: self.events.len(),
+        });
     }
 
     /// Commits writes `writes` in one transaction. `failed` are the writes of this
@@ -192,17 +251,22 @@ impl Batch {
         writes: Range<usize>,
         failed: Vec<usize>,
     ) -> Result<(), StoreError> {
-        let stock = self.stock_before[writes.start]..self.stock_before[writes.end];
-        let orders = &self.orders[self.orders_before[writes.start]..self.orders_before[writes.end]];
+        let (from, to) = (self.before[writes.start], self.before[writes.end]);
+        let orders = &self.orders[from.orders..to.orders];
         let mut events = batch_events(
-            &self.changes[stock.clone()],
-            &self.levels[stock.clone()],
-            &self.failed_effects(&failed, stock.start),
+            &self.changes[from.stock..to.stock],
+            &self.levels[from.stock..to.stock],
+            &self.failed_effects(&failed, from.stock),
         );
         events.extend(orders.iter().map(Order::event));
-        store
-            .commit_batch(&self.changes[stock], orders, &events)
-            .await
+        events.extend_from_slice(&self.events[from.events..to.events]);
+        let set = WriteSet {
+            stock: &self.changes[from.stock..to.stock],
+            orders,
+            transitions: &self.transitions[from.transitions..to.transitions],
+            payments: &self.payments[from.payments..to.payments],
+        };
+        store.commit_batch(&set, &events).await
     }
 
     /// Per product, the (on_hand, reserved) the failed stock writes before
@@ -210,9 +274,9 @@ impl Batch {
     fn failed_effects(&self, failed: &[usize], before: usize) -> HashMap<ProductId, (i64, i64)> {
         let mut effects = HashMap::new();
         for &write in failed {
-            let index = self.stock_before[write];
-            if index >= before || self.stock_before[write + 1] == index {
-                continue; // a later write, or an order
+            let index = self.before[write].stock;
+            if index >= before || self.before[write + 1].stock == index {
+                continue; // a later write, or not a stock change
             }
             if let Some((product_id, effect)) = effect(&self.changes[index]) {
                 let entry: &mut (i64, i64) = effects.entry(product_id).or_default();
@@ -276,7 +340,9 @@ where
         }
         match commit(writes.clone(), failed.clone()).await {
             Ok(()) => outcomes[writes].fill(Some(Ok(()))),
-            Err(StoreError::Rejected(_)) if writes.len() > 1 => {
+            // A refused write, or a transition whose order moved on (another
+            // process): find it by halves.
+            Err(StoreError::Rejected(_) | StoreError::Conflict { .. }) if writes.len() > 1 => {
                 let middle = writes.start + writes.len() / 2;
                 pending.push(middle..writes.end);
                 pending.push(writes.start..middle);

@@ -158,3 +158,22 @@ pub async fn serve_in_process(
     let base = format!("http://{}", address.await.expect("server bound"));
     (base, issuer, keys)
 }
+
+/// Mail as `pazar serve` sends it by default: rendered from the templates and
+/// written as one `.eml` file per mail into the returned temporary folder.
+pub fn file_mail() -> (pazar_supervisor::MailConfig, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("mail folder");
+    let mail = pazar_supervisor::MailConfig {
+        renderer: Arc::new(
+            pazar_mail::Templates::new("Bench", "http://bench.test").expect("templates"),
+        ),
+        transport: Arc::new(
+            pazar_mail::LettreTransport::files(dir.path().to_owned(), "Bench <bench@bench.test>")
+                .expect("mail folder"),
+        ),
+        max_attempts: 8,
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(60),
+    };
+    (mail, dir)
+}

@@ -41,7 +41,7 @@ macro_rules! impl_store {
                 Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, Product,
                 ProductId,
                 ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
-                StockChange, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
+                StockChange, OrderTransition, WriteSet, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
                 UserId, UserRecord,
             };
             use pazar_actors::local_payments::LocalIntent;
@@ -386,8 +386,7 @@ macro_rules! impl_store {
 
                 async fn commit_batch(
                     &self,
-                    changes: &[StockChange],
-                    orders: &[Order],
+                    writes: &WriteSet<'_>,
                     events: &[Event],
                 ) -> Result<(), StoreError> {
                     // Per product, the net change of (on_hand, reserved) over the batch:
@@ -397,7 +396,7 @@ macro_rules! impl_store {
                     // Consecutive reservations (the hot-product case) become one
                     // multi-row INSERT; order relative to other changes is kept.
                     let mut pending: Vec<(ProductId, &Reservation)> = Vec::new();
-                    for change in changes {
+                    for change in writes.stock {
                         if !matches!(change, StockChange::Reserve { .. }) {
                             insert_reservations(&mut tx, &mut pending).await?;
                         }
@@ -472,7 +471,13 @@ macro_rules! impl_store {
                         .await
                         .map_err(other)?;
                     }
-                    insert_orders(&mut tx, orders).await?;
+                    insert_orders(&mut tx, writes.orders).await?;
+                    for transition in writes.transitions {
+                        transition_order(&mut tx, transition).await?;
+                    }
+                    for session in writes.payments {
+                        update_payment_session(&mut tx, session).await?;
+                    }
                     insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(other)
                 }
@@ -685,34 +690,6 @@ macro_rules! impl_store {
                     Ok(OrderPage { orders, total })
                 }
 
-                async fn update_order_status(
-                    &self,
-                    id: OrderId,
-                    from: OrderStatus,
-                    change: &StatusChange,
-                    position: i64,
-                    event: &Event,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    let done = sqlx::query(
-                        "update orders set status = $2 where id = $1 and status = $3",
-                    )
-                    .bind(id.0)
-                    .bind(change.status.as_str())
-                    .bind(from.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(other)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::Conflict {
-                            constraint: "orders_status".into(),
-                        });
-                    }
-                    insert_history(&mut tx, id, position, change).await?;
-                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                    tx.commit().await.map_err(other)
-                }
-
                 async fn due_orders(
                     &self,
                     now: DateTime<Utc>,
@@ -889,29 +866,6 @@ macro_rules! impl_store {
                     .await
                     .map(|_| ())
                     .map_err(|e| store_error(e, "payment_sessions_pkey"))
-                }
-
-                async fn update_payment_session(
-                    &self,
-                    session: &PaymentSession,
-                    event: Option<&Event>,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    sqlx::query(
-                        "update payment_sessions set status = $2, last_error = $3, \
-                         updated_at = $4 where order_id = $1",
-                    )
-                    .bind(session.order_id.0)
-                    .bind(session.status.as_str())
-                    .bind(session.last_error.as_deref())
-                    .bind(session.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(other)?;
-                    if let Some(event) = event {
-                        insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                    }
-                    tx.commit().await.map_err(other)
                 }
 
                 async fn local_intent_for_order(
@@ -1256,6 +1210,46 @@ macro_rules! impl_store {
                     insert.build().execute(&mut **tx).await.map_err(other)?;
                 }
                 Ok(())
+            }
+
+            /// Moves an order to its transition's status (`Conflict` if it is no
+            /// longer in `from`) and appends the history entry, inside `tx`.
+            async fn transition_order(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                transition: &OrderTransition,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query("update orders set status = $2 where id = $1 and status = $3")
+                    .bind(transition.order_id.0)
+                    .bind(transition.change.status.as_str())
+                    .bind(transition.from.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(other)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict {
+                        constraint: "orders_status".into(),
+                    });
+                }
+                insert_history(tx, transition.order_id, transition.position, &transition.change).await
+            }
+
+            /// Stores a payment session's new status, error and `updated_at` inside `tx`.
+            async fn update_payment_session(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                session: &PaymentSession,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "update payment_sessions set status = $2, last_error = $3, \
+                     updated_at = $4 where order_id = $1",
+                )
+                .bind(session.order_id.0)
+                .bind(session.status.as_str())
+                .bind(session.last_error.as_deref())
+                .bind(session.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(other)
             }
 
             async fn insert_history(

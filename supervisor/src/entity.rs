@@ -14,7 +14,7 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
     SupervisionEvent,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +96,13 @@ pub enum EntitySupervisorMessage<K: EntityKind> {
         /// Answered with the live actor, or why it could not start.
         reply: LocateReply<K>,
     },
+    /// An actor started in the background for a `Locate` has loaded (or failed to).
+    Started {
+        /// The entity key.
+        key: K::Key,
+        /// The actor, or why it could not start.
+        outcome: Result<ActorRef<EntityMsg<K>>, DomainError>,
+    },
     /// Periodic: stop actors idle for longer than the policy allows.
     PassivateIdle,
     /// Inspection.
@@ -130,8 +137,11 @@ pub struct EntitySupervisorState<K: EntityKind> {
     shared: Arc<Shared<K>>,
     /// Which key each live actor serves, to interpret supervision events.
     keys: HashMap<ActorId, K::Key>,
-    /// Callers waiting for a stopping actor of their key to terminate.
+    /// Callers waiting for a stopping actor of their key to terminate, or for
+    /// their key's actor to finish starting.
     waiting: HashMap<K::Key, Vec<LocateReply<K>>>,
+    /// Keys whose actor is loading in the background (see `spawn_in_background`).
+    starting: HashSet<K::Key>,
     /// When recent failures happened, for the restart-intensity limit.
     failures_in_window: VecDeque<Instant>,
     spawned_total: u64,
@@ -140,7 +150,8 @@ pub struct EntitySupervisorState<K: EntityKind> {
 }
 
 impl<K: EntityKind> EntitySupervisorState<K> {
-    /// Spawns the actor for `key` linked to this supervisor and registers it.
+    /// Spawns the actor for `key` linked to this supervisor and registers it,
+    /// waiting for it to load (used for restarts and replacements, which are rare).
     async fn spawn(
         &mut self,
         supervisor: ActorCell,
@@ -154,34 +165,39 @@ impl<K: EntityKind> EntitySupervisorState<K> {
             supervisor,
         )
         .await;
-        match spawned {
-            Ok((actor, _)) => {
-                self.spawned_total += 1;
-                self.keys.insert(actor.get_id(), key);
-                self.shared.registry.insert(
-                    key,
-                    Slot {
-                        actor: actor.clone(),
-                        last_used_ms: AtomicU64::new(self.shared.now_ms()),
-                        stopping: false,
-                        passivating: false,
-                        started_at: Instant::now(),
-                        restarts,
-                    },
-                );
-                Ok(actor)
-            }
-            Err(SpawnErr::StartupFailed(error)) => Err(error
-                .downcast_ref::<DomainError>()
-                .cloned()
-                .unwrap_or_else(|| {
-                    DomainError::Unavailable(format!("{} {key} failed to start: {error}", K::NAME))
-                })),
-            Err(other) => Err(DomainError::Unavailable(format!(
-                "{} {key} failed to start: {other}",
-                K::NAME
-            ))),
-        }
+        let actor = started::<K>(key, spawned.map(|(actor, _)| actor))?;
+        self.register(key, actor.clone(), restarts);
+        Ok(actor)
+    }
+
+    /// Starts the actor for `key` without waiting for it to load: the supervisor
+    /// goes on serving other keys, and `myself` hears [`EntitySupervisorMessage::Started`].
+    /// Callers for `key` wait in `waiting` until then.
+    fn spawn_in_background(&mut self, myself: ActorRef<EntitySupervisorMessage<K>>, key: K::Key) {
+        self.starting.insert(key);
+        let (actor, arguments) = (self.kind.actor(), self.kind.arguments(key));
+        tokio::spawn(async move {
+            let spawned = Actor::spawn_linked(None, actor, arguments, myself.get_cell()).await;
+            let outcome = started::<K>(key, spawned.map(|(actor, _)| actor));
+            let _ = myself.cast(EntitySupervisorMessage::Started { key, outcome });
+        });
+    }
+
+    /// Records a started actor in the registry.
+    fn register(&mut self, key: K::Key, actor: ActorRef<EntityMsg<K>>, restarts: u32) {
+        self.spawned_total += 1;
+        self.keys.insert(actor.get_id(), key);
+        self.shared.registry.insert(
+            key,
+            Slot {
+                actor,
+                last_used_ms: AtomicU64::new(self.shared.now_ms()),
+                stopping: false,
+                passivating: false,
+                started_at: Instant::now(),
+                restarts,
+            },
+        );
     }
 
     /// Answers everyone waiting for `key` with a fresh actor (or the start error).
@@ -237,6 +253,7 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
             shared: args.shared,
             keys: HashMap::new(),
             waiting: HashMap::new(),
+            starting: HashSet::new(),
             failures_in_window: VecDeque::new(),
             spawned_total: 0,
             passivated_total: 0,
@@ -269,9 +286,33 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
                     }
                     Some((true, _)) => state.waiting.entry(key).or_default().push(reply),
                     None => {
-                        let answer = state.spawn(myself.get_cell(), key, 0).await;
-                        let _ = reply.send(answer);
+                        // Loading an actor's state takes a store read: many load at
+                        // once, and callers of the same key wait for the one load.
+                        state.waiting.entry(key).or_default().push(reply);
+                        if !state.starting.contains(&key) {
+                            state.spawn_in_background(myself.clone(), key);
+                        }
                     }
+                }
+            }
+            EntitySupervisorMessage::Started { key, outcome } => {
+                state.starting.remove(&key);
+                let outcome = outcome.and_then(|actor| {
+                    if matches!(
+                        actor.get_status(),
+                        ActorStatus::Starting | ActorStatus::Running
+                    ) {
+                        state.register(key, actor.clone(), 0);
+                        Ok(actor)
+                    } else {
+                        Err(DomainError::Unavailable(format!(
+                            "{} {key} stopped as it started",
+                            K::NAME
+                        )))
+                    }
+                });
+                for reply in state.waiting.remove(&key).unwrap_or_default() {
+                    let _ = reply.send(outcome.clone());
                 }
             }
             EntitySupervisorMessage::PassivateIdle => {
@@ -364,6 +405,27 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
             SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
         }
         Ok(())
+    }
+}
+
+/// A spawn's outcome as callers see it: the actor, or why it could not start (a
+/// `DomainError` from its `pre_start`, e.g. NotFound, is passed on as it is).
+fn started<K: EntityKind>(
+    key: K::Key,
+    spawned: Result<ActorRef<EntityMsg<K>>, SpawnErr>,
+) -> Result<ActorRef<EntityMsg<K>>, DomainError> {
+    match spawned {
+        Ok(actor) => Ok(actor),
+        Err(SpawnErr::StartupFailed(error)) => Err(error
+            .downcast_ref::<DomainError>()
+            .cloned()
+            .unwrap_or_else(|| {
+                DomainError::Unavailable(format!("{} {key} failed to start: {error}", K::NAME))
+            })),
+        Err(other) => Err(DomainError::Unavailable(format!(
+            "{} {key} failed to start: {other}",
+            K::NAME
+        ))),
     }
 }
 

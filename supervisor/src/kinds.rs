@@ -10,8 +10,8 @@ use pazar_actors::order::{CheckoutsInProgress, OrderActor, OrderArgs, StockGatew
 use pazar_actors::payments::{PaymentProvider, PaymentSessionActor, PaymentSessionArgs};
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::{
-    Catalog, Currency, DomainError, EventSignal, HoldSource, LiveCarts, OrderId, ProductId,
-    ProductViews, StockLevels, Store, StoreWriter, UserId,
+    Catalog, Currency, DomainError, HoldSource, LiveCarts, OrderId, ProductId, ProductViews,
+    StockLevels, Store, StoreWriter, UserId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +108,7 @@ impl StockGateway for StockActors {
 pub struct PaymentSessionKind {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) provider: Arc<dyn PaymentProvider>,
-    pub(crate) signal: EventSignal,
+    pub(crate) writer: StoreWriter,
 }
 
 impl EntityKind for PaymentSessionKind {
@@ -125,7 +125,7 @@ impl EntityKind for PaymentSessionKind {
             order_id,
             store: self.store.clone(),
             provider: self.provider.clone(),
-            signal: self.signal.clone(),
+            writer: self.writer.clone(),
         }
     }
 }
@@ -146,7 +146,7 @@ pub struct CartKind {
 pub struct OrderKind {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) stock: Arc<dyn StockGateway>,
-    pub(crate) signal: EventSignal,
+    pub(crate) writer: StoreWriter,
 }
 
 impl EntityKind for OrderKind {
@@ -163,7 +163,7 @@ impl EntityKind for OrderKind {
             order_id,
             store: self.store.clone(),
             stock: self.stock.clone(),
-            signal: self.signal.clone(),
+            writer: self.writer.clone(),
         }
     }
 }

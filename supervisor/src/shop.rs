@@ -208,7 +208,7 @@ impl Shop {
             OrderKind {
                 store: store.clone(),
                 stock: gateway.clone(),
-                signal: signal.clone(),
+                writer: writer.clone(),
             },
             config.order_policy,
             root.get_cell(),
@@ -225,7 +225,7 @@ impl Shop {
             PaymentSessionKind {
                 store: store.clone(),
                 provider: provider.clone(),
-                signal: signal.clone(),
+                writer: writer.clone(),
             },
             config.payment_policy,
             root.get_cell(),

@@ -10,9 +10,8 @@
 
 use clap::Parser;
 use pazar_bench::{serve_in_process, BenchDb, Measurement};
-use pazar_supervisor::{MailConfig, Shop, ShopConfig};
+use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The same allocator as the `pazar` binary, so the figures are the server's.
@@ -92,22 +91,7 @@ async fn main() {
 }
 
 async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
-    let mail_dir = tempfile::tempdir().expect("mail folder");
-    let mail = MailConfig {
-        renderer: Arc::new(
-            pazar_mail::Templates::new("Bench", "http://bench.test").expect("templates"),
-        ),
-        transport: Arc::new(
-            pazar_mail::LettreTransport::files(
-                mail_dir.path().to_owned(),
-                "Bench <bench@bench.test>",
-            )
-            .expect("mail folder"),
-        ),
-        max_attempts: 8,
-        retry_base: Duration::from_secs(1),
-        retry_max: Duration::from_secs(60),
-    };
+    let (mail, _mail_dir) = pazar_bench::file_mail();
     let shop = Shop::start(
         db.store().await,
         ShopConfig {

@@ -394,18 +394,27 @@ macro_rules! impl_store {
                     let mut net: HashMap<ProductId, (i64, i64)> = HashMap::new();
                     let mut tx = self.pool.begin().await.map_err(other)?;
                     // Consecutive reservations (the hot-product case) become one
-                    // multi-row INSERT; order relative to other changes is kept.
-                    let mut pending: Vec<(ProductId, &Reservation)> = Vec::new();
+                    // multi-row INSERT, consecutive releases and commits one DELETE;
+                    // order relative to other changes is kept.
+                    let mut inserts: Vec<(ProductId, &Reservation)> = Vec::new();
+                    let mut deletes: Vec<(ProductId, OrderId)> = Vec::new();
                     for change in writes.stock {
+                        let removes = matches!(
+                            change,
+                            StockChange::Release { .. } | StockChange::Commit { .. }
+                        );
                         if !matches!(change, StockChange::Reserve { .. }) {
-                            insert_reservations(&mut tx, &mut pending).await?;
+                            insert_reservations(&mut tx, &mut inserts).await?;
+                        }
+                        if !removes {
+                            delete_reservations(&mut tx, &mut deletes).await?;
                         }
                         match change {
                             StockChange::Reserve {
                                 product_id,
                                 reservation,
                             } => {
-                                pending.push((*product_id, reservation));
+                                inserts.push((*product_id, reservation));
                                 net.entry(*product_id).or_default().1 += reservation.quantity;
                             }
                             StockChange::Release {
@@ -413,7 +422,7 @@ macro_rules! impl_store {
                                 order_id,
                                 quantity,
                             } => {
-                                delete_reservation(&mut tx, *product_id, *order_id).await?;
+                                deletes.push((*product_id, *order_id));
                                 net.entry(*product_id).or_default().1 -= quantity;
                             }
                             StockChange::Commit {
@@ -421,7 +430,7 @@ macro_rules! impl_store {
                                 order_id,
                                 quantity,
                             } => {
-                                delete_reservation(&mut tx, *product_id, *order_id).await?;
+                                deletes.push((*product_id, *order_id));
                                 let entry = net.entry(*product_id).or_default();
                                 entry.0 -= quantity;
                                 entry.1 -= quantity;
@@ -455,7 +464,8 @@ macro_rules! impl_store {
                             }
                         }
                     }
-                    insert_reservations(&mut tx, &mut pending).await?;
+                    insert_reservations(&mut tx, &mut inserts).await?;
+                    delete_reservations(&mut tx, &mut deletes).await?;
                     for (product_id, (on_hand, reserved)) in net {
                         if on_hand == 0 && reserved == 0 {
                             continue;
@@ -472,9 +482,7 @@ macro_rules! impl_store {
                         .map_err(other)?;
                     }
                     insert_orders(&mut tx, writes.orders).await?;
-                    for transition in writes.transitions {
-                        transition_order(&mut tx, transition).await?;
-                    }
+                    transition_orders(&mut tx, writes.transitions).await?;
                     for session in writes.payments {
                         update_payment_session(&mut tx, session).await?;
                     }
@@ -1212,25 +1220,59 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Moves an order to its transition's status (`Conflict` if it is no
-            /// longer in `from`) and appends the history entry, inside `tx`.
-            async fn transition_order(
+            /// Moves each order to its transition's status and appends the history
+            /// entries, inside `tx`: one UPDATE per (from, to) pair and one INSERT,
+            /// however many orders. `Conflict` if any order is no longer in `from`.
+            async fn transition_orders(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                transition: &OrderTransition,
+                transitions: &[OrderTransition],
             ) -> Result<(), StoreError> {
-                let done = sqlx::query("update orders set status = $2 where id = $1 and status = $3")
-                    .bind(transition.order_id.0)
-                    .bind(transition.change.status.as_str())
-                    .bind(transition.from.as_str())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(other)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Conflict {
-                        constraint: "orders_status".into(),
-                    });
+                // 1 parameter a row; SQLite allows 32766 per statement.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                let mut moves: Vec<((OrderStatus, OrderStatus), Vec<Uuid>)> = Vec::new();
+                for transition in transitions {
+                    let pair = (transition.from, transition.change.status);
+                    match moves.iter_mut().find(|(seen, _)| *seen == pair) {
+                        Some((_, ids)) => ids.push(transition.order_id.0),
+                        None => moves.push((pair, vec![transition.order_id.0])),
+                    }
                 }
-                insert_history(tx, transition.order_id, transition.position, &transition.change).await
+                for ((from, to), ids) in &moves {
+                    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                        let mut update = sqlx::QueryBuilder::<$db>::new("update orders set status = ");
+                        update
+                            .push_bind(to.as_str())
+                            .push(" where status = ")
+                            .push_bind(from.as_str())
+                            .push(" and id in (");
+                        let mut ids = update.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        update.push(")");
+                        let done = update.build().execute(&mut **tx).await.map_err(other)?;
+                        if done.rows_affected() != chunk.len() as u64 {
+                            return Err(StoreError::Conflict {
+                                constraint: "orders_status".into(),
+                            });
+                        }
+                    }
+                }
+                // 5 parameters a row.
+                for chunk in transitions.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "insert into order_history (order_id, position, status, at, reason) ",
+                    );
+                    insert.push_values(chunk, |mut row, transition| {
+                        row.push_bind(transition.order_id.0)
+                            .push_bind(transition.position as i32)
+                            .push_bind(transition.change.status.as_str())
+                            .push_bind(transition.change.at)
+                            .push_bind(transition.change.reason.clone());
+                    });
+                    insert.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                Ok(())
             }
 
             /// Stores a payment session's new status, error and `updated_at` inside `tx`.
@@ -1246,27 +1288,6 @@ macro_rules! impl_store {
                 .bind(session.status.as_str())
                 .bind(session.last_error.as_deref())
                 .bind(session.updated_at)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ())
-                .map_err(other)
-            }
-
-            async fn insert_history(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                order: OrderId,
-                position: i64,
-                change: &StatusChange,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "insert into order_history (order_id, position, status, at, reason) \
-                     values ($1, $2, $3, $4, $5)",
-                )
-                .bind(order.0)
-                .bind(position as i32)
-                .bind(change.status.as_str())
-                .bind(change.at)
-                .bind(change.reason.as_deref())
                 .execute(&mut **tx)
                 .await
                 .map(|_| ())
@@ -1340,20 +1361,30 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn delete_reservation(
+            /// Deletes the reservations `pending` names (one DELETE) and clears it.
+            async fn delete_reservations(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                product_id: ProductId,
-                order_id: OrderId,
+                pending: &mut Vec<(ProductId, OrderId)>,
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "delete from stock_reservations where product_id = $1 and order_id = $2",
-                )
-                .bind(product_id.0)
-                .bind(order_id.0)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ())
-                .map_err(other)
+                // 2 parameters a row; SQLite allows 32766 per statement.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                for rows in pending.chunks(ROWS_PER_STATEMENT) {
+                    let mut delete = sqlx::QueryBuilder::<$db>::new(
+                        "delete from stock_reservations where (product_id, order_id) in (values ",
+                    );
+                    let mut pairs = delete.separated(", ");
+                    for (product_id, order_id) in rows {
+                        pairs.push("(");
+                        pairs.push_bind_unseparated(product_id.0);
+                        pairs.push_unseparated(", ");
+                        pairs.push_bind_unseparated(order_id.0);
+                        pairs.push_unseparated(")");
+                    }
+                    delete.push(")");
+                    delete.build().execute(&mut **tx).await.map_err(other)?;
+                }
+                pending.clear();
+                Ok(())
             }
         }
     };

@@ -15,7 +15,7 @@ use pazar_actors::{NewProduct, OrderId};
 use pazar_bench::{serve_in_process, BenchDb};
 use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -213,7 +213,13 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     // Confirm every payment from the workers; a watcher reads each confirmed order
     // back until it is paid.
     let (confirmed_tx, confirmed) = tokio::sync::mpsc::unbounded_channel();
-    let watcher = tokio::spawn(watch_until_paid(shop.clone(), confirmed, orders.len()));
+    let confirms_done = Arc::new(tokio::sync::OnceCell::new());
+    let watcher = tokio::spawn(watch_until_paid(
+        shop.clone(),
+        confirmed,
+        orders.len(),
+        confirms_done.clone(),
+    ));
     let queue: VecDeque<(String, OrderId)> = secrets
         .into_iter()
         .zip(orders.iter().map(|(_, order)| *order))
@@ -244,6 +250,7 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     }))
     .await;
     let last_confirm = Instant::now();
+    confirms_done.set(last_confirm).unwrap();
     let (paid_at_last_confirm, all_paid, mut lags) = watcher.await.unwrap();
     lags.sort_unstable();
     shop.shutdown().await;
@@ -258,47 +265,57 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     }
 }
 
-/// Reads each confirmed order back (as `GET /api/v1/orders/{id}` does, from its
-/// actor) until it is paid. Returns how many were paid when the last confirm
-/// returned, when the last one was first seen paid, and each order's lag from its
-/// confirm to being seen paid.
+/// Follows the outbox for `orders.paid` (an order reads back `paid` as soon as
+/// its transition is committed, which is when its event is in the outbox) until
+/// every confirmed order is paid, then reads each order back to check. Returns how
+/// many were paid when the last confirm returned, when the last one was paid, and
+/// each order's lag from its confirm returning to its paid event being readable.
 async fn watch_until_paid(
     shop: Shop,
     mut confirmed: tokio::sync::mpsc::UnboundedReceiver<(OrderId, Instant)>,
     total: usize,
+    confirms_done: Arc<tokio::sync::OnceCell<Instant>>,
 ) -> (usize, Instant, Vec<Duration>) {
-    let mut pending: Vec<(OrderId, Instant)> = Vec::new();
-    let mut lags = Vec::with_capacity(total);
-    let mut last_seen_paid = Instant::now();
+    let mut confirmed_at: HashMap<OrderId, Instant> = HashMap::new();
+    let mut paid_at: HashMap<OrderId, Instant> = HashMap::new();
     let mut paid_at_last_confirm = None;
+    let (mut seq, _) = shop.events.progress().await.expect("outbox head");
     let deadline = Instant::now() + Duration::from_secs(300);
-    while lags.len() < total {
-        let mut received = 0;
-        while let Ok(next) = confirmed.try_recv() {
-            pending.push(next);
-            received += 1;
+    while paid_at.len() < total || confirmed_at.len() < total {
+        if paid_at_last_confirm.is_none() && confirms_done.get().is_some() {
+            paid_at_last_confirm = Some(paid_at.len());
         }
-        if received == 0 && pending.len() + lags.len() == total && paid_at_last_confirm.is_none() {
-            paid_at_last_confirm = Some(lags.len());
+        while let Ok((order, at)) = confirmed.try_recv() {
+            confirmed_at.insert(order, at);
         }
-        let mut still = Vec::with_capacity(pending.len());
-        for (order, confirmed_at) in pending {
-            if shop.order(order).await.expect("order").status == OrderStatus::Paid {
-                last_seen_paid = Instant::now();
-                lags.push(last_seen_paid - confirmed_at);
-            } else {
-                still.push((order, confirmed_at));
+        let events = shop.events.events_after(seq, 1000).await.expect("outbox");
+        let now = Instant::now();
+        for event in &events {
+            seq = event.seq;
+            if event.event.kind == "orders.paid" {
+                let order = OrderId(event.event.subject.parse().expect("an order id"));
+                paid_at.entry(order).or_insert(now);
             }
         }
-        pending = still;
         assert!(
-            Instant::now() < deadline,
-            "{} orders never read back paid",
-            pending.len()
+            now < deadline,
+            "{} orders never paid",
+            total - paid_at.len()
         );
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        if events.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
-    (paid_at_last_confirm.unwrap_or(total), last_seen_paid, lags)
+    for order in confirmed_at.keys() {
+        let read_back = shop.order(*order).await.expect("order");
+        assert_eq!(read_back.status, OrderStatus::Paid, "order {order}");
+    }
+    let lags = paid_at
+        .iter()
+        .map(|(order, paid)| paid.saturating_duration_since(confirmed_at[order]))
+        .collect();
+    let last_paid = paid_at.values().max().copied().expect("orders");
+    (paid_at_last_confirm.unwrap_or(total), last_paid, lags)
 }
 
 /// Runs the futures concurrently and returns their outputs in order.

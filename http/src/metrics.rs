@@ -1,33 +1,120 @@
-//! Prometheus metrics at `/metrics`: requests by route and status, a latency
-//! histogram per route, and the supervision tree's actor counts.
+//! Prometheus metrics at `/metrics`, through `prometheus-client` (the Prometheus
+//! project's Rust client): requests by route and status, a latency histogram per
+//! route, and the supervision tree's actor counts.
 //!
 //! Routes are recorded as templates (`/api/v1/products/{id}`): every path segment
 //! that parses as a UUID is replaced by `{id}`, and requests that matched no route
 //! are counted under `unmatched`, so the number of series stays bounded.
+//!
+//! The request path takes no exclusive lock once a series exists: a family's map
+//! is read under a shared lock and the counters are atomics (the exclusive lock is
+//! taken once, when a route and status are first seen).
 
 use poem::http::StatusCode;
-use std::collections::HashMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+/// The ProductStock supervisor's figures, read at each scrape.
+#[derive(Debug, Default)]
+struct TreeFigures {
+    alive: AtomicU64,
+    restarts: AtomicU64,
+    passivated: AtomicU64,
+}
+
+impl Collector for TreeFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let kind = [("kind", "product_stock")];
+        let alive = ConstGauge::new(self.alive.load(Ordering::Relaxed) as i64);
+        let mut metric = encoder.encode_descriptor(
+            "pazar_actors_alive",
+            "Entity actors alive",
+            None,
+            alive.metric_type(),
+        )?;
+        alive.encode(metric.encode_family(&kind)?)?;
+        for (name, help, value) in [
+            (
+                "pazar_actor_restarts",
+                "Entity actors restarted after a failure",
+                &self.restarts,
+            ),
+            (
+                "pazar_actor_passivations",
+                "Entity actors stopped for being idle",
+                &self.passivated,
+            ),
+        ] {
+            let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+            let mut metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric.encode_family(&kind)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// Counters kept by the HTTP middleware.
-#[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, String, u16), u64>>,
-    latency: Mutex<HashMap<String, Histogram>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    tree: Arc<TreeFigures>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "pazar_http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
+        );
+        registry.register(
+            "pazar_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        let tree = Arc::new(TreeFigures::default());
+        registry.register_collector(Box::new(tree.clone()));
+        Self {
+            registry,
+            requests,
+            latency,
+            tree,
+        }
+    }
 }
 
 impl Metrics {
@@ -38,90 +125,37 @@ impl Metrics {
         } else {
             route_template(path)
         };
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((method.to_owned(), route.clone(), status.as_u16()))
-            .or_default() += 1;
-        let seconds = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let histogram = latency.entry(route).or_default();
-        for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum += seconds;
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route,
+                status: status.as_u16(),
+            })
+            .inc();
     }
 
-    /// The Prometheus text exposition, with the tree's gauges appended.
+    /// The OpenMetrics text exposition, with the tree's figures as given.
     pub fn render(
         &self,
         actors_alive: usize,
         restarts_total: u64,
         passivated_total: u64,
     ) -> String {
+        self.tree
+            .alive
+            .store(actors_alive as u64, Ordering::Relaxed);
+        self.tree.restarts.store(restarts_total, Ordering::Relaxed);
+        self.tree
+            .passivated
+            .store(passivated_total, Ordering::Relaxed);
         let mut out = String::new();
-        out.push_str(
-            "# HELP pazar_http_requests_total HTTP requests by method, route and status.\n",
-        );
-        out.push_str("# TYPE pazar_http_requests_total counter\n");
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let mut keys: Vec<_> = requests.keys().collect();
-        keys.sort();
-        for key in keys {
-            let (method, route, status) = key;
-            let _ = writeln!(
-                out,
-                "pazar_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
-                requests[key]
-            );
-        }
-        drop(requests);
-        out.push_str("# HELP pazar_http_request_duration_seconds HTTP request latency by route.\n");
-        out.push_str("# TYPE pazar_http_request_duration_seconds histogram\n");
-        let latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let mut routes: Vec<_> = latency.keys().collect();
-        routes.sort();
-        for route in routes {
-            let histogram = &latency[route];
-            for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter()) {
-                let _ = writeln!(
-                    out,
-                    "pazar_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "pazar_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                histogram.count
-            );
-            let _ = writeln!(
-                out,
-                "pazar_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                histogram.sum
-            );
-            let _ = writeln!(
-                out,
-                "pazar_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                histogram.count
-            );
-        }
-        drop(latency);
-        let _ = writeln!(
-            out,
-            "# HELP pazar_actors_alive Entity actors alive.\n# TYPE pazar_actors_alive gauge\npazar_actors_alive{{kind=\"product_stock\"}} {actors_alive}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP pazar_actor_restarts_total Entity actors restarted after a failure.\n# TYPE pazar_actor_restarts_total counter\npazar_actor_restarts_total{{kind=\"product_stock\"}} {restarts_total}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP pazar_actor_passivations_total Entity actors stopped for being idle.\n# TYPE pazar_actor_passivations_total counter\npazar_actor_passivations_total{{kind=\"product_stock\"}} {passivated_total}"
-        );
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -171,11 +205,17 @@ mod tests {
         ));
         assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
         assert!(text.contains(
-            "pazar_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.005\"} 1"
+            "pazar_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/health\"} 1"
         ));
         assert!(text.contains(
-            "pazar_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.25\"} 2"
+            "pazar_http_request_duration_seconds_bucket{le=\"0.25\",route=\"/health\"} 2"
         ));
         assert!(text.contains("pazar_actors_alive{kind=\"product_stock\"} 3"));
+        assert!(text.contains("pazar_actor_restarts_total{kind=\"product_stock\"} 1"));
+        assert!(text.contains("pazar_actor_passivations_total{kind=\"product_stock\"} 2"));
+        assert!(
+            text.ends_with("# EOF\n"),
+            "a complete OpenMetrics exposition"
+        );
     }
 }

@@ -137,7 +137,7 @@ async fn record<E: Endpoint>(
     Ok(response)
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the OpenMetrics text format Prometheus scrapes.
 #[poem::handler]
 async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
     let tree = state.shop.stock.snapshot(0).await;
@@ -145,7 +145,7 @@ async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
         .metrics
         .render(tree.alive, tree.restarts_total, tree.passivated_total);
     Response::builder()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(crate::metrics::CONTENT_TYPE)
         .body(body)
 }
 

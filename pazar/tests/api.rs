@@ -616,6 +616,10 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(metrics.status().as_u16(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains(
         "pazar_http_requests_total{method=\"POST\",route=\"/api/v1/products/{id}/stock-adjustments\",status=\"200\"} 1"

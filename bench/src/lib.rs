@@ -92,6 +92,13 @@ impl Measurement {
         }
     }
 
+    /// Several runs as one: their operations over their summed time.
+    pub fn merge(runs: Vec<Measurement>) -> Self {
+        let elapsed = runs.iter().map(|run| run.elapsed).sum();
+        let latencies = runs.into_iter().flat_map(|run| run.latencies).collect();
+        Self::new(latencies, elapsed)
+    }
+
     /// Operations per second.
     pub fn per_second(&self) -> f64 {
         self.operations as f64 / self.elapsed.as_secs_f64()

@@ -48,9 +48,14 @@ impl<A: Acceptor> Acceptor for SilenceTimeout<A> {
 }
 
 /// An IO stream whose reads fail once it has been silent for the timeout.
+///
+/// Activity only notes the time; the timer is moved when it fires early (at most
+/// once per timeout), not on every read and write: resetting a tokio timer takes
+/// the timer wheel's lock, which every request would otherwise pay twice.
 pub struct Deadline<Io> {
     inner: Io,
     timeout: Duration,
+    last_activity: Instant,
     sleep: Pin<Box<Sleep>>,
 }
 
@@ -59,12 +64,25 @@ impl<Io> Deadline<Io> {
         Self {
             inner,
             timeout,
+            last_activity: Instant::now(),
             sleep: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
     fn activity(&mut self) {
-        self.sleep.as_mut().reset(Instant::now() + self.timeout);
+        self.last_activity = Instant::now();
+    }
+
+    /// Ready once the stream has been silent for the timeout.
+    fn poll_silence(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            let deadline = self.last_activity + self.timeout;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            self.sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 
@@ -82,7 +100,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Deadline<Io> {
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+            Poll::Pending => match self.poll_silence(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the connection was silent too long",

@@ -162,6 +162,9 @@ impl Metrics {
 
 /// `/api/v1/products/0190…/stock-adjustments` → `/api/v1/products/{id}/stock-adjustments`.
 fn route_template(path: &str) -> String {
+    if !path.split('/').any(|segment| segment.len() == 36) {
+        return path.to_owned();
+    }
     path.split('/')
         .map(|segment| {
             if segment.len() == 36 && uuid::Uuid::parse_str(segment).is_ok() {

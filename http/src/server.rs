@@ -106,11 +106,12 @@ async fn allow<E: Endpoint>(
     request: Request,
     allowed: Arc<crate::openapi::AllowedMethods>,
 ) -> poem::Result<Response> {
-    let path = request.uri().path().to_owned();
+    // A `Uri` clone shares its bytes: no copy of the path per request.
+    let uri = request.uri().clone();
     let mut response = endpoint.call(request).await?.into_response();
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         if let Some(value) = allowed
-            .for_path(&path)
+            .for_path(uri.path())
             .and_then(|methods| poem::http::HeaderValue::from_str(&methods).ok())
         {
             response
@@ -128,12 +129,14 @@ async fn record<E: Endpoint>(
     state: Arc<AppState>,
 ) -> poem::Result<Response> {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = endpoint.call(request).await?.into_response();
-    state
-        .metrics
-        .record(&method, &path, response.status(), started.elapsed());
+    state.metrics.record(
+        method.as_str(),
+        uri.path(),
+        response.status(),
+        started.elapsed(),
+    );
     Ok(response)
 }
 

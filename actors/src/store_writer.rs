@@ -144,7 +144,10 @@ async fn run(
     signal: EventSignal,
 ) {
     let mut commands = Vec::with_capacity(max_batch);
+    let mut last_batch = 0;
     while receiver.recv_many(&mut commands, max_batch).await > 0 {
+        gather(&mut receiver, &mut commands, last_batch, max_batch).await;
+        last_batch = commands.len();
         let mut batch = Batch::with_capacity(commands.len());
         let mut completions = Vec::with_capacity(commands.len());
         let mut barriers = Vec::new();
@@ -162,6 +165,7 @@ async fn run(
                 batch.commit(store.as_ref(), writes, failed)
             })
             .await;
+
             let committed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
             if committed > 0 {
                 tracing::trace!(writes = committed, "batch committed");
@@ -175,6 +179,41 @@ async fn run(
             let _ = done.send(());
         }
     }
+}
+
+/// Lets the callers answered by the last commit come back before committing again.
+///
+/// When a batch of `n` writes commits, its `n` callers are answered and most send
+/// their next write at once; but the first to arrive would otherwise be committed
+/// alone while the rest queue behind it, and batches would alternate between large
+/// and tiny — two commits where one would do. So the writer yields to let the
+/// answered callers run, taking what they queue, until at least `expected` writes
+/// (the last batch's size) are queued and a yield brings no more — at most a
+/// bounded number of times, and with no timer, so a quiet store (where `expected`
+/// is 1) never waits. Returns how many times it yielded.
+async fn gather(
+    receiver: &mut mpsc::Receiver<Command>,
+    commands: &mut Vec<Command>,
+    expected: usize,
+    max_batch: usize,
+) -> usize {
+    const MOST_YIELDS: usize = 32;
+    let mut yields = 0;
+    while expected > 1 && yields < MOST_YIELDS && commands.len() < max_batch {
+        tokio::task::yield_now().await;
+        yields += 1;
+        let before = commands.len();
+        while commands.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(command) => commands.push(command),
+                Err(_) => break,
+            }
+        }
+        if commands.len() == before && commands.len() >= expected {
+            break;
+        }
+    }
+    yields
 }
 
 /// How many writes of each kind came before a write of a batch.
@@ -404,6 +443,43 @@ mod tests {
     use super::*;
     use rand::{rngs::StdRng, Rng, SeedableRng};
     use std::collections::BTreeSet;
+
+    fn barrier() -> Command {
+        Command::Barrier(oneshot::channel().0)
+    }
+
+    /// After a batch of 64 is answered, its callers come back a few task hops
+    /// later: the next batch waits for them instead of committing the first alone
+    /// (batches alternated 63, 1, 63, 1… and took two commits per round).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_answered_callers_of_a_batch_make_the_next_one() {
+        let (queue, mut receiver) = mpsc::channel(1024);
+        let mut commands = vec![barrier()];
+        for _ in 1..64 {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                // Reply, actor mailbox, actor: a few hops before the next write.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                let _ = queue.send(barrier()).await;
+            });
+        }
+        // The writer is a task among the callers' tasks, as in `StoreWriter::start`.
+        let gathered = tokio::spawn(async move {
+            gather(&mut receiver, &mut commands, 64, 512).await;
+            commands.len()
+        });
+        assert_eq!(gathered.await.unwrap(), 64);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_store_never_waits_to_gather() {
+        let (_queue, mut receiver) = mpsc::channel(8);
+        let mut commands = vec![barrier()];
+        assert_eq!(gather(&mut receiver, &mut commands, 1, 512).await, 0);
+        assert_eq!(commands.len(), 1);
+    }
 
     /// Property: for any batch size and any set of poisoned writes, exactly the
     /// poisoned writes fail, every other write commits exactly once and in order,

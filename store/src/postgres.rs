@@ -17,6 +17,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before each use: it is a round trip on every query. A dead
+            // connection fails its query and is dropped; the next one reconnects.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         Ok(Self { pool })

@@ -239,7 +239,11 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         sale.sold += sold;
         sale.stock += stock;
         sale.oversold += (sold - stock).max(0) + (shipped - stock).max(0);
-        assert_eq!((reserved, shipped), (0, sold), "every sale sold exactly its unit");
+        assert_eq!(
+            (reserved, shipped),
+            (0, sold),
+            "every sale sold exactly its unit"
+        );
     }
     sale
 }

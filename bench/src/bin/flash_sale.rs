@@ -97,7 +97,7 @@ async fn main() {
     let postgres_rate = on_postgres.print("pazar HTTP, PostgreSQL");
     let plain_rate = plain.print("plain row locks, PostgreSQL");
     println!(
-        "ratio pazar/plain on PostgreSQL: {:.1}x, SQLite/plain: {:.1}x (target >= 3x, p99 < 250 ms, 0 oversold)",
+        "ratio pazar/plain on PostgreSQL: {:.1}x, SQLite/plain: {:.1}x (target >= 5x, p99 < 100 ms, 0 oversold)",
         postgres_rate / plain_rate,
         sqlite_rate / plain_rate
     );

@@ -49,7 +49,7 @@ async fn main() {
     println!("plain UPDATE, PostgreSQL {}", plain.summary());
 
     println!(
-        "ratio pazar/plain on PostgreSQL: {:.1}x (target >= 10x); SQLite/plain PostgreSQL: {:.1}x",
+        "ratio pazar/plain on PostgreSQL: {:.1}x (target >= 25x); SQLite/plain PostgreSQL: {:.1}x",
         on_postgres.per_second() / plain.per_second(),
         on_sqlite.per_second() / plain.per_second()
     );

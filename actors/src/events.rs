@@ -85,7 +85,8 @@ pub trait EventSubscriber: Send + Sync + 'static {
     /// Whether it cares about events of this type (others are skipped, not handled).
     fn wants(&self, kind: &str) -> bool;
     /// Handles one event; an error makes the bus retry it (with backoff) before
-    /// moving on, so order is kept.
+    /// the subject's next event, so each subject's order is kept. Events of
+    /// different subjects are handled concurrently.
     async fn handle(&self, event: &StoredEvent) -> Result<(), String>;
 }
 

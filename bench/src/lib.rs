@@ -184,3 +184,55 @@ pub fn file_mail() -> (pazar_supervisor::MailConfig, tempfile::TempDir) {
     };
     (mail, dir)
 }
+
+/// The client secret of an order's payment, polled every `every` until the
+/// payments service has started the session (panics after `deadline`).
+pub async fn payment_secret(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    order: &str,
+    every: Duration,
+    deadline: std::time::Instant,
+) -> String {
+    loop {
+        let response = client
+            .get(format!("{base}/api/v1/orders/{order}/payment"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET payment");
+        if response.status().is_success() {
+            let session: serde_json::Value = response.json().await.expect("payment JSON");
+            return session["client_secret"]
+                .as_str()
+                .expect("a client secret")
+                .to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no payment session for {order}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Pays with the local provider's test card that succeeds; asserts it did.
+pub async fn pay_locally(client: &reqwest::Client, base: &str, secret: &str) {
+    let reply: serde_json::Value = client
+        .post(format!("{base}/api/v1/payments/local/confirm"))
+        .json(&serde_json::json!({
+            "client_secret": secret,
+            "card_number": "4242 4242 4242 4242",
+            "exp_month": 12,
+            "exp_year": 2040,
+            "cvc": "123",
+        }))
+        .send()
+        .await
+        .expect("confirm")
+        .json()
+        .await
+        .expect("confirm JSON");
+    assert_eq!(reply["status"], "succeeded", "{reply}");
+}

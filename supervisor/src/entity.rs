@@ -179,7 +179,15 @@ impl<K: EntityKind> EntitySupervisorState<K> {
         tokio::spawn(async move {
             let spawned = Actor::spawn_linked(None, actor, arguments, myself.get_cell()).await;
             let outcome = started::<K>(key, spawned.map(|(actor, _)| actor));
-            let _ = myself.cast(EntitySupervisorMessage::Started { key, outcome });
+            let told = myself.cast(EntitySupervisorMessage::Started { key, outcome });
+            if let Err(ractor::MessagingErr::SendErr(EntitySupervisorMessage::Started {
+                outcome: Ok(orphan),
+                ..
+            })) = told
+            {
+                // The supervisor stopped while the actor loaded: nobody may use it.
+                orphan.stop(Some("its supervisor stopped".into()));
+            }
         });
     }
 

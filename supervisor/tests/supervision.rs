@@ -167,6 +167,7 @@ on_both_databases!(
     concurrent_reservations_never_oversell,
     a_retired_product_is_gone_for_good,
     events_reach_subscribers_in_order_and_resume_after_a_restart,
+    a_stuck_subject_holds_up_only_its_own_events,
     a_paid_order_sells_its_stock_and_can_be_fulfilled,
     a_payment_that_lands_after_expiry_is_refunded_automatically,
     a_payment_whose_news_went_missing_is_reconciled,
@@ -639,4 +640,92 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(4, 0));
     shop.shutdown().await;
     db.finish().await;
+}
+
+/// Holds the first product's upsert until another product's has been handled.
+struct Holder {
+    first: Mutex<Option<String>>,
+    release: tokio::sync::watch::Sender<bool>,
+    handled: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventSubscriber for Holder {
+    fn name(&self) -> &str {
+        "holder"
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        kind == "catalog.product_upserted"
+    }
+
+    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+        let subject = event.event.subject.clone();
+        let held = self.first.lock().unwrap().as_deref() == Some(subject.as_str());
+        if held {
+            let mut released = self.release.subscribe();
+            let _ = released.wait_for(|released| *released).await;
+        }
+        self.handled.lock().unwrap().push(subject);
+        Ok(())
+    }
+}
+
+/// Delivery keeps each subject's events in order but does not make every other
+/// subject wait behind a slow one (it handled one event at a time, so a stuck
+/// `orders` handler once kept every paid order "pending payment"); the saved
+/// cursor never passes the stuck event.
+async fn a_stuck_subject_holds_up_only_its_own_events(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let holder = Arc::new(Holder {
+        first: Mutex::new(None),
+        release: tokio::sync::watch::channel(false).0,
+        handled: Mutex::new(Vec::new()),
+    });
+    let stuck = product(&shop, "STUCK", 1).await;
+    *holder.first.lock().unwrap() = Some(stuck.to_string());
+    // Eight more: the chance that all share the stuck one's lane (of 64) is nil.
+    let mut others = Vec::new();
+    for i in 0..8 {
+        others.push(product(&shop, &format!("FREE-{i}"), 1).await.to_string());
+    }
+    let stuck_seq = db
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.event.subject == stuck.to_string())
+        .unwrap()
+        .seq;
+    let delivery = shop.events.subscribe(holder.clone());
+    eventually(
+        Duration::from_secs(10),
+        "another product's event is handled while the first is stuck",
+        || async {
+            let handled = holder.handled.lock().unwrap();
+            others.iter().any(|other| handled.contains(other))
+        },
+    )
+    .await;
+    assert!(!holder.handled.lock().unwrap().contains(&stuck.to_string()));
+    assert!(
+        db.store.event_cursor("holder").await.unwrap() < stuck_seq,
+        "the cursor never passes an event that is not done"
+    );
+    holder.release.send(true).unwrap();
+    let last = db.store.last_event_seq().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the cursor reaches the head",
+        || async { db.store.event_cursor("holder").await.unwrap() == last },
+    )
+    .await;
+    let handled = holder.handled.lock().unwrap().clone();
+    assert_eq!(handled.len(), 9, "each upsert once: {handled:?}");
+    delivery.abort();
+    shop.shutdown().await;
 }

@@ -9,7 +9,7 @@
 //! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
 use clap::Parser;
-use pazar_bench::{serve_in_process, BenchDb, Measurement};
+use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb, Measurement};
 use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -263,34 +263,19 @@ async fn pay_all(
         .map(|(token, order)| {
             let (client, base, shop) = (client.clone(), base.to_owned(), shop.clone());
             tokio::spawn(async move {
-                let secret = loop {
-                    let response = client
-                        .get(format!("{base}/api/v1/orders/{order}/payment"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .unwrap();
-                    if response.status().is_success() {
-                        let session: Value = response.json().await.unwrap();
-                        break session["client_secret"].as_str().unwrap().to_owned();
-                    }
-                    assert!(Instant::now() < deadline, "no payment session for {order}");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                };
-                let confirmed = client
-                    .post(format!("{base}/api/v1/payments/local/confirm"))
-                    .json(&json!({"client_secret": secret, "card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(confirmed.status().is_success());
+                let every = Duration::from_millis(5);
+                let secret = payment_secret(&client, &base, &token, &order, every, deadline).await;
+                pay_locally(&client, &base, &secret).await;
                 let id = pazar_actors::OrderId(order.parse().unwrap());
                 loop {
                     let read_back = shop.order(id).await.expect("order");
                     if read_back.status == pazar_actors::OrderStatus::Paid {
                         return Instant::now();
                     }
-                    assert!(Instant::now() < deadline, "order {order} never read back paid");
+                    assert!(
+                        Instant::now() < deadline,
+                        "order {order} never read back paid"
+                    );
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             })

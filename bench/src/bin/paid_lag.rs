@@ -12,7 +12,7 @@ use clap::Parser;
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::OrderStatus;
 use pazar_actors::{NewProduct, OrderId};
-use pazar_bench::{serve_in_process, BenchDb};
+use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb};
 use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -191,20 +191,9 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     let secrets: Vec<String> = join_all(orders.iter().map(|(token, order)| {
         let (client, base, token, order) = (client.clone(), base.clone(), token.clone(), *order);
         async move {
-            loop {
-                let response = client
-                    .get(format!("{base}/api/v1/orders/{order}/payment"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap();
-                if response.status().is_success() {
-                    let session: Value = response.json().await.unwrap();
-                    return session["client_secret"].as_str().unwrap().to_owned();
-                }
-                assert!(Instant::now() < deadline, "no payment session for {order}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let order = order.to_string();
+            let every = Duration::from_millis(20);
+            payment_secret(&client, &base, &token, &order, every, deadline).await
         }
     }))
     .await;
@@ -227,23 +216,18 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     let queue = Arc::new(Mutex::new(queue));
     let first_confirm = Instant::now();
     join_all((0..args.workers).map(|_| {
-        let (client, base, queue, confirmed) =
-            (client.clone(), base.clone(), queue.clone(), confirmed_tx.clone());
+        let (client, base, queue, confirmed) = (
+            client.clone(),
+            base.clone(),
+            queue.clone(),
+            confirmed_tx.clone(),
+        );
         async move {
             loop {
                 let Some((secret, order)) = queue.lock().unwrap().pop_front() else {
                     return;
                 };
-                let reply: Value = client
-                    .post(format!("{base}/api/v1/payments/local/confirm"))
-                    .json(&json!({"client_secret": secret, "card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                assert_eq!(reply["status"], "succeeded", "{reply}");
+                pay_locally(&client, &base, &secret).await;
                 let _ = confirmed.send((order, Instant::now()));
             }
         }

@@ -9,20 +9,25 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// The store writer's own connection: a group commit never waits for a
+    /// connection behind subscribers' and requests' queries.
+    pub(crate) writer: PgPool,
 }
 
 impl PostgresStore {
     /// Connects to the database named by a `postgres:` URL.
     pub async fn connect(url: &str) -> Result<Self, StoreOpenError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            // No ping before each use: it is a round trip on every query. A dead
-            // connection fails its query and is dropped; the next one reconnects.
-            .test_before_acquire(false)
-            .connect(url)
-            .await?;
-        Ok(Self { pool })
+        // No ping before each use: it is a round trip on every query. A dead
+        // connection fails its query and is dropped; the next one reconnects.
+        let options = |connections| {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
+        };
+        let pool = options(16).connect(url).await?;
+        let writer = options(1).connect(url).await?;
+        Ok(Self { pool, writer })
     }
 
     /// Applies `migrations/postgres`; returns how many migrations were new.

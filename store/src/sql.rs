@@ -392,7 +392,7 @@ macro_rules! impl_store {
                     // Per product, the net change of (on_hand, reserved) over the batch:
                     // one UPDATE per product however many reservations the batch holds.
                     let mut net: HashMap<ProductId, (i64, i64)> = HashMap::new();
-                    let mut tx = self.pool.begin().await.map_err(other)?;
+                    let mut tx = self.writer.begin().await.map_err(other)?;
                     // Consecutive reservations (the hot-product case) become one
                     // multi-row INSERT, consecutive releases and commits one DELETE;
                     // order relative to other changes is kept.

@@ -10,6 +10,9 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// The store writer's own connection: a group commit never waits for a
+    /// connection behind subscribers' and requests' queries.
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -32,9 +35,14 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// Applies `migrations/sqlite`; returns how many migrations were new.

@@ -320,3 +320,51 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Panics on its first call, then succeeds.
+    struct PanicsOnce(AtomicU32);
+
+    #[async_trait]
+    impl EventSubscriber for PanicsOnce {
+        fn name(&self) -> &str {
+            "panics-once"
+        }
+
+        fn wants(&self, _kind: &str) -> bool {
+            true
+        }
+
+        async fn handle(&self, _event: &StoredEvent) -> Result<(), String> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("a bug in a handler");
+            }
+            Ok(())
+        }
+    }
+
+    /// A panicking handler is retried like a failing one; its lane lives on.
+    #[tokio::test]
+    async fn a_panicking_handler_is_retried() {
+        let subscriber = PanicsOnce(AtomicU32::new(0));
+        let event = StoredEvent {
+            seq: 1,
+            event: Event::new("orders.created", "subject", serde_json::json!({})),
+        };
+        let policy = DeliveryPolicy {
+            backoff: Duration::from_millis(1),
+            ..DeliveryPolicy::default()
+        };
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            handle_until_done(&subscriber, &event, policy),
+        )
+        .await
+        .expect("handled within 10 s");
+        assert_eq!(subscriber.0.load(Ordering::SeqCst), 2);
+    }
+}

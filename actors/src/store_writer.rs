@@ -545,6 +545,24 @@ mod tests {
         assert!(outcomes.iter().all(Result::is_err));
     }
 
+    /// A transition whose order moved on (another process wrote it) fails alone:
+    /// the other orders' transitions in its batch commit.
+    #[tokio::test]
+    async fn a_conflicting_transition_fails_alone() {
+        let outcomes = commit_isolating(8, |writes, _| async move {
+            if writes.contains(&5) {
+                Err(StoreError::Conflict {
+                    constraint: "orders_status".into(),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        let failed: Vec<usize> = (0..8).filter(|i| outcomes[*i].is_err()).collect();
+        assert_eq!(failed, vec![5]);
+    }
+
     /// The levels of a product's later writes no longer count a failed write.
     #[test]
     fn events_after_a_failed_write_leave_its_effect_out() {

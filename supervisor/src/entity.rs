@@ -638,3 +638,100 @@ impl<K: EntityKind> EntityHandle<K> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::watch;
+
+    /// An entity whose key 1 takes until `release` to load.
+    struct Slow {
+        release: watch::Receiver<bool>,
+    }
+
+    struct SlowActor;
+
+    impl Actor for SlowActor {
+        type Msg = RpcReplyPort<u32>;
+        type State = u32;
+        type Arguments = (u32, watch::Receiver<bool>);
+
+        async fn pre_start(
+            &self,
+            _myself: ActorRef<Self::Msg>,
+            (key, mut release): Self::Arguments,
+        ) -> Result<u32, ActorProcessingErr> {
+            if key == 1 {
+                let _ = release.wait_for(|released| *released).await;
+            }
+            Ok(key)
+        }
+
+        async fn handle(
+            &self,
+            _myself: ActorRef<Self::Msg>,
+            reply: Self::Msg,
+            key: &mut u32,
+        ) -> Result<(), ActorProcessingErr> {
+            let _ = reply.send(*key);
+            Ok(())
+        }
+    }
+
+    impl EntityKind for Slow {
+        type Key = u32;
+        type Actor = SlowActor;
+        const NAME: &'static str = "slow";
+
+        fn actor(&self) -> SlowActor {
+            SlowActor
+        }
+
+        fn arguments(&self, key: u32) -> (u32, watch::Receiver<bool>) {
+            (key, self.release.clone())
+        }
+    }
+
+    struct Parent;
+
+    impl Actor for Parent {
+        type Msg = ();
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    /// An actor still loading holds up only the callers of its own key: others
+    /// start and answer meanwhile (the supervisor used to await each load in turn,
+    /// so every fresh order waited behind every other's store read).
+    #[tokio::test]
+    async fn a_slow_load_holds_up_only_its_own_key() {
+        let (release, released) = watch::channel(false);
+        let (parent, _) = Actor::spawn(None, Parent, ()).await.unwrap();
+        let handle = EntityHandle::start(
+            Slow { release: released },
+            EntityPolicy::default(),
+            parent.get_cell(),
+        )
+        .await
+        .unwrap();
+        let slow = {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.call(1, |reply| reply).await })
+        };
+        tokio::task::yield_now().await;
+        for key in 2..6 {
+            let answer = tokio::time::timeout(Duration::from_secs(2), handle.call(key, |r| r))
+                .await
+                .expect("another key answers while key 1 loads");
+            assert_eq!(answer.unwrap(), key);
+        }
+        assert!(!slow.is_finished());
+        release.send(true).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), 1);
+        parent.stop(None);
+    }
+}

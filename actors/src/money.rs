@@ -123,6 +123,20 @@ impl Money {
         })
     }
 
+    /// A sum of prices as read back from the store (an order's total, a payment's
+    /// amount): any amount from 0, since a total of up to
+    /// [`crate::cart::MAX_QUANTITY`] lines of the dearest price is well above
+    /// [`Self::MAX_PRICE`]. New prices go through [`Self::price`].
+    pub fn total(amount: i64, currency: &str) -> Result<Self, DomainError> {
+        if amount < 0 {
+            return Err(DomainError::invalid("amount", "must not be negative"));
+        }
+        Ok(Self {
+            amount,
+            currency: Currency::parse(currency)?,
+        })
+    }
+
     /// `quantity` times this amount; `None` on overflow (never a capped value).
     pub fn times(self, quantity: i64) -> Option<Self> {
         Some(Self {
@@ -219,6 +233,9 @@ mod tests {
         assert!(Money::price(-1, "EUR").is_err());
         assert!(Money::price(Money::MAX_PRICE + 1, "EUR").is_err());
         assert!(Money::price(Money::MAX_PRICE, "EUR").is_ok());
+        // A total may exceed the dearest price, but never be negative.
+        assert!(Money::total(Money::MAX_PRICE * 3, "EUR").is_ok());
+        assert!(Money::total(-1, "EUR").is_err());
         assert_eq!(Money::price(0, "usd").unwrap().currency.as_str(), "USD");
     }
 }

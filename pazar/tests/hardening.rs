@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{next_snapshot, open_with_header, Backend, Socket, TestServer};
+use common::{
+    next_snapshot, open_with_header, order_status_becomes, pay_locally, start_payment, Backend,
+    Socket, TestServer,
+};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -505,6 +508,30 @@ async fn money_overflow_is_an_error_never_a_capped_total(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("at most 1000000 units"));
+    // The largest cart checks out, and its order (a total far above the dearest
+    // price) reads back, lists, and is paid: a stored total is not a price.
+    let order = server
+        .post("/api/v1/orders", Some(&*customer), json!({}))
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(order["total"]["amount"], 9 * MAX_PRICE * MAX_QUANTITY);
+    let id = order["id"].as_str().unwrap();
+    let read = server
+        .get(&format!("/api/v1/orders/{id}"), Some(&*customer))
+        .await;
+    assert_eq!(read.ok(200)["total"], order["total"]);
+    let listed = server.get("/api/v1/orders", Some(&*customer)).await;
+    assert_eq!(listed.ok(200)["items"][0]["total"], order["total"]);
+    let listed = server.get("/api/v1/admin/orders", Some(&*admin)).await;
+    assert_eq!(listed.ok(200)["items"][0]["id"], id);
+    let payment = start_payment(&server, &customer, &order).await;
+    assert_eq!(payment["amount"], order["total"]);
+    let secret = payment["client_secret"].as_str().unwrap();
+    pay_locally(&server, secret, "4242 4242 4242 4242")
+        .await
+        .ok(200);
+    order_status_becomes(&server, &customer, &order, "paid").await;
     server.finish().await;
 }
 

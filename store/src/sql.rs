@@ -103,7 +103,7 @@ macro_rules! impl_store {
                     client_secret: row.try_get("client_secret").map_err(other)?,
                     status: PaymentStatus::parse(&status)
                         .ok_or_else(|| corrupt("payment status", &status))?,
-                    amount: Money::price(row.try_get("amount").map_err(other)?, &currency)
+                    amount: Money::total(row.try_get("amount").map_err(other)?, &currency)
                         .map_err(|e| corrupt("payment amount", e))?,
                     last_error: row.try_get("last_error").map_err(other)?,
                     created_at: row.try_get("created_at").map_err(other)?,
@@ -123,7 +123,7 @@ macro_rules! impl_store {
                         last_error: row.try_get("last_error").map_err(other)?,
                     },
                     order_id: OrderId(row.try_get::<Uuid, _>("order_id").map_err(other)?),
-                    amount: Money::price(row.try_get("amount").map_err(other)?, &currency)
+                    amount: Money::total(row.try_get("amount").map_err(other)?, &currency)
                         .map_err(|e| corrupt("intent amount", e))?,
                     created_at: row.try_get("created_at").map_err(other)?,
                 })
@@ -582,8 +582,8 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(other)?;
-                    let money = |amount: i64, currency: &str| {
-                        Money::price(amount, currency).map_err(|e| corrupt("order amount", e))
+                    let total = |amount: i64, currency: &str| {
+                        Money::total(amount, currency).map_err(|e| corrupt("order total", e))
                     };
                     let parse_status = |raw: &str| {
                         OrderStatus::parse(raw).ok_or_else(|| corrupt("order status", raw))
@@ -592,7 +592,7 @@ macro_rules! impl_store {
                         id,
                         user_id: UserId(row.try_get::<Uuid, _>("user_id").map_err(other)?),
                         status: parse_status(&status)?,
-                        total: money(row.try_get("total_amount").map_err(other)?, &currency)?,
+                        total: total(row.try_get("total_amount").map_err(other)?, &currency)?,
                         created_at: row.try_get("created_at").map_err(other)?,
                         expires_at: row.try_get("expires_at").map_err(other)?,
                         idempotency_key: row.try_get("idempotency_key").map_err(other)?,
@@ -607,10 +607,11 @@ macro_rules! impl_store {
                                     name: line.try_get("name").map_err(other)?,
                                     sku: line.try_get("sku").map_err(other)?,
                                     quantity: line.try_get("quantity").map_err(other)?,
-                                    unit_price: money(
+                                    unit_price: Money::price(
                                         line.try_get("unit_amount").map_err(other)?,
                                         &currency,
-                                    )?,
+                                    )
+                                    .map_err(|e| corrupt("order line price", e))?,
                                 })
                             })
                             .collect::<Result<_, StoreError>>()?,

@@ -321,15 +321,17 @@ impl Accounts {
             user: user.clone(),
             password_hash,
         };
-        let event = Event::new(
-            "users.registered",
+        let event = Event::of(
             user.id,
-            serde_json::json!({
-                "user_id": user.id,
-                "email": user.email.as_str(),
-                "name": user.name,
-                "role": user.role.as_str(),
-            }),
+            &pazar_events::users::UserRegistered {
+                user_id: user.id.0,
+                email: user.email.as_str().to_owned(),
+                name: user.name.clone(),
+                role: match user.role {
+                    Role::Customer => pazar_events::users::Role::Customer,
+                    Role::Admin => pazar_events::users::Role::Admin,
+                },
+            },
         );
         match self.store.insert_user(&record, &event).await {
             Ok(()) => {

@@ -6,6 +6,7 @@
 use crate::events::{Event, EventSignal};
 use crate::{DomainError, Money, ProductId, ProductViews, Store, StoreError};
 use chrono::{DateTime, Utc};
+use pazar_events::catalog as events;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -168,44 +169,46 @@ pub struct ProductPage {
     pub total: i64,
 }
 
+impl From<StockLevels> for events::StockLevels {
+    fn from(levels: StockLevels) -> Self {
+        Self {
+            on_hand: levels.on_hand,
+            reserved: levels.reserved,
+            available: levels.available,
+        }
+    }
+}
+
 /// `catalog.product_upserted`: the catalog fields (and, for a new product, its stock).
 pub fn product_upserted_event(product: &Product, initial_stock: Option<i64>) -> Event {
-    let mut data = serde_json::json!({
-        "product_id": product.id,
-        "name": product.name,
-        "description": product.description,
-        "sku": product.sku.as_str(),
-        "price": {"amount": product.price.amount, "currency": product.price.currency.as_str()},
-        "created_at": product.created_at,
-        "updated_at": product.updated_at,
-    });
-    if let Some(on_hand) = initial_stock {
-        data["stock"] = serde_json::json!(StockLevels::new(on_hand, 0));
-    }
-    Event::new("catalog.product_upserted", product.id, data)
+    let payload = events::ProductUpserted {
+        product_id: product.id.0,
+        name: product.name.clone(),
+        description: product.description.clone(),
+        sku: product.sku.as_str().to_owned(),
+        price: product.price.into(),
+        created_at: product.created_at,
+        updated_at: product.updated_at,
+        stock: initial_stock.map(|on_hand| StockLevels::new(on_hand, 0).into()),
+    };
+    Event::of(product.id, &payload)
 }
 
 /// `catalog.stock_changed`: a product's levels after a committed change.
 pub fn stock_changed_event(product_id: ProductId, levels: StockLevels) -> Event {
-    Event::new(
-        "catalog.stock_changed",
-        product_id,
-        serde_json::json!({
-            "product_id": product_id,
-            "on_hand": levels.on_hand,
-            "reserved": levels.reserved,
-            "available": levels.available,
-        }),
-    )
+    let payload = events::StockChanged {
+        product_id: product_id.0,
+        levels: levels.into(),
+    };
+    Event::of(product_id, &payload)
 }
 
 /// `catalog.product_deleted`.
 pub fn product_deleted_event(product_id: ProductId) -> Event {
-    Event::new(
-        "catalog.product_deleted",
-        product_id,
-        serde_json::json!({ "product_id": product_id }),
-    )
+    let payload = events::ProductDeleted {
+        product_id: product_id.0,
+    };
+    Event::of(product_id, &payload)
 }
 
 fn parse_name(raw: &str) -> Result<String, DomainError> {

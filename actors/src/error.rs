@@ -23,6 +23,11 @@ pub enum StoreError {
     /// Logged, never shown to clients.
     #[error("the database refused a write: {0}")]
     Rejected(String),
+    /// The store writer stopped (its run panicked and is being restarted, or the
+    /// shop is shutting down) before it knew whether the write committed. The
+    /// caller may try again; an entity actor reloads its state from the store.
+    #[error("the store writer stopped before the write's outcome was known")]
+    Interrupted,
     /// Anything else: connection lost, disk full, a bug. Logged, never shown to clients.
     #[error("store failure: {0}")]
     Other(String),
@@ -78,6 +83,15 @@ pub enum DomainError {
     /// An actor or the store writer did not answer in time, or died while answering.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A mail template failed to render: a bug in the template, never the
+    /// client's doing. Logged, never shown to clients.
+    #[error("rendering the {template} template: {message}")]
+    Render {
+        /// The template's file name.
+        template: String,
+        /// What the template engine said.
+        message: String,
+    },
     /// The store failed in a way the client cannot fix.
     #[error(transparent)]
     Store(#[from] StoreError),

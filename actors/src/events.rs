@@ -20,52 +20,13 @@
 use crate::lanes::KeyedLanes;
 use crate::{DomainError, Store};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
+pub use pazar_events::{DomainEvent, Event, EventError, EventType, Payload, SOURCE};
 use serde::Serialize;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use uuid::Uuid;
-
-/// Where events say they come from.
-pub const SOURCE: &str = "pazar";
-
-/// The envelope of every event (CloudEvents-like).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Event {
-    /// Unique, time-ordered (UUIDv7); consumers deduplicate by it.
-    pub id: Uuid,
-    /// What happened, e.g. `orders.created`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The aggregate it happened to (its id); the Kafka key.
-    pub subject: String,
-    /// When it happened.
-    pub time: DateTime<Utc>,
-    /// Who says so.
-    pub source: String,
-    /// Version of the `data` schema of this type.
-    pub version: i32,
-    /// The payload.
-    pub data: serde_json::Value,
-}
-
-impl Event {
-    /// A new version-1 event about `subject`.
-    pub fn new(kind: &str, subject: impl ToString, data: serde_json::Value) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            kind: kind.to_owned(),
-            subject: subject.to_string(),
-            time: crate::now(),
-            source: SOURCE.to_owned(),
-            version: 1,
-            data,
-        }
-    }
-}
 
 /// An event as stored in the outbox, with its commit-order position.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -82,12 +43,13 @@ pub struct StoredEvent {
 pub trait EventSubscriber: Send + Sync + 'static {
     /// A stable name: the key of its cursor in the store.
     fn name(&self) -> &str;
-    /// Whether it cares about events of this type (others are skipped, not handled).
-    fn wants(&self, kind: &str) -> bool;
-    /// Handles one event; an error makes the bus retry it (with backoff) before
-    /// the subject's next event, so each subject's order is kept. Events of
-    /// different subjects are handled concurrently.
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String>;
+    /// Whether it cares about events of this type (others are skipped, not
+    /// handled). An event of a type this build does not know is wanted by no one.
+    fn wants(&self, kind: EventType) -> bool;
+    /// Handles one event, given with its decoded payload; an error makes the bus
+    /// retry it (with backoff) before the subject's next event, so each subject's
+    /// order is kept. Events of different subjects are handled concurrently.
+    async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError>;
 }
 
 /// Tells delivery tasks that a commit wrote events. Cheap to clone.
@@ -168,18 +130,29 @@ impl EventBus {
         self.signal.clone()
     }
 
-    /// Starts delivering to `subscriber` from just after its saved cursor.
-    pub fn subscribe(&self, subscriber: Arc<dyn EventSubscriber>) -> tokio::task::JoinHandle<()> {
+    /// Registers `subscriber` and returns its delivery loop, for a supervisor to
+    /// run (and run again after a panic): each run resumes just after the
+    /// subscriber's saved cursor.
+    pub fn delivery(&self, subscriber: Arc<dyn EventSubscriber>) -> Delivery {
         self.subscribers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(subscriber.name().to_owned());
-        let bus = self.clone();
-        tokio::spawn(async move { bus.deliver(subscriber).await })
+        Delivery {
+            bus: self.clone(),
+            subscriber,
+        }
+    }
+
+    /// Starts delivering to `subscriber` on a task of its own, unsupervised
+    /// (tests; the shop runs [`delivery`](Self::delivery) under its supervisor).
+    pub fn subscribe(&self, subscriber: Arc<dyn EventSubscriber>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.delivery(subscriber).run())
     }
 
     async fn deliver(self, subscriber: Arc<dyn EventSubscriber>) {
         let name = subscriber.name().to_owned();
+        let fault_point = format!("delivery:{name}");
         let mut wake = self.signal.0.subscribe();
         let cursor = loop {
             match self.store.event_cursor(&name).await {
@@ -209,6 +182,7 @@ impl EventBus {
         let mut read = cursor;
         loop {
             wake.borrow_and_update();
+            crate::faults::point(&fault_point);
             let events = match self.store.events_after(read, policy.batch).await {
                 Ok(events) => events,
                 Err(error) => {
@@ -223,7 +197,11 @@ impl EventBus {
             }
             for event in events {
                 read = event.seq;
-                if subscriber.wants(&event.event.kind) {
+                if event
+                    .event
+                    .event_type()
+                    .is_some_and(|kind| subscriber.wants(kind))
+                {
                     let subject = event.event.subject.clone();
                     lanes.dispatch(event.seq, &subject, event).await;
                 } else {
@@ -259,8 +237,30 @@ impl EventBus {
     }
 }
 
+/// One subscriber's delivery loop (see [`EventBus::delivery`]).
+pub struct Delivery {
+    bus: EventBus,
+    subscriber: Arc<dyn EventSubscriber>,
+}
+
+impl Delivery {
+    /// The subscriber's name.
+    pub fn name(&self) -> &str {
+        self.subscriber.name()
+    }
+
+    /// One run: reads the saved cursor, then delivers until the process stops.
+    /// A panic ends the run; in-flight events are redelivered by the next one.
+    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.bus.clone().deliver(self.subscriber.clone())
+    }
+}
+
 /// Handles one event until it succeeds, waiting longer after each failure; a
-/// panicking handler counts as a failure.
+/// panicking handler counts as a failure. An event whose payload cannot be read
+/// (a version this build does not read, a payload that does not match its
+/// schema) is refused the same way: never half-applied, retried with a clear
+/// error until a build that reads it takes over, holding up only its subject.
 async fn handle_until_done(
     subscriber: &dyn EventSubscriber,
     event: &StoredEvent,
@@ -268,13 +268,16 @@ async fn handle_until_done(
 ) {
     let mut delay = policy.backoff;
     loop {
-        let error = match AssertUnwindSafe(subscriber.handle(event))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => error,
-            Err(_) => "the handler panicked".to_owned(),
+        let error = match DomainEvent::decode(&event.event) {
+            Err(error) => format!("refused: {error}"),
+            Ok(payload) => match AssertUnwindSafe(subscriber.handle(event, &payload))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "the handler panicked".to_owned(),
+            },
         };
         tracing::warn!(
             subscriber = subscriber.name(),
@@ -335,11 +338,15 @@ mod tests {
             "panics-once"
         }
 
-        fn wants(&self, _kind: &str) -> bool {
+        fn wants(&self, _kind: EventType) -> bool {
             true
         }
 
-        async fn handle(&self, _event: &StoredEvent) -> Result<(), String> {
+        async fn handle(
+            &self,
+            _event: &StoredEvent,
+            _payload: &DomainEvent,
+        ) -> Result<(), DomainError> {
             if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
                 panic!("a bug in a handler");
             }
@@ -353,7 +360,12 @@ mod tests {
         let subscriber = PanicsOnce(AtomicU32::new(0));
         let event = StoredEvent {
             seq: 1,
-            event: Event::new("orders.created", "subject", serde_json::json!({})),
+            event: Event::of(
+                "subject",
+                &pazar_events::catalog::ProductDeleted {
+                    product_id: uuid::Uuid::now_v7(),
+                },
+            ),
         };
         let policy = DeliveryPolicy {
             backoff: Duration::from_millis(1),

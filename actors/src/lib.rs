@@ -15,6 +15,7 @@ pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod ids;
 pub mod lanes;
 pub mod live_carts;
@@ -35,7 +36,9 @@ pub use catalog::{
     StockLevels,
 };
 pub use error::{DomainError, StoreError};
-pub use events::{Event, EventBus, EventSignal, EventSubscriber, StoredEvent};
+pub use events::{
+    DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber, EventType, StoredEvent,
+};
 pub use ids::{OrderId, ProductId, UserId};
 pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
@@ -52,6 +55,5 @@ pub use store_writer::StoreWriter;
 /// The current time at microsecond precision: what both databases store, so a
 /// timestamp reads back exactly as it was answered.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
+    pazar_events::now()
 }

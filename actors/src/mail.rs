@@ -8,7 +8,7 @@
 //! and gives up (status `failed`, visible to admins) after the configured attempts
 //! or at once on a permanent refusal. Nothing here blocks an entity actor.
 
-use crate::events::StoredEvent;
+use crate::events::{DomainEvent, EventType, StoredEvent};
 use crate::{DomainError, Money, OrderId, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -63,14 +63,14 @@ impl MailKind {
     }
 
     /// The mail an event type sends, if any.
-    pub fn for_event(event_type: &str) -> Option<Self> {
+    pub fn for_event(event_type: EventType) -> Option<Self> {
         Some(match event_type {
-            "users.registered" => Self::Welcome,
-            "orders.created" => Self::OrderReceived,
-            "payments.succeeded" => Self::PaymentReceipt,
-            "payments.failed" => Self::PaymentFailed,
-            "orders.expired" | "orders.cancelled" => Self::OrderClosed,
-            "payments.refunded" => Self::RefundConfirmation,
+            EventType::UserRegistered => Self::Welcome,
+            EventType::OrderCreated => Self::OrderReceived,
+            EventType::PaymentSucceeded => Self::PaymentReceipt,
+            EventType::PaymentFailed => Self::PaymentFailed,
+            EventType::OrderExpired | EventType::OrderCancelled => Self::OrderClosed,
+            EventType::PaymentRefunded => Self::RefundConfirmation,
             _ => return None,
         })
     }
@@ -202,7 +202,7 @@ pub struct SendFailure {
 /// Turns a notice into a mail (templates).
 pub trait MailRenderer: Send + Sync + 'static {
     /// Renders both parts and the subject.
-    fn render(&self, notice: &Notice) -> Result<RenderedMail, String>;
+    fn render(&self, notice: &Notice) -> Result<RenderedMail, DomainError>;
 }
 
 /// Sends a mail (SMTP, or files in the embedded default).
@@ -217,40 +217,39 @@ pub trait MailTransport: Send + Sync + 'static {
 pub async fn compose(
     store: &dyn Store,
     stored: &StoredEvent,
+    payload: &DomainEvent,
 ) -> Result<Option<Notice>, DomainError> {
-    let event = &stored.event;
-    let Some(kind) = MailKind::for_event(&event.kind) else {
+    let Some(kind) = MailKind::for_event(payload.event_type()) else {
         return Ok(None);
     };
-    let data = &event.data;
     let notice = |to: String, name: String, context: Value| Notice {
-        event_id: event.id,
+        event_id: stored.event.id,
         kind,
         to,
         name,
         context,
     };
-    if kind == MailKind::Welcome {
-        let (Some(to), Some(name)) = (data["email"].as_str(), data["name"].as_str()) else {
-            return Ok(None);
-        };
-        return Ok(Some(notice(
-            to.to_owned(),
-            name.to_owned(),
-            json!({ "name": name }),
-        )));
-    }
-    // Every other mail is about an order: its event carries the order, a payment
-    // event carries the order's id.
-    let order_id = data["order_id"]
-        .as_str()
-        .or(data["id"].as_str())
-        .and_then(|raw| raw.parse::<Uuid>().ok())
-        .map(OrderId);
-    let Some(order_id) = order_id else {
-        return Ok(None);
+    // Every mail but the welcome is about an order: an order event carries the
+    // order, a payment event the order's id, the amount and why.
+    let (order_id, payment) = match payload {
+        DomainEvent::UserRegistered(user) => {
+            return Ok(Some(notice(
+                user.email.clone(),
+                user.name.clone(),
+                json!({ "name": user.name }),
+            )));
+        }
+        DomainEvent::OrderCreated(pazar_events::orders::OrderCreated(order))
+        | DomainEvent::OrderCancelled(pazar_events::orders::OrderCancelled(order))
+        | DomainEvent::OrderExpired(pazar_events::orders::OrderExpired(order)) => (order.id, None),
+        DomainEvent::PaymentSucceeded(pazar_events::payments::PaymentSucceeded(payment))
+        | DomainEvent::PaymentFailed(pazar_events::payments::PaymentFailed(payment))
+        | DomainEvent::PaymentRefunded(pazar_events::payments::PaymentRefunded(payment)) => {
+            (payment.order_id, Some(payment))
+        }
+        _ => return Ok(None),
     };
-    let Some(order) = store.order(order_id).await? else {
+    let Some(order) = store.order(OrderId(order_id)).await? else {
         return Ok(None);
     };
     let Some(user) = store.user_by_id(order.user_id).await? else {
@@ -273,13 +272,14 @@ pub async fn compose(
             })
         })
         .collect();
-    let amount = data["amount"]["amount"]
-        .as_i64()
-        .map(|amount| Money {
-            amount,
+    let amount = payment
+        .map(|payment| Money {
+            amount: payment.amount.amount,
             currency: order.total.currency,
         })
         .unwrap_or(order.total);
+    let reason =
+        payment.and_then(|payment| payment.last_error.as_ref().or(payment.reason.as_ref()));
     let context = json!({
         "name": user.name,
         "order_id": order.id,
@@ -288,7 +288,7 @@ pub async fn compose(
         "amount": amount.display(),
         "expires_at": order.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         "status": order.status.as_str(),
-        "reason": data["last_error"].as_str().or(data["reason"].as_str()),
+        "reason": reason,
     });
     Ok(Some(notice(
         user.email.as_str().to_owned(),

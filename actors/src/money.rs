@@ -80,6 +80,15 @@ impl Currency {
     }
 }
 
+impl From<Money> for pazar_events::Money {
+    fn from(money: Money) -> Self {
+        Self {
+            amount: money.amount,
+            currency: money.currency.as_str().to_owned(),
+        }
+    }
+}
+
 impl Money {
     /// For people: `€12.50`, `¥1250`, `12.500 KWD` (the minor units placed by the
     /// currency's exponent; a symbol where one is unambiguous, else the code).

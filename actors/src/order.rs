@@ -13,6 +13,7 @@ use crate::store_writer::{StoreWriter, Write};
 use crate::{DomainError, Money, OrderId, OrderTransition, ProductId, StockLevels, Store, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pazar_events::orders as events;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
@@ -113,21 +114,57 @@ pub struct Order {
 }
 
 impl Order {
+    /// The order as its events carry it.
+    pub fn snapshot(&self) -> events::OrderSnapshot {
+        let status = |status: OrderStatus| match status {
+            OrderStatus::PendingPayment => events::OrderStatus::PendingPayment,
+            OrderStatus::Paid => events::OrderStatus::Paid,
+            OrderStatus::Fulfilled => events::OrderStatus::Fulfilled,
+            OrderStatus::Cancelled => events::OrderStatus::Cancelled,
+            OrderStatus::Expired => events::OrderStatus::Expired,
+            OrderStatus::Refunded => events::OrderStatus::Refunded,
+        };
+        events::OrderSnapshot {
+            id: self.id.0,
+            user_id: self.user_id.0,
+            status: status(self.status),
+            lines: self
+                .lines
+                .iter()
+                .map(|line| events::OrderLine {
+                    product_id: line.product_id.0,
+                    name: line.name.clone(),
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price.into(),
+                })
+                .collect(),
+            total: self.total.into(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            history: self
+                .history
+                .iter()
+                .map(|change| events::StatusChange {
+                    status: status(change.status),
+                    at: change.at,
+                    reason: change.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// The event for a move into the current status (`orders.<status>`).
     pub fn event(&self) -> Event {
-        let kind = match self.status {
-            OrderStatus::PendingPayment => "orders.created",
-            OrderStatus::Paid => "orders.paid",
-            OrderStatus::Fulfilled => "orders.fulfilled",
-            OrderStatus::Cancelled => "orders.cancelled",
-            OrderStatus::Expired => "orders.expired",
-            OrderStatus::Refunded => "orders.refunded",
-        };
-        Event::new(
-            kind,
-            self.id,
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
-        )
+        let snapshot = self.snapshot();
+        match self.status {
+            OrderStatus::PendingPayment => Event::of(self.id, &events::OrderCreated(snapshot)),
+            OrderStatus::Paid => Event::of(self.id, &events::OrderPaid(snapshot)),
+            OrderStatus::Fulfilled => Event::of(self.id, &events::OrderFulfilled(snapshot)),
+            OrderStatus::Cancelled => Event::of(self.id, &events::OrderCancelled(snapshot)),
+            OrderStatus::Expired => Event::of(self.id, &events::OrderExpired(snapshot)),
+            OrderStatus::Refunded => Event::of(self.id, &events::OrderRefunded(snapshot)),
+        }
     }
 }
 

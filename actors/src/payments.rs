@@ -14,6 +14,7 @@ use crate::store_writer::{StoreWriter, Write};
 use crate::{DomainError, Money, OrderId, OrderStatus, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pazar_events::payments as events;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
@@ -193,20 +194,38 @@ pub struct PaymentSession {
 }
 
 impl PaymentSession {
-    fn event(&self, kind: &str, reason: Option<&str>) -> Event {
-        Event::new(
-            kind,
-            self.order_id,
-            serde_json::json!({
-                "order_id": self.order_id,
-                "provider": self.provider,
-                "intent_id": self.intent_id,
-                "status": self.status,
-                "amount": self.amount,
-                "last_error": self.last_error,
-                "reason": reason,
-            }),
-        )
+    /// The session as its events carry it; `reason` says why Pazar made the move.
+    fn snapshot(&self, reason: Option<&str>) -> events::PaymentSnapshot {
+        events::PaymentSnapshot {
+            order_id: self.order_id.0,
+            provider: self.provider.clone(),
+            intent_id: self.intent_id.clone(),
+            status: match self.status {
+                PaymentStatus::RequiresPayment => events::PaymentStatus::RequiresPayment,
+                PaymentStatus::Processing => events::PaymentStatus::Processing,
+                PaymentStatus::Succeeded => events::PaymentStatus::Succeeded,
+                PaymentStatus::Failed => events::PaymentStatus::Failed,
+                PaymentStatus::Cancelled => events::PaymentStatus::Cancelled,
+                PaymentStatus::Refunded => events::PaymentStatus::Refunded,
+            },
+            amount: self.amount.into(),
+            last_error: self.last_error.clone(),
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    /// The event for a move into the current status, if it is one that others
+    /// hear about (`payments.<status>`).
+    fn event(&self, reason: Option<&str>) -> Option<Event> {
+        let snapshot = self.snapshot(reason);
+        let id = self.order_id;
+        Some(match self.status {
+            PaymentStatus::Succeeded => Event::of(id, &events::PaymentSucceeded(snapshot)),
+            PaymentStatus::Failed => Event::of(id, &events::PaymentFailed(snapshot)),
+            PaymentStatus::Cancelled => Event::of(id, &events::PaymentCancelled(snapshot)),
+            PaymentStatus::Refunded => Event::of(id, &events::PaymentRefunded(snapshot)),
+            PaymentStatus::RequiresPayment | PaymentStatus::Processing => return None,
+        })
     }
 }
 
@@ -327,13 +346,7 @@ impl PaymentSessionState {
         next.status = status;
         next.last_error = intent.last_error;
         next.updated_at = crate::now();
-        let event = match status {
-            PaymentStatus::Succeeded => Some(next.event("payments.succeeded", reason)),
-            PaymentStatus::Failed => Some(next.event("payments.failed", reason)),
-            PaymentStatus::Cancelled => Some(next.event("payments.cancelled", reason)),
-            PaymentStatus::Refunded => Some(next.event("payments.refunded", reason)),
-            _ => None,
-        };
+        let event = next.event(reason);
         self.writer
             .write(Write::Payment {
                 session: Box::new(next.clone()),

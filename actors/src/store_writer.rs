@@ -58,7 +58,7 @@ pub enum Write {
 enum Command {
     Write {
         write: Write,
-        on_done: Completion,
+        on_done: Pending,
     },
     /// Answered once every write queued before it is committed (or failed).
     Barrier(oneshot::Sender<()>),
@@ -88,21 +88,63 @@ pub struct StoreWriter {
     queue: mpsc::Sender<Command>,
 }
 
+/// The writer's loop, to be run (and, after a panic, run again) by a supervisor.
+/// The queue belongs to it, not to a run: writes queued while a run restarts wait
+/// for the next one. The writes of the batch a panic interrupted are answered with
+/// an error (their callers were not told they were committed).
+#[derive(Clone)]
+pub struct WriterLoop {
+    store: Arc<dyn Store>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Command>>>,
+    max_batch: usize,
+    signal: EventSignal,
+}
+
+impl WriterLoop {
+    /// One run of the loop; returns when every [`StoreWriter`] handle is dropped.
+    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let mut receiver = this.receiver.lock_owned().await;
+            run(&*this.store, &mut receiver, this.max_batch, &this.signal).await;
+        }
+    }
+}
+
 impl StoreWriter {
-    /// Starts the writer task; `signal` is raised after every commit (each writes
-    /// events). The task ends when every handle is dropped.
+    /// The writer's handle and its loop, not yet running; `signal` is raised after
+    /// every commit (each writes events).
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: StoreWriterConfig,
+        signal: EventSignal,
+    ) -> (Self, WriterLoop) {
+        let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let run = WriterLoop {
+            store,
+            receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+            max_batch: config.max_batch.max(1),
+            signal,
+        };
+        (Self { queue }, run)
+    }
+
+    /// Starts the writer's loop on a task of its own, unsupervised (tests and
+    /// benchmarks; the shop runs it under its task supervisor). The task ends
+    /// when every handle is dropped.
     pub fn start(
         store: Arc<dyn Store>,
         config: StoreWriterConfig,
         signal: EventSignal,
     ) -> (Self, JoinHandle<()>) {
-        let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        let task = tokio::spawn(run(store, receiver, config.max_batch.max(1), signal));
-        (Self { queue }, task)
+        let (writer, run) = Self::new(store, config, signal);
+        (writer, tokio::spawn(run.run()))
     }
 
-    /// Queues a write; `on_done` runs after its transaction commits or fails.
+    /// Queues a write; `on_done` runs after its transaction commits or fails, or
+    /// with [`StoreError::Interrupted`] if the writer stops before it knows which.
     pub async fn submit(&self, write: Write, on_done: Completion) -> Result<(), DomainError> {
+        let on_done = Pending(Some(on_done));
         self.queue
             .send(Command::Write { write, on_done })
             .await
@@ -118,7 +160,7 @@ impl StoreWriter {
         self.submit(write, on_done).await?;
         committed
             .await
-            .unwrap_or_else(|_| Err(StoreError::Other("the store writer stopped".into())))
+            .unwrap_or(Err(StoreError::Interrupted))
             .map_err(DomainError::from)
     }
 
@@ -138,15 +180,16 @@ impl StoreWriter {
 }
 
 async fn run(
-    store: Arc<dyn Store>,
-    mut receiver: mpsc::Receiver<Command>,
+    store: &dyn Store,
+    receiver: &mut mpsc::Receiver<Command>,
     max_batch: usize,
-    signal: EventSignal,
+    signal: &EventSignal,
 ) {
     let mut commands = Vec::with_capacity(max_batch);
     let mut last_batch = 0;
     while receiver.recv_many(&mut commands, max_batch).await > 0 {
-        gather(&mut receiver, &mut commands, last_batch, max_batch).await;
+        gather(receiver, &mut commands, last_batch, max_batch).await;
+        crate::faults::point("store_writer");
         last_batch = commands.len();
         let mut batch = Batch::with_capacity(commands.len());
         let mut completions = Vec::with_capacity(commands.len());
@@ -162,7 +205,7 @@ async fn run(
         }
         if !completions.is_empty() {
             let outcomes = commit_isolating(completions.len(), |writes, failed| {
-                batch.commit(store.as_ref(), writes, failed)
+                batch.commit(store, writes, failed)
             })
             .await;
 
@@ -172,11 +215,33 @@ async fn run(
                 signal.committed();
             }
             for (on_done, outcome) in completions.into_iter().zip(outcomes) {
-                on_done(outcome);
+                on_done.finish(outcome);
             }
         }
         for done in barriers {
             let _ = done.send(());
+        }
+    }
+}
+
+/// A completion not yet run. Dropped unrun (the writer's run panicked, or the
+/// writer stopped with writes queued), it runs with [`StoreError::Interrupted`]:
+/// every caller hears something, and an entity actor that applied the change to
+/// its memory reloads from the store.
+struct Pending(Option<Completion>);
+
+impl Pending {
+    fn finish(mut self, outcome: Result<(), StoreError>) {
+        if let Some(on_done) = self.0.take() {
+            on_done(outcome);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(on_done) = self.0.take() {
+            on_done(Err(StoreError::Interrupted));
         }
     }
 }

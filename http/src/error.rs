@@ -209,6 +209,16 @@ impl From<DomainError> for ApiError {
                 )
                 .retry_after(Duration::from_secs(1))
             }
+            DomainError::Store(StoreError::Interrupted) => {
+                tracing::warn!("a write was interrupted by a store writer restart");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    "the write was interrupted; try again",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
             DomainError::Store(StoreError::NotFound) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", "not found")
             }
@@ -218,6 +228,10 @@ impl From<DomainError> for ApiError {
                 "Conflict",
                 format!("conflicts with an existing record ({constraint})"),
             ),
+            DomainError::Render { template, message } => {
+                tracing::error!(%template, %message, "a mail template failed");
+                Self::internal()
+            }
             DomainError::Store(StoreError::Rejected(detail) | StoreError::Other(detail)) => {
                 tracing::error!(%detail, "store failure");
                 Self::internal()

@@ -1,8 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{
-    admin::AdminApi, auth::AuthApi, cart::CartApi, emails::EmailsApi, health::HealthApi,
-    orders::OrderApi, payments::PaymentApi, products::ProductApi,
+    admin::AdminApi, auth::AuthApi, cart::CartApi, emails::EmailsApi, events::EventsApi,
+    health::HealthApi, orders::OrderApi, payments::PaymentApi, products::ProductApi,
 };
 use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
@@ -65,6 +65,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         EmailsApi {
             state: state.clone(),
         },
+        EventsApi,
     );
     let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
         .description("An e-commerce backend built as a supervised actor system.");

@@ -18,6 +18,7 @@ use minijinja::Environment;
 use pazar_actors::mail::{
     MailKind, MailRenderer, MailTransport, Notice, QueuedMail, RenderedMail, SendFailure,
 };
+use pazar_actors::DomainError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -141,16 +142,19 @@ impl Templates {
         })
     }
 
-    fn render_file(&self, name: &str, context: &serde_json::Value) -> Result<String, String> {
+    fn render_file(&self, name: &str, context: &serde_json::Value) -> Result<String, DomainError> {
         self.env
             .get_template(name)
             .and_then(|template| template.render(context))
-            .map_err(|e| format!("{name}: {e}"))
+            .map_err(|e| DomainError::Render {
+                template: name.to_owned(),
+                message: e.to_string(),
+            })
     }
 }
 
 impl MailRenderer for Templates {
-    fn render(&self, notice: &Notice) -> Result<RenderedMail, String> {
+    fn render(&self, notice: &Notice) -> Result<RenderedMail, DomainError> {
         let mut context = notice.context.clone();
         if let Some(fields) = context.as_object_mut() {
             fields.insert("shop_name".into(), self.shop_name.clone().into());

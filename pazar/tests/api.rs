@@ -601,12 +601,25 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tasks, ["payment_reconciler", "mailroom", "sweeper"]);
+    // Every loop of the process runs under the task supervisor.
+    assert_eq!(
+        tasks,
+        [
+            "store_writer",
+            "delivery:live-carts",
+            "payment_reconciler",
+            "delivery:payments",
+            "delivery:orders",
+            "delivery:notifier",
+            "mailroom",
+            "sweeper"
+        ]
+    );
     assert!(tree["tasks"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|t| t["restarts"] == 0));
+        .all(|t| t["restarts"] == 0 && t["state"] == "running" && t["last_panic"].is_null()));
 
     // Prometheus metrics: the adjustment above is counted under its route template.
     let metrics = server
@@ -777,6 +790,35 @@ async fn every_change_writes_its_event_in_commit_order(backend: Backend) {
     assert_eq!(items[5]["data"]["reserved"], 2);
     assert_eq!(items[6]["data"]["reserved"], 0);
     assert_eq!(items[7]["data"], json!({"product_id": id}));
+
+    // The published schemas are the checked-in file, and every event written
+    // has the members its type's schema requires and no others.
+    let schemas = server.get("/api/v1/events/schemas", None).await;
+    let checked_in: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/schemas.json"
+    )))
+    .unwrap();
+    assert_eq!(schemas.ok(200).clone(), checked_in);
+    for event in &items {
+        let schema = checked_in["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|schema| schema["type"] == event["type"])
+            .unwrap_or_else(|| panic!("no schema for {}", event["type"]));
+        assert_eq!(schema["version"], event["version"]);
+        let data = event["data"].as_object().unwrap();
+        for required in schema["data"]["required"].as_array().unwrap() {
+            assert!(data.contains_key(required.as_str().unwrap()), "{event}");
+        }
+        for member in data.keys() {
+            assert!(
+                schema["data"]["properties"].get(member).is_some(),
+                "{member} of {event} is not in its schema"
+            );
+        }
+    }
 
     // Paging.
     let page = server

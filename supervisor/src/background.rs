@@ -1,73 +1,15 @@
-//! The tree's background tasks: the sweeper (expiry and lapsed holds), orphan-hold
-//! release at start, and payment reconciliation; and [`BackgroundTasks`], which
-//! keeps such tasks running: a task that panics is started again (after a second)
-//! and its restarts are counted for the inspection snapshot.
+//! The tree's background loops: the sweeper (expiry and lapsed holds), orphan-hold
+//! release at start, and payment reconciliation. The task supervisor (`tasks.rs`)
+//! runs them and starts them again after a panic.
 
 use crate::entity::EntityHandle;
 use crate::kinds::{OrderKind, PaymentSessionKind};
-use crate::snapshot::TaskSnapshot;
 use chrono::Utc;
 use pazar_actors::order::{release_all, CheckoutsInProgress, OrderMessage, StockGateway};
 use pazar_actors::payments::{PaymentProvider, PaymentSessionMessage};
 use pazar_actors::{DomainError, Store};
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// A task's name and its restart counter.
-type TaskEntry = (&'static str, Arc<AtomicU32>);
-
-/// The long-running tasks of the tree, each restarted if it panics.
-#[derive(Clone, Default)]
-pub(crate) struct BackgroundTasks {
-    tasks: Arc<Mutex<Vec<TaskEntry>>>,
-}
-
-impl BackgroundTasks {
-    /// Runs `start()` until it returns (the shop stopped) or `stopped` is set; a
-    /// panic is logged, counted, and followed by a fresh `start()` a second later.
-    pub(crate) fn keep_running<F, Fut>(
-        &self,
-        name: &'static str,
-        stopped: Arc<AtomicBool>,
-        start: F,
-    ) where
-        F: Fn() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let restarts = Arc::new(AtomicU32::new(0));
-        self.tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((name, restarts.clone()));
-        tokio::spawn(async move {
-            loop {
-                match tokio::spawn(start()).await {
-                    Err(error) if error.is_panic() && !stopped.load(Ordering::Relaxed) => {
-                        restarts.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(task = name, "background task panicked; restarting it");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    _ => return,
-                }
-            }
-        });
-    }
-
-    /// Each task and how often it was restarted.
-    pub(crate) fn snapshot(&self) -> Vec<TaskSnapshot> {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .map(|(name, restarts)| TaskSnapshot {
-                name: (*name).to_owned(),
-                restarts: restarts.load(Ordering::Relaxed),
-            })
-            .collect()
-    }
-}
 
 /// Gives back checkout holds whose order does not exist and whose checkout is
 /// not running in this process (it died between reserving and storing its order).
@@ -105,6 +47,7 @@ pub(crate) async fn sweep(
         if !orders.is_running() {
             return;
         }
+        pazar_actors::faults::point("sweeper");
         let now = Utc::now();
         match store.due_orders(now, 500).await {
             Ok(due) => {
@@ -154,6 +97,7 @@ pub(crate) async fn reconcile(
         if !sessions.is_running() {
             return;
         }
+        pazar_actors::faults::point("payment_reconciler");
         let stuck = match store.stuck_payment_sessions(Utc::now() - after, 100).await {
             Ok(stuck) => stuck,
             Err(error) => {
@@ -191,40 +135,5 @@ pub(crate) async fn reconcile(
                 tracing::warn!(%order, %error, "reconciliation cannot record its check");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_task_is_started_again_and_counted() {
-        let tasks = BackgroundTasks::default();
-        let runs = Arc::new(AtomicU32::new(0));
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let done = Arc::new(Mutex::new(Some(done_tx)));
-        let counter = runs.clone();
-        tasks.keep_running("flaky", Arc::new(AtomicBool::new(false)), move || {
-            let counter = counter.clone();
-            let done = done.clone();
-            async move {
-                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                    panic!("first run fails");
-                }
-                if let Some(tx) = done.lock().unwrap().take() {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), done_rx)
-            .await
-            .expect("the task ran again within 10 s")
-            .unwrap();
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
-        let snapshot = tasks.snapshot();
-        assert_eq!(snapshot.len(), 1);
-        assert_eq!(snapshot[0].name, "flaky");
-        assert_eq!(snapshot[0].restarts, 1);
     }
 }

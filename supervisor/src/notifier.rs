@@ -14,7 +14,9 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use pazar_actors::mail::{compose, MailRenderer, MailStatus, MailTransport, QueuedMail};
-use pazar_actors::{DomainError, EventSubscriber, Page, Store, StoredEvent};
+use pazar_actors::{
+    DomainError, DomainEvent, EventSubscriber, EventType, Page, Store, StoredEvent,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,23 +69,19 @@ impl EventSubscriber for Notifier {
         "notifier"
     }
 
-    fn wants(&self, kind: &str) -> bool {
+    fn wants(&self, kind: EventType) -> bool {
         pazar_actors::mail::MailKind::for_event(kind).is_some()
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
-        let notice = compose(&*self.store, event)
-            .await
-            .map_err(|e| format!("composing the mail: {e}"))?;
-        let Some(notice) = notice else {
+    async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
+        let Some(notice) = compose(&*self.store, event, payload).await? else {
             return Ok(());
         };
         let rendered = self.renderer.render(&notice)?;
         let queued = self
             .store
             .enqueue_mail(&QueuedMail::new(&notice, rendered))
-            .await
-            .map_err(|e| format!("queueing the mail: {e}"))?;
+            .await?;
         if queued {
             self.mailroom.notify_one();
         }
@@ -103,6 +101,7 @@ pub(crate) async fn mailroom(
         if stopped.load(Ordering::Relaxed) {
             return;
         }
+        pazar_actors::faults::point("mailroom");
         let due = match store.due_mails(Utc::now(), 50).await {
             Ok(due) => due,
             Err(error) => {
@@ -195,8 +194,8 @@ mod tests {
 
     struct Never;
     impl MailRenderer for Never {
-        fn render(&self, _: &Notice) -> Result<RenderedMail, String> {
-            Err("unused".into())
+        fn render(&self, _: &Notice) -> Result<RenderedMail, DomainError> {
+            Err(DomainError::invalid("unused", "unused"))
         }
     }
     #[async_trait]

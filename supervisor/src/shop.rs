@@ -1,11 +1,12 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
-use crate::background::{reconcile, release_orphan_holds, sweep, BackgroundTasks};
+use crate::background::{reconcile, release_orphan_holds, sweep};
 use crate::entity::{EntityHandle, EntityPolicy};
 use crate::kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
 use crate::notifier::{self, mailroom, MailConfig, Notifier};
 use crate::snapshot::TreeSnapshot;
 use crate::subscribers::{LiveCartWatcher, OrdersOnPayments, PaymentsOnOrders};
+use crate::tasks::{TaskPolicy, TaskSupervisor};
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
@@ -16,9 +17,9 @@ use pazar_actors::payments::{PaymentProvider, PaymentSession, PaymentSessionMess
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, HoldSource,
-    LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId, ProductViews,
-    StockLevels, Store, StoreWriter, UserId,
+    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
+    HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId,
+    ProductViews, StockLevels, Store, StoreWriter, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,9 @@ pub struct ShopConfig {
     pub mail: Option<MailConfig>,
     /// Live-cart sockets one user may hold; a new one closes the oldest.
     pub live_sockets_per_user: usize,
+    /// How the loops (store writer, deliveries, sweeper, reconciler, mailroom) are
+    /// restarted after a panic.
+    pub task_policy: TaskPolicy,
 }
 
 impl Default for ShopConfig {
@@ -77,6 +81,7 @@ impl Default for ShopConfig {
             payment_provider: None,
             mail: None,
             live_sockets_per_user: pazar_actors::live_carts::DEFAULT_SOCKETS_PER_USER,
+            task_policy: TaskPolicy::default(),
         }
     }
 }
@@ -153,7 +158,7 @@ pub struct Shop {
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     mailroom_bell: Arc<Notify>,
-    tasks: BackgroundTasks,
+    tasks: TaskSupervisor,
     started_at: Instant,
     stopped: Arc<AtomicBool>,
 }
@@ -163,8 +168,17 @@ impl Shop {
     pub async fn start(store: Arc<dyn Store>, config: ShopConfig) -> Result<Self, DomainError> {
         let signal = EventSignal::default();
         let events = EventBus::new(store.clone(), signal.clone(), config.delivery);
-        let (writer, _writer_task) =
-            StoreWriter::start(store.clone(), config.writer, signal.clone());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let tasks = TaskSupervisor::new(config.task_policy, stopped.clone());
+        let (writer, writer_loop) = StoreWriter::new(store.clone(), config.writer, signal.clone());
+        tasks.keep_running("store_writer", move || writer_loop.run());
+        // Each subscriber's delivery runs as a loop of its own.
+        let subscribe = |subscriber: Arc<dyn EventSubscriber>| {
+            let delivery = events.delivery(subscriber);
+            tasks.keep_running(format!("delivery:{}", delivery.name()), move || {
+                delivery.run()
+            });
+        };
         let views = Arc::new(ProductViews::default());
         let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
@@ -199,7 +213,7 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        events.subscribe(Arc::new(LiveCartWatcher {
+        subscribe(Arc::new(LiveCartWatcher {
             live: live_carts.clone(),
             carts: carts.clone(),
             views: views.clone(),
@@ -231,12 +245,10 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        let stopped = Arc::new(AtomicBool::new(false));
-        let tasks = BackgroundTasks::default();
         {
             let (store, payments, provider) = (store.clone(), payments.clone(), provider.clone());
             let (after, every) = (config.reconcile_after, config.sweep_every);
-            tasks.keep_running("payment_reconciler", stopped.clone(), move || {
+            tasks.keep_running("payment_reconciler", move || {
                 reconcile(
                     store.clone(),
                     payments.clone(),
@@ -246,23 +258,23 @@ impl Shop {
                 )
             });
         }
-        events.subscribe(Arc::new(PaymentsOnOrders {
+        subscribe(Arc::new(PaymentsOnOrders {
             sessions: payments.clone(),
         }));
-        events.subscribe(Arc::new(OrdersOnPayments {
+        subscribe(Arc::new(OrdersOnPayments {
             orders: orders.clone(),
             sessions: payments.clone(),
         }));
         let mailroom_bell = Arc::new(Notify::new());
         if let Some(mail) = config.mail.clone() {
-            events.subscribe(Arc::new(Notifier {
+            subscribe(Arc::new(Notifier {
                 store: store.clone(),
                 renderer: mail.renderer.clone(),
                 mailroom: mailroom_bell.clone(),
             }));
             let (store, bell, every) = (store.clone(), mailroom_bell.clone(), config.sweep_every);
             let running = stopped.clone();
-            tasks.keep_running("mailroom", stopped.clone(), move || {
+            tasks.keep_running("mailroom", move || {
                 mailroom(
                     store.clone(),
                     mail.clone(),
@@ -276,7 +288,7 @@ impl Shop {
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         {
             let (store, orders, every) = (store.clone(), orders.clone(), config.sweep_every);
-            tasks.keep_running("sweeper", stopped.clone(), move || {
+            tasks.keep_running("sweeper", move || {
                 sweep(
                     store.clone(),
                     orders.clone(),
@@ -323,6 +335,7 @@ impl Shop {
     /// True while the tree runs.
     pub fn is_healthy(&self) -> bool {
         self.failed.borrow().is_none()
+            && self.tasks.failure().is_none()
             && !self.stopped.load(Ordering::Relaxed)
             && matches!(self.root.get_status(), ActorStatus::Running)
     }

@@ -11,17 +11,23 @@ pub struct TreeSnapshot {
     pub uptime_seconds: f64,
     /// One entry per entity kind.
     pub supervisors: Vec<KindSnapshot>,
-    /// The background tasks (sweeper, reconciler, mailroom), restarted if they panic.
+    /// The supervised loops (store writer, event deliveries, sweeper, reconciler,
+    /// mailroom), restarted if they panic.
     pub tasks: Vec<TaskSnapshot>,
 }
 
-/// A background task.
+/// A supervised loop.
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskSnapshot {
-    /// e.g. `sweeper`.
+    /// e.g. `sweeper`, `store_writer`, `delivery:notifier`.
     pub name: String,
+    /// `running`; `stopped` once its work is over; `failed` when it panicked more
+    /// often than its restart limit allows (the shop is then not ready).
+    pub state: String,
     /// How often it panicked and was started again.
     pub restarts: u32,
+    /// What its last panic said.
+    pub last_panic: Option<String>,
 }
 
 /// One entity supervisor and (some of) its actors.

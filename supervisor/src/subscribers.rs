@@ -9,7 +9,8 @@ use pazar_actors::cart::CartMessage;
 use pazar_actors::order::{OrderMessage, OrderStatus};
 use pazar_actors::payments::PaymentSessionMessage;
 use pazar_actors::{
-    DomainError, EventSubscriber, LiveCarts, OrderId, ProductId, ProductViews, StoredEvent,
+    DomainError, DomainEvent, EventSubscriber, EventType, LiveCarts, OrderId, ProductId,
+    ProductViews, StoredEvent,
 };
 use std::sync::Arc;
 
@@ -25,16 +26,16 @@ impl EventSubscriber for PaymentsOnOrders {
         "payments"
     }
 
-    fn wants(&self, kind: &str) -> bool {
+    fn wants(&self, kind: EventType) -> bool {
         matches!(
             kind,
-            "orders.created" | "orders.cancelled" | "orders.expired"
+            EventType::OrderCreated | EventType::OrderCancelled | EventType::OrderExpired
         )
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+    async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
-        let outcome = if event.event.kind == "orders.created" {
+        let outcome = if let DomainEvent::OrderCreated(_) = payload {
             self.sessions
                 .call(order, |reply| PaymentSessionMessage::Start { reply })
                 .await
@@ -48,7 +49,7 @@ impl EventSubscriber for PaymentsOnOrders {
         match outcome {
             // The order moved on before its session started: nothing to pay.
             Ok(()) | Err(DomainError::Conflict { .. }) => Ok(()),
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error),
         }
     }
 }
@@ -67,11 +68,11 @@ impl EventSubscriber for OrdersOnPayments {
         "orders"
     }
 
-    fn wants(&self, kind: &str) -> bool {
-        kind == "payments.succeeded"
+    fn wants(&self, kind: EventType) -> bool {
+        kind == EventType::PaymentSucceeded
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+    async fn handle(&self, event: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
         let paid = self
             .orders
@@ -83,11 +84,10 @@ impl EventSubscriber for OrdersOnPayments {
             Err(DomainError::Conflict { .. }) => {
                 self.orders
                     .call(order, |reply| OrderMessage::Get { reply })
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                     .status
             }
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(error),
         };
         match status {
             // A redelivery: the order is paid already (or further along).
@@ -106,19 +106,18 @@ impl EventSubscriber for OrdersOnPayments {
                     .await
                     .and_then(|refunded| refunded)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
             }
         }
     }
 }
 
-fn subject_order(event: &StoredEvent) -> Result<OrderId, String> {
-    event
-        .event
-        .subject
-        .parse()
-        .map(OrderId)
-        .map_err(|_| format!("event {} has no order subject", event.event.id))
+fn subject_order(event: &StoredEvent) -> Result<OrderId, DomainError> {
+    event.event.subject.parse().map(OrderId).map_err(|_| {
+        DomainError::invalid(
+            "subject",
+            format!("event {} has no order subject", event.event.id),
+        )
+    })
 }
 
 /// Pushes fresh snapshots to live carts when a product in them changes in the
@@ -138,21 +137,20 @@ impl EventSubscriber for LiveCartWatcher {
         "live-carts"
     }
 
-    fn wants(&self, kind: &str) -> bool {
+    fn wants(&self, kind: EventType) -> bool {
         matches!(
             kind,
-            "catalog.stock_changed" | "catalog.product_upserted" | "catalog.product_deleted"
+            EventType::StockChanged | EventType::ProductUpserted | EventType::ProductDeleted
         )
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
-        let Some(product) = event.event.data["product_id"]
-            .as_str()
-            .and_then(|id| id.parse().ok())
-            .map(ProductId)
-        else {
-            return Ok(());
-        };
+    async fn handle(&self, _: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
+        let product = ProductId(match payload {
+            DomainEvent::StockChanged(changed) => changed.product_id,
+            DomainEvent::ProductUpserted(product) => product.product_id,
+            DomainEvent::ProductDeleted(deleted) => deleted.product_id,
+            _ => return Ok(()),
+        });
         let watchers = self.live.watchers_of(product);
         if !watchers.is_empty() {
             self.views.invalidate(product);

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::{DomainError, NewProduct, OrderId, ProductId, StockLevels, Store};
-use pazar_actors::{EventSubscriber, StoredEvent};
+use pazar_actors::{DomainEvent, EventSubscriber, EventType, StoredEvent};
 use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
 use sqlx::Connection;
 use std::future::Future;
@@ -406,13 +406,13 @@ impl EventSubscriber for Recorder {
         "recorder"
     }
 
-    fn wants(&self, kind: &str) -> bool {
-        kind.starts_with("catalog.")
+    fn wants(&self, kind: EventType) -> bool {
+        kind.as_str().starts_with("catalog.")
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+    async fn handle(&self, event: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
         if event.seq % 3 == 0 && self.failed_once.lock().unwrap().insert(event.seq) {
-            return Err("transient failure".into());
+            return Err(DomainError::Unavailable("transient failure".into()));
         }
         self.seen.lock().unwrap().push((
             event.seq,
@@ -655,11 +655,11 @@ impl EventSubscriber for Holder {
         "holder"
     }
 
-    fn wants(&self, kind: &str) -> bool {
-        kind == "catalog.product_upserted"
+    fn wants(&self, kind: EventType) -> bool {
+        kind == EventType::ProductUpserted
     }
 
-    async fn handle(&self, event: &StoredEvent) -> Result<(), String> {
+    async fn handle(&self, event: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
         let subject = event.event.subject.clone();
         let held = self.first.lock().unwrap().as_deref() == Some(subject.as_str());
         if held {

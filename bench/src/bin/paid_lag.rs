@@ -11,7 +11,7 @@
 use clap::Parser;
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::OrderStatus;
-use pazar_actors::{NewProduct, OrderId};
+use pazar_actors::{EventType, NewProduct, OrderId};
 use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb};
 use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
@@ -276,7 +276,7 @@ async fn watch_until_paid(
         let now = Instant::now();
         for event in &events {
             seq = event.seq;
-            if event.event.kind == "orders.paid" {
+            if event.event.event_type() == Some(EventType::OrderPaid) {
                 let order = OrderId(event.event.subject.parse().expect("an order id"));
                 paid_at.entry(order).or_insert(now);
             }

@@ -78,4 +78,6 @@ pub enum Tag {
     Payments,
     /// Shop administration.
     Admin,
+    /// The schemas of the events the services publish.
+    Events,
 }

@@ -171,6 +171,14 @@ on_both_databases!(
     a_paid_order_sells_its_stock_and_can_be_fulfilled,
     a_payment_that_lands_after_expiry_is_refunded_automatically,
     a_payment_whose_news_went_missing_is_reconciled,
+    a_panic_in_the_store_writer_loses_and_doubles_nothing,
+    a_panic_in_the_payments_delivery_loses_and_doubles_nothing,
+    a_panic_in_the_orders_delivery_loses_and_doubles_nothing,
+    a_panic_in_the_notifier_delivery_loses_and_doubles_nothing,
+    a_panic_in_the_sweeper_loses_and_doubles_nothing,
+    a_panic_in_the_reconciler_loses_and_doubles_nothing,
+    a_panic_in_the_mailroom_loses_and_doubles_nothing,
+    a_loop_past_its_restart_limit_makes_the_shop_unready,
 );
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
@@ -728,4 +736,244 @@ async fn a_stuck_subject_holds_up_only_its_own_events(backend: Backend) {
     assert_eq!(handled.len(), 9, "each upsert once: {handled:?}");
     delivery.abort();
     shop.shutdown().await;
+}
+
+/// Renders a mail as its kind; enough for counting mails.
+struct KindOnly;
+
+impl pazar_actors::mail::MailRenderer for KindOnly {
+    fn render(
+        &self,
+        notice: &pazar_actors::mail::Notice,
+    ) -> Result<pazar_actors::mail::RenderedMail, DomainError> {
+        Ok(pazar_actors::mail::RenderedMail {
+            subject: notice.kind.as_str().to_owned(),
+            text: String::new(),
+            html: String::new(),
+        })
+    }
+}
+
+/// Records every mail handed to it (the SMTP path is tested in `pazar/tests/mail.rs`).
+#[derive(Default)]
+struct Outbox(Mutex<Vec<uuid::Uuid>>);
+
+#[async_trait]
+impl pazar_actors::mail::MailTransport for Outbox {
+    async fn send(
+        &self,
+        mail: &pazar_actors::mail::QueuedMail,
+    ) -> Result<(), pazar_actors::mail::SendFailure> {
+        self.0.lock().unwrap().push(mail.id);
+        Ok(())
+    }
+}
+
+/// Retries a call the way a client retries a 503: a write interrupted by a
+/// store writer restart, or an actor that did not answer, is tried again.
+async fn until_available<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DomainError>>,
+{
+    let start = Instant::now();
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(
+                DomainError::Unavailable(_)
+                | DomainError::Store(pazar_actors::StoreError::Interrupted),
+            ) if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+/// The whole flow with one panic injected into the loop `task` once events are
+/// in flight: a customer checks out and pays, a manual hold lapses, mails go
+/// out. Afterwards the order is paid exactly once, the stock adds up, the hold
+/// is gone, every mail was queued and sent once, and the loop was restarted once.
+async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &str) {
+    let db = TestStore::new(backend).await;
+    let sent = Arc::new(Outbox::default());
+    let mut config = policy(Duration::from_secs(60), 10);
+    config.sweep_every = Duration::from_millis(50);
+    config.reconcile_after = Duration::ZERO;
+    config.task_policy = pazar_supervisor::TaskPolicy {
+        pause: Duration::from_millis(10),
+        ..pazar_supervisor::TaskPolicy::default()
+    };
+    config.mail = Some(pazar_supervisor::MailConfig {
+        renderer: Arc::new(KindOnly),
+        transport: sent.clone(),
+        max_attempts: 3,
+        retry_base: Duration::from_millis(10),
+        retry_max: Duration::from_millis(100),
+    });
+    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let id = product(&shop, "LOOP-1", 10).await;
+    let buyer = customer(&shop, "loop@example.com").await;
+    shop.add_to_cart(buyer.id, id, 3).await.unwrap();
+    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    let hold = OrderId::new();
+    shop.reserve(
+        id,
+        hold,
+        2,
+        Utc::now() + chrono::Duration::milliseconds(300),
+    )
+    .await
+    .unwrap();
+
+    pazar_actors::faults::arm(task, 1);
+    let (session, _) = until_available(|| shop.start_payment(buyer.id, order.id)).await;
+    let card = good_card();
+    until_available(|| shop.confirm_local_payment(&session.client_secret, &card)).await;
+
+    eventually(
+        Duration::from_secs(10),
+        "the injected panic fired",
+        || async { pazar_actors::faults::armed(task) == 0 },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the order is paid", || async {
+        matches!(shop.order(order.id).await, Ok(o) if o.status == pazar_actors::OrderStatus::Paid)
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the lapsed hold is released",
+        || async { shop.stock_levels(id).await.ok() == Some(StockLevels::new(7, 0)) },
+    )
+    .await;
+    // welcome, order received, payment receipt: each queued and sent once.
+    eventually(Duration::from_secs(10), "three mails are sent", || async {
+        let mails = shop
+            .mails(
+                None,
+                pazar_actors::Page {
+                    limit: 100,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+        mails.len() == 3
+            && mails
+                .iter()
+                .all(|m| m.status == pazar_actors::mail::MailStatus::Sent)
+    })
+    .await;
+    let mut kinds: Vec<_> = shop
+        .mails(
+            None,
+            pazar_actors::Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.kind.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["order_received", "payment_receipt", "welcome"]);
+    let mut sends = sent.0.lock().unwrap().clone();
+    sends.sort();
+    sends.dedup();
+    assert_eq!(sends.len(), 3, "a mail was sent twice");
+    assert_eq!(sent.0.lock().unwrap().len(), 3, "a mail was sent twice");
+    // Paid once: one event each, and the sold units left the shop once.
+    let kinds: Vec<String> = db
+        .store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.subject == order.id.to_string())
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["orders.created", "payments.succeeded", "orders.paid"]
+    );
+    let loops = shop.snapshot(10).await.tasks;
+    let restarted = loops.iter().find(|t| t.name == task).unwrap();
+    assert_eq!(
+        (restarted.restarts, restarted.state.as_str()),
+        (1, "running")
+    );
+    assert!(restarted
+        .last_panic
+        .as_deref()
+        .unwrap()
+        .contains("injected fault"));
+    assert!(loops
+        .iter()
+        .filter(|t| t.name != task)
+        .all(|t| t.restarts == 0));
+    assert!(shop.is_healthy());
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_panic_in_the_store_writer_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "store_writer").await
+}
+
+async fn a_panic_in_the_payments_delivery_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "delivery:payments").await
+}
+
+async fn a_panic_in_the_orders_delivery_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "delivery:orders").await
+}
+
+async fn a_panic_in_the_notifier_delivery_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "delivery:notifier").await
+}
+
+async fn a_panic_in_the_sweeper_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "sweeper").await
+}
+
+async fn a_panic_in_the_reconciler_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "payment_reconciler").await
+}
+
+async fn a_panic_in_the_mailroom_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "mailroom").await
+}
+
+/// A loop that keeps panicking is given up after its restart limit, and the shop
+/// says it is not healthy (what `/ready` answers 503 on).
+async fn a_loop_past_its_restart_limit_makes_the_shop_unready(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let mut config = policy(Duration::from_secs(60), 10);
+    config.sweep_every = Duration::from_millis(10);
+    config.task_policy = pazar_supervisor::TaskPolicy {
+        max_restarts: 3,
+        window: Duration::from_secs(60),
+        pause: Duration::from_millis(1),
+    };
+    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    assert!(shop.is_healthy());
+    pazar_actors::faults::arm("sweeper", 1000);
+    eventually(Duration::from_secs(10), "the shop is unhealthy", || async {
+        !shop.is_healthy()
+    })
+    .await;
+    let snapshot = shop.snapshot(10).await;
+    assert_eq!(snapshot.status, "failed");
+    let sweeper = snapshot.tasks.iter().find(|t| t.name == "sweeper").unwrap();
+    assert_eq!((sweeper.state.as_str(), sweeper.restarts), ("failed", 3));
+    // Given up means not run again: the armed panics stop being used.
+    let left = pazar_actors::faults::armed("sweeper");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pazar_actors::faults::armed("sweeper"), left);
+    shop.shutdown().await;
+    db.finish().await;
 }

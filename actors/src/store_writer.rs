@@ -513,6 +513,23 @@ mod tests {
         Command::Barrier(oneshot::channel().0)
     }
 
+    /// A write dropped unanswered (its run panicked, or the writer stopped with it
+    /// queued) still answers its caller, with `Interrupted`; a finished one answers
+    /// exactly once.
+    #[test]
+    fn a_write_dropped_unanswered_hears_interrupted() {
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let on_done = |heard: Arc<std::sync::Mutex<Vec<_>>>| -> Completion {
+            Box::new(move |outcome| heard.lock().unwrap().push(outcome))
+        };
+        drop(Pending(Some(on_done(heard.clone()))));
+        Pending(Some(on_done(heard.clone()))).finish(Ok(()));
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [Err(StoreError::Interrupted), Ok(())]
+        );
+    }
+
     /// After a batch of 64 is answered, its callers come back a few task hops
     /// later: the next batch waits for them instead of committing the first alone
     /// (batches alternated 63, 1, 63, 1… and took two commits per round).

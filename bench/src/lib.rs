@@ -144,19 +144,19 @@ pub fn resident_mib() -> f64 {
 /// Serves `shop` over HTTP on a free loopback port in this process, with a fresh
 /// signing key; returns the base URL and the token issuer (to mint test tokens).
 pub async fn serve_in_process(
-    shop: pazar_supervisor::Shop,
+    shop: pazar_app::Shop,
 ) -> (String, pazar_http::TokenIssuer, tempfile::TempDir) {
     let keys = tempfile::tempdir().expect("temp dir");
     let config =
         pazar_http::TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600))
             .expect("signing key");
     let issuer = pazar_http::TokenIssuer::new(&config);
-    let state = Arc::new(pazar_http::AppState::new(shop, issuer.clone()));
+    let state = Arc::new(pazar_app::AppState::new(shop, issuer.clone()));
     let (bound, address) = tokio::sync::oneshot::channel();
-    tokio::spawn(pazar_http::serve(
+    tokio::spawn(pazar_app::serve(
         "127.0.0.1:0",
         state,
-        pazar_http::HttpConfig::default(),
+        pazar_app::HttpConfig::default(),
         move |addr| {
             let _ = bound.send(addr);
         },
@@ -168,9 +168,9 @@ pub async fn serve_in_process(
 
 /// Mail as `pazar serve` sends it by default: rendered from the templates and
 /// written as one `.eml` file per mail into the returned temporary folder.
-pub fn file_mail() -> (pazar_supervisor::MailConfig, tempfile::TempDir) {
+pub fn file_mail() -> (pazar_app::MailConfig, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("mail folder");
-    let mail = pazar_supervisor::MailConfig {
+    let mail = pazar_app::MailConfig {
         renderer: Arc::new(
             pazar_mail::Templates::new("Bench", "http://bench.test").expect("templates"),
         ),

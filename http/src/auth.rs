@@ -5,10 +5,10 @@
 //! the user's id and role; [`BearerAuth`] verifies it on every protected operation.
 
 use crate::error::ApiError;
-use crate::AppState;
+use async_trait::async_trait;
 use chrono::Utc;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use pazar_actors::{Role, User, UserId};
+use pazar_actors::{DomainError, Role, User, UserId};
 use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
@@ -203,20 +203,48 @@ impl TokenIssuer {
 pub struct BearerAuth(pub Claims);
 
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    let state = request
-        .data::<Arc<AppState>>()
+    let authenticator = request
+        .data::<Arc<Authenticator>>()
         .ok_or_else(ApiError::internal)?;
-    Ok(authenticate(state, &bearer.token).await?)
+    Ok(authenticator.authenticate(&bearer.token).await?)
 }
 
-/// Verifies `token` and brings its role up to date: a token whose user no longer
-/// exists is a 401, and the role is the user's current one (a demoted admin loses
-/// admin rights within [`Principals`]' time to live, not when the token expires).
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
-    let mut claims = state.tokens.verify(token)?;
-    let user = claims.user_id()?;
-    claims.role = state.principals.role(user, &state.shop.accounts).await?;
-    Ok(claims)
+/// Where the current role of a token's user comes from (the users service).
+#[async_trait]
+pub trait RoleSource: Send + Sync + 'static {
+    /// The user's role now; `None` if the user no longer exists.
+    async fn current_role(&self, user: UserId) -> Result<Option<Role>, DomainError>;
+}
+
+/// Checks bearer tokens for every service's routes: the app puts one in the
+/// request data (`EndpointExt::data`), and [`BearerAuth`] uses it.
+pub struct Authenticator {
+    /// Issues and verifies access tokens.
+    pub tokens: TokenIssuer,
+    principals: Principals,
+    roles: Arc<dyn RoleSource>,
+}
+
+impl Authenticator {
+    /// Verifies with `tokens`, and asks `roles` for current roles (cached for
+    /// [`PRINCIPAL_TTL`]).
+    pub fn new(tokens: TokenIssuer, roles: Arc<dyn RoleSource>) -> Self {
+        Self {
+            tokens,
+            principals: Principals::new(PRINCIPAL_TTL),
+            roles,
+        }
+    }
+
+    /// Verifies `token` and brings its role up to date: a token whose user no
+    /// longer exists is a 401, and the role is the user's current one (a demoted
+    /// admin loses admin rights within [`PRINCIPAL_TTL`], not when the token expires).
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, ApiError> {
+        let mut claims = self.tokens.verify(token)?;
+        let user = claims.user_id()?;
+        claims.role = self.principals.role(user, &*self.roles).await?;
+        Ok(claims)
+    }
 }
 
 /// How long a user's current role is cached before the store is asked again.
@@ -226,14 +254,14 @@ const PRINCIPALS_MAX: usize = 100_000;
 
 /// Users' current roles (`None`: no such user), each cached for a short time so
 /// that an authenticated request costs a map lookup, not a query.
-pub struct Principals {
+struct Principals {
     ttl: Duration,
     cache: dashmap::DashMap<UserId, (Option<Role>, std::time::Instant)>,
 }
 
 impl Principals {
     /// A cache whose entries live `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             cache: dashmap::DashMap::new(),
@@ -241,11 +269,7 @@ impl Principals {
     }
 
     /// The user's current role; 401 if the user no longer exists.
-    async fn role(
-        &self,
-        user: UserId,
-        accounts: &pazar_actors::Accounts,
-    ) -> Result<Role, ApiError> {
+    async fn role(&self, user: UserId, roles: &dyn RoleSource) -> Result<Role, ApiError> {
         let cached = self
             .cache
             .get(&user)
@@ -254,11 +278,7 @@ impl Principals {
         let role = match cached {
             Some(role) => role,
             None => {
-                let role = match accounts.user(user).await {
-                    Ok(found) => Some(found.role),
-                    Err(pazar_actors::DomainError::NotFound { .. }) => None,
-                    Err(other) => return Err(other.into()),
-                };
+                let role = roles.current_role(user).await?;
                 if self.cache.len() >= PRINCIPALS_MAX {
                     self.cache.clear();
                 }

@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, PaymentProvider, Role};
-use pazar_http::{AppState, HttpConfig, TokenConfig, TokenIssuer};
-use pazar_supervisor::{EntityPolicy, MailConfig, Shop, ShopConfig};
+use pazar_app::{AppState, HttpConfig, MailConfig, Shop, ShopConfig};
+use pazar_http::{TokenConfig, TokenIssuer};
+use pazar_supervisor::EntityPolicy;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -370,7 +371,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             }
         }
     };
-    pazar_http::serve(
+    pazar_app::serve(
         &args.bind,
         state,
         HttpConfig {
@@ -379,7 +380,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             stripe_webhook_secret: args
                 .stripe_webhook_secret
                 .clone()
-                .map(pazar_http::webhooks::WebhookSecret),
+                .map(pazar_app::webhooks::WebhookSecret),
         },
         |addr| {
             tracing::info!(%addr, database = %pazar_store::redact(url), "pazar listening");

@@ -9,8 +9,8 @@
 //! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
 use clap::Parser;
+use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb, Measurement};
-use pazar_supervisor::{Shop, ShopConfig};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -10,8 +10,8 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::NewProduct;
+use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{serve_in_process, BenchDb, Measurement};
-use pazar_supervisor::{Shop, ShopConfig};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
 use poem::{get, handler, EndpointExt, Route, Server};

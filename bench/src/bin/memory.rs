@@ -9,8 +9,9 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::NewProduct;
+use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{resident_mib, BenchDb};
-use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use pazar_supervisor::EntityPolicy;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]

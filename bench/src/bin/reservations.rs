@@ -12,8 +12,8 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use pazar_actors::{NewProduct, OrderId};
+use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{BenchDb, Measurement};
-use pazar_supervisor::{Shop, ShopConfig};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]

@@ -11,8 +11,8 @@ use clap::Parser;
 /// The same allocator as the `pazar` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
+use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{BenchDb, Measurement};
-use pazar_supervisor::{Shop, ShopConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,18 +42,18 @@ async fn main() {
     let tokens =
         pazar_http::TokenConfig::load_or_generate(None, keys.path(), Duration::from_secs(3600))
             .expect("signing key");
-    let state = Arc::new(pazar_http::AppState::new(
+    let state = Arc::new(pazar_app::AppState::new(
         shop,
         pazar_http::TokenIssuer::new(&tokens),
     ));
     let (bound, address) = tokio::sync::oneshot::channel();
-    tokio::spawn(pazar_http::serve(
+    tokio::spawn(pazar_app::serve(
         "127.0.0.1:0",
         state,
-        pazar_http::HttpConfig {
+        pazar_app::HttpConfig {
             max_body_bytes: 2 * 1024 * 1024,
-            stripe_webhook_secret: Some(pazar_http::webhooks::WebhookSecret(SECRET.into())),
-            ..pazar_http::HttpConfig::default()
+            stripe_webhook_secret: Some(pazar_app::webhooks::WebhookSecret(SECRET.into())),
+            ..pazar_app::HttpConfig::default()
         },
         move |addr| {
             let _ = bound.send(addr);

@@ -4,8 +4,8 @@ use crate::api::{
     admin::AdminApi, auth::AuthApi, cart::CartApi, emails::EmailsApi, events::EventsApi,
     health::HealthApi, orders::OrderApi, payments::PaymentApi, products::ProductApi,
 };
-use crate::error::{into_problem_response, ApiError};
 use crate::AppState;
+use pazar_http::error::{into_problem_response, ApiError};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
@@ -70,7 +70,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
         .description("An e-commerce backend built as a supervised actor system.");
     let generated = service.spec();
-    let allowed = Arc::new(crate::openapi::AllowedMethods::from_document(
+    let allowed = Arc::new(pazar_http::openapi::AllowedMethods::from_document(
         &generated,
         &[
             ("/openapi.json", "get"),
@@ -79,7 +79,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             ("/api/v1/webhooks/stripe", "post"),
         ],
     ));
-    let (spec, docs) = crate::openapi::endpoints(generated, service.swagger_ui_html());
+    let (spec, docs) = pazar_http::openapi::endpoints(generated, service.swagger_ui_html());
     let limit = config.max_body_bytes;
     Route::new()
         .at("/openapi.json", spec)
@@ -95,6 +95,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             poem::post(crate::webhooks::stripe_webhook).data(config.stripe_webhook_secret.clone()),
         )
         .data(state.clone())
+        .data(state.auth.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })
         .around(move |endpoint, request| allow(endpoint, request, allowed.clone()))
@@ -105,7 +106,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
 async fn allow<E: Endpoint>(
     endpoint: Arc<E>,
     request: Request,
-    allowed: Arc<crate::openapi::AllowedMethods>,
+    allowed: Arc<pazar_http::openapi::AllowedMethods>,
 ) -> poem::Result<Response> {
     // A `Uri` clone shares its bytes: no copy of the path per request.
     let uri = request.uri().clone();
@@ -149,7 +150,7 @@ async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
         .metrics
         .render(tree.alive, tree.restarts_total, tree.passivated_total);
     Response::builder()
-        .content_type(crate::metrics::CONTENT_TYPE)
+        .content_type(pazar_http::metrics::CONTENT_TYPE)
         .body(body)
 }
 
@@ -215,7 +216,7 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let acceptor = crate::connection::SilenceTimeout::new(
+    let acceptor = pazar_http::connection::SilenceTimeout::new(
         TcpListener::bind(bind.to_owned()).into_acceptor().await?,
         config.idle_timeout,
     );

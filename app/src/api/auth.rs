@@ -2,10 +2,10 @@
 
 use super::health::Tag;
 use super::{JsonBody, UserDto};
-use crate::auth::BearerAuth;
-use crate::error::{problem, ApiError};
 use crate::AppState;
 use pazar_actors::{NewUser, Role, User};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::{problem, ApiError};
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -77,9 +77,9 @@ pub enum Registered {
 impl AuthApi {
     fn session(&self, user: User) -> Result<SessionDto, ApiError> {
         Ok(SessionDto {
-            access_token: self.state.tokens.issue(&user)?,
+            access_token: self.state.auth.tokens.issue(&user)?,
             token_type: "Bearer".into(),
-            expires_in: self.state.tokens.ttl_seconds(),
+            expires_in: self.state.auth.tokens.ttl_seconds(),
             user: user.into(),
         })
     }

@@ -7,11 +7,11 @@
 //! and out-of-order deliveries are harmless because a session never leaves a final
 //! status (and a success that lands after its order closed is refunded).
 
-use crate::error::{problem, ApiError};
-use crate::stripe_signature::{SignatureError, SignatureHeader};
 use crate::AppState;
 use pazar_actors::payments::{describe_failure, IntentStatus};
 use pazar_actors::{DomainError, ProviderIntent};
+use pazar_http::error::{problem, ApiError};
+use pazar_http::stripe_signature::{SignatureError, SignatureHeader};
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{handler, Body, Request};

@@ -2,10 +2,10 @@
 
 use super::health::Tag;
 use super::{JsonBody, ProductDto, StockDto, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::problem;
 use crate::AppState;
 use pazar_actors::{NewProduct, ProductId, ProductPatch, ProductQuery};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::problem;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};

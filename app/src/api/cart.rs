@@ -2,10 +2,10 @@
 
 use super::health::Tag;
 use super::{JsonBody, MoneyDto, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::problem;
 use crate::AppState;
 use pazar_actors::{CartSnapshot, LineStatus, Money, ProductId};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::problem;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};

@@ -2,11 +2,11 @@
 
 use super::health::Tag;
 use super::{status_filter, MoneyDto, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::{problem, ApiError};
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use pazar_actors::{Money, Order, OrderId, OrderStatus, Page};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::{problem, ApiError};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};

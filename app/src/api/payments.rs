@@ -3,11 +3,11 @@
 
 use super::health::Tag;
 use super::{JsonBody, MoneyDto, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::problem;
 use crate::AppState;
 use pazar_actors::local_payments::Card;
 use pazar_actors::{OrderId, PaymentSession};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::problem;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};

@@ -8,7 +8,8 @@ use chrono::Utc;
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::{DomainError, NewProduct, OrderId, ProductId, StockLevels, Store};
 use pazar_actors::{DomainEvent, EventSubscriber, EventType, StoredEvent};
-use pazar_supervisor::{EntityPolicy, Shop, ShopConfig};
+use pazar_app::{Shop, ShopConfig};
+use pazar_supervisor::EntityPolicy;
 use sqlx::Connection;
 use std::future::Future;
 use std::sync::Arc;
@@ -805,7 +806,7 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
         pause: Duration::from_millis(10),
         ..pazar_supervisor::TaskPolicy::default()
     };
-    config.mail = Some(pazar_supervisor::MailConfig {
+    config.mail = Some(pazar_app::MailConfig {
         renderer: Arc::new(KindOnly),
         transport: sent.clone(),
         max_attempts: 3,

@@ -8,9 +8,9 @@
 //! that the client went away.
 
 use crate::api::cart::CartDto;
-use crate::error::{problem, ApiError};
 use crate::AppState;
 use futures_util::{SinkExt, StreamExt};
+use pazar_http::error::{problem, ApiError};
 use poem::web::websocket::{CloseCode, Message, WebSocket};
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request};
@@ -38,7 +38,7 @@ fn frame(snapshot: pazar_actors::CartSnapshot) -> Message {
 }
 
 /// How often a live socket pings its client: a quiet socket is not a silent
-/// connection (see [`crate::connection`]), and a dead peer is noticed.
+/// connection (see [`pazar_http::connection`]), and a dead peer is noticed.
 #[derive(Clone, Copy, Debug)]
 pub struct PingEvery(pub std::time::Duration);
 
@@ -53,7 +53,7 @@ pub async fn live_cart(
     let ping_every = ping.0 .0.max(std::time::Duration::from_millis(100));
     let token = bearer_token(request)
         .ok_or_else(|| ApiError::unauthorized("a valid bearer access token is required"))?;
-    let user = crate::auth::authenticate(&state, &token).await?.user_id()?;
+    let user = state.auth.authenticate(&token).await?.user_id()?;
     let shop = state.shop.clone();
     // Subscribe before reading the snapshot, so no change can fall in between.
     let mut subscription = shop.live_carts.subscribe(user);

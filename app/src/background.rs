@@ -2,12 +2,12 @@
 //! release at start, and payment reconciliation. The task supervisor (`tasks.rs`)
 //! runs them and starts them again after a panic.
 
-use crate::entity::EntityHandle;
 use crate::kinds::{OrderKind, PaymentSessionKind};
 use chrono::Utc;
 use pazar_actors::order::{release_all, CheckoutsInProgress, OrderMessage, StockGateway};
 use pazar_actors::payments::{PaymentProvider, PaymentSessionMessage};
 use pazar_actors::{DomainError, Store};
+use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
 use std::time::Duration;
 

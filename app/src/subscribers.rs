@@ -2,7 +2,6 @@
 //! separate services would be connected by Kafka: payments listen to orders,
 //! orders listen to payments, live carts listen to the catalog.
 
-use crate::entity::EntityHandle;
 use crate::kinds::{CartKind, OrderKind, PaymentSessionKind};
 use async_trait::async_trait;
 use pazar_actors::cart::CartMessage;
@@ -12,6 +11,7 @@ use pazar_actors::{
     DomainError, DomainEvent, EventSubscriber, EventType, LiveCarts, OrderId, ProductId,
     ProductViews, StoredEvent,
 };
+use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
 
 /// The payment service's ears: a new order gets its payment session (and intent);

@@ -2,7 +2,6 @@
 //! and given its state, and the ProductStock actors seen as the order flow's
 //! [`StockGateway`](pazar_actors::order::StockGateway).
 
-use crate::entity::{EntityHandle, EntityKind};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs};
@@ -13,6 +12,7 @@ use pazar_actors::{
     Catalog, Currency, DomainError, HoldSource, LiveCarts, OrderId, ProductId, ProductViews,
     StockLevels, Store, StoreWriter, UserId,
 };
+use pazar_supervisor::entity::{EntityHandle, EntityKind};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,12 +2,12 @@
 
 use super::health::Tag;
 use super::{status_filter, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::problem;
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use pazar_actors::mail::{MailStatus, QueuedMail};
 use pazar_actors::Page;
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::problem;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};

@@ -1,12 +1,9 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
 use crate::background::{reconcile, release_orphan_holds, sweep};
-use crate::entity::{EntityHandle, EntityPolicy};
 use crate::kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
 use crate::notifier::{self, mailroom, MailConfig, Notifier};
-use crate::snapshot::TreeSnapshot;
 use crate::subscribers::{LiveCartWatcher, OrdersOnPayments, PaymentsOnOrders};
-use crate::tasks::{TaskPolicy, TaskSupervisor};
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
@@ -21,6 +18,9 @@ use pazar_actors::{
     HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId,
     ProductViews, StockLevels, Store, StoreWriter, UserId,
 };
+use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
+use pazar_supervisor::snapshot::TreeSnapshot;
+use pazar_supervisor::tasks::{TaskPolicy, TaskSupervisor};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -2,11 +2,11 @@
 
 use super::health::Tag;
 use super::{JsonBody, StockDto, UuidParam};
-use crate::auth::BearerAuth;
-use crate::error::problem;
 use crate::AppState;
 use chrono::{DateTime, Duration, Utc};
 use pazar_actors::{DomainError, OrderId, ProductId};
+use pazar_http::auth::BearerAuth;
+use pazar_http::error::problem;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -68,7 +68,7 @@ impl AdminApi {
         let limit = limit.0.unwrap_or(100).min(10_000) as usize;
         let snapshot = self.state.shop.snapshot(limit).await;
         Ok(Json(
-            serde_json::to_value(snapshot).map_err(|_| crate::ApiError::internal())?,
+            serde_json::to_value(snapshot).map_err(|_| pazar_http::ApiError::internal())?,
         ))
     }
 

@@ -1,0 +1,87 @@
+//! Pazar's composition root: the one place that knows every service.
+//!
+//! [`Shop`] wires the services into one process (their entity supervisors under
+//! one root, their subscribers and loops under one task supervisor), and
+//! [`app`] assembles their HTTP routes into one poem endpoint with the
+//! cross-cutting middleware of `pazar-http`. The generic machinery this builds on
+//! lives in `pazar-supervisor`; what every route shares lives in `pazar-http`.
+//!
+//! ```text
+//! root (ShopRoot)
+//! ├── catalog: EntitySupervisor<ProductStockKind> ── ProductStock(product_id) …  (on demand)
+//! ├── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
+//! ├── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
+//! └── payments: EntitySupervisor<PaymentSessionKind> ── PaymentSession(order_id) …
+//! tasks (TaskSupervisor): store_writer (group commit), delivery:<subscriber>
+//! (one per outbox subscriber), sweeper (expires due orders, releases lapsed
+//! orphan holds), payment_reconciler, mailroom (sends the mails the `notifier`
+//! subscriber queues)
+//! ```
+
+pub mod api;
+mod background;
+pub mod kinds;
+pub mod live;
+pub mod notifier;
+pub mod server;
+pub mod shop;
+mod subscribers;
+pub mod webhooks;
+
+pub use kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
+pub use notifier::MailConfig;
+pub use server::{app, serve, HttpConfig};
+pub use shop::{Shop, ShopConfig};
+
+use async_trait::async_trait;
+use pazar_actors::{DomainError, Role, UserId};
+use pazar_http::auth::{Authenticator, RoleSource, TokenIssuer};
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The services and supervised entities.
+    pub shop: Shop,
+    /// Verifies bearer tokens (and issues them, for the auth routes).
+    pub auth: Arc<Authenticator>,
+    /// Request counters and latencies for `/metrics`.
+    pub metrics: pazar_http::metrics::Metrics,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers name the client.
+    pub trusted_proxies: pazar_http::client_address::TrustedProxies,
+}
+
+impl AppState {
+    /// State for a shop and a token issuer.
+    pub fn new(shop: Shop, tokens: TokenIssuer) -> Self {
+        let roles = Arc::new(CurrentRoles(shop.accounts.clone()));
+        Self {
+            shop,
+            auth: Arc::new(Authenticator::new(tokens, roles)),
+            metrics: pazar_http::metrics::Metrics::default(),
+            trusted_proxies: pazar_http::client_address::TrustedProxies::default(),
+        }
+    }
+
+    /// Trusts these proxies' forwarding headers (`PAZAR_TRUSTED_PROXIES`).
+    pub fn with_trusted_proxies(
+        mut self,
+        proxies: pazar_http::client_address::TrustedProxies,
+    ) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+}
+
+/// Users' current roles, from the accounts.
+struct CurrentRoles(pazar_actors::Accounts);
+
+#[async_trait]
+impl RoleSource for CurrentRoles {
+    async fn current_role(&self, user: UserId) -> Result<Option<Role>, DomainError> {
+        match self.0.user(user).await {
+            Ok(found) => Ok(Some(found.role)),
+            Err(DomainError::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}

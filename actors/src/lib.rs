@@ -20,7 +20,6 @@ pub mod ids;
 pub mod lanes;
 pub mod live_carts;
 pub mod local_payments;
-pub mod mail;
 pub mod money;
 pub mod order;
 pub mod payments;

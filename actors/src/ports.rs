@@ -5,7 +5,6 @@
 
 use crate::events::{Event, StoredEvent};
 use crate::local_payments::LocalIntent;
-use crate::mail::{MailStatus, QueuedMail};
 use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{
@@ -14,7 +13,6 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// A user as stored, with the password hash that must never leave the domain.
 #[derive(Clone, Debug)]
@@ -265,25 +263,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// The `seq` of the newest outbox event (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
-    /// Queues a mail; `false` (and nothing stored) when a mail for the same event
-    /// and recipient is already queued or sent.
-    async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<bool, StoreError>;
-    /// Queued mails whose `next_attempt_at` has come, oldest first.
-    async fn due_mails(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<QueuedMail>, StoreError>;
-    /// Stores a mail's new status, attempts, next attempt and error.
-    async fn update_mail(&self, mail: &QueuedMail) -> Result<(), StoreError>;
-    /// One mail.
-    async fn mail(&self, id: Uuid) -> Result<Option<QueuedMail>, StoreError>;
-    /// Mails, newest first, optionally only those with `status`.
-    async fn mails(
-        &self,
-        status: Option<MailStatus>,
-        page: Page,
-    ) -> Result<Vec<QueuedMail>, StoreError>;
 
     /// Counts one login attempt under `key`, atomically (one statement): concurrent
     /// attempts each get a distinct count. A window opens with a key's first

@@ -22,14 +22,13 @@ pub mod api;
 mod background;
 pub mod kinds;
 pub mod live;
-pub mod notifier;
 pub mod server;
 pub mod shop;
 mod subscribers;
 pub mod webhooks;
 
 pub use kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
-pub use notifier::MailConfig;
+pub use pazar_notifications::MailConfig;
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};
 

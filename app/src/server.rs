@@ -1,8 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{
-    admin::AdminApi, auth::AuthApi, cart::CartApi, emails::EmailsApi, events::EventsApi,
-    health::HealthApi, orders::OrderApi, payments::PaymentApi, products::ProductApi,
+    admin::AdminApi, auth::AuthApi, cart::CartApi, events::EventsApi, health::HealthApi,
+    orders::OrderApi, payments::PaymentApi, products::ProductApi,
 };
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
@@ -62,8 +62,8 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         AdminApi {
             state: state.clone(),
         },
-        EmailsApi {
-            state: state.clone(),
+        pazar_notifications::routes::EmailsApi {
+            notifications: state.shop.notifications.clone(),
         },
         EventsApi,
     );

@@ -2,13 +2,11 @@
 
 use crate::background::{reconcile, release_orphan_holds, sweep};
 use crate::kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
-use crate::notifier::{self, mailroom, MailConfig, Notifier};
 use crate::subscribers::{LiveCartWatcher, OrdersOnPayments, PaymentsOnOrders};
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::local_payments::{Card, LocalPayments};
-use pazar_actors::mail::{MailStatus, QueuedMail};
 use pazar_actors::order::{CheckoutsInProgress, OrderMessage, OrderStatus, StockGateway};
 use pazar_actors::payments::{PaymentProvider, PaymentSession, PaymentSessionMessage};
 use pazar_actors::product_stock::ProductStockMessage;
@@ -18,6 +16,8 @@ use pazar_actors::{
     HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId,
     ProductViews, StockLevels, Store, StoreWriter, UserId,
 };
+use pazar_notifications::{MailConfig, Notifications};
+use pazar_store::Stores;
 use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
 use pazar_supervisor::snapshot::TreeSnapshot;
 use pazar_supervisor::tasks::{TaskPolicy, TaskSupervisor};
@@ -25,7 +25,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent}
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// Settings of the whole tree.
 #[derive(Clone, Debug)]
@@ -155,17 +155,19 @@ pub struct Shop {
     pub payment_provider: Arc<dyn PaymentProvider>,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
+    /// The notifications service (the mail queue).
+    pub notifications: Notifications,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
-    mailroom_bell: Arc<Notify>,
     tasks: TaskSupervisor,
     started_at: Instant,
     stopped: Arc<AtomicBool>,
 }
 
 impl Shop {
-    /// Builds the tree on a migrated store.
-    pub async fn start(store: Arc<dyn Store>, config: ShopConfig) -> Result<Self, DomainError> {
+    /// Builds the tree on migrated stores.
+    pub async fn start(stores: Stores, config: ShopConfig) -> Result<Self, DomainError> {
+        let store = stores.shop;
         let signal = EventSignal::default();
         let events = EventBus::new(store.clone(), signal.clone(), config.delivery);
         let stopped = Arc::new(AtomicBool::new(false));
@@ -265,25 +267,17 @@ impl Shop {
             orders: orders.clone(),
             sessions: payments.clone(),
         }));
-        let mailroom_bell = Arc::new(Notify::new());
-        if let Some(mail) = config.mail.clone() {
-            subscribe(Arc::new(Notifier {
-                store: store.clone(),
-                renderer: mail.renderer.clone(),
-                mailroom: mailroom_bell.clone(),
-            }));
-            let (store, bell, every) = (store.clone(), mailroom_bell.clone(), config.sweep_every);
-            let running = stopped.clone();
-            tasks.keep_running("mailroom", move || {
-                mailroom(
-                    store.clone(),
-                    mail.clone(),
-                    bell.clone(),
-                    running.clone(),
-                    every,
-                )
-            });
-        }
+        let notifications = pazar_notifications::start(
+            pazar_notifications::Dependencies {
+                mails: stores.mails,
+                reads: store.clone(),
+                events: &events,
+                tasks: &tasks,
+                stopped: stopped.clone(),
+                poll: config.sweep_every,
+            },
+            config.mail.clone(),
+        );
         // No checkout runs yet in this process: every orphan hold is from a crash.
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         {
@@ -314,7 +308,7 @@ impl Shop {
             failed,
             started_at: Instant::now(),
             stopped,
-            mailroom_bell,
+            notifications,
             tasks,
         })
     }
@@ -628,20 +622,6 @@ impl Shop {
                 reply,
             })
             .await?
-    }
-
-    /// Mails, newest first, optionally only those with `status` (admin).
-    pub async fn mails(
-        &self,
-        status: Option<MailStatus>,
-        page: Page,
-    ) -> Result<Vec<QueuedMail>, DomainError> {
-        notifier::list(&*self.store, status, page).await
-    }
-
-    /// Queues a failed mail again (admin); Conflict unless it failed.
-    pub async fn retry_mail(&self, id: uuid::Uuid) -> Result<QueuedMail, DomainError> {
-        notifier::retry(&*self.store, &self.mailroom_bell, id).await
     }
 
     /// An admin refunds a paid order: the money goes back at the provider

@@ -24,6 +24,7 @@ enum Backend {
 
 /// A migrated store of its own: a temporary SQLite file or a new PostgreSQL database.
 struct TestStore {
+    stores: pazar_store::Stores,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
     postgres_db: Option<String>,
@@ -51,9 +52,10 @@ impl TestStore {
                 (format!("{POSTGRES}/{name}"), Some(name))
             }
         };
-        let store = pazar_store::connect_and_migrate(&url).await.unwrap();
+        let stores = pazar_store::connect_and_migrate(&url).await.unwrap();
         Self {
-            store,
+            store: stores.shop.clone(),
+            stores,
             _dir: dir,
             postgres_db,
         }
@@ -61,6 +63,7 @@ impl TestStore {
 
     async fn finish(self) {
         drop(self.store);
+        drop(self.stores);
         if let Some(name) = self.postgres_db {
             let mut admin = sqlx::PgConnection::connect(&format!("{POSTGRES}/postgres"))
                 .await
@@ -184,7 +187,7 @@ on_both_databases!(
 
 async fn passivation_reloads_state_from_the_store(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_millis(150), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_millis(150), 10))
         .await
         .unwrap();
     let id = product(&shop, "P-1", 10).await;
@@ -216,7 +219,7 @@ async fn passivation_reloads_state_from_the_store(backend: Backend) {
 
 async fn messages_racing_a_passivation_are_not_lost(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_millis(20), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_millis(20), 10))
         .await
         .unwrap();
     let id = product(&shop, "P-2", 100).await;
@@ -241,7 +244,7 @@ async fn messages_racing_a_passivation_are_not_lost(backend: Backend) {
 
 async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let id = product(&shop, "P-3", 10).await;
@@ -290,7 +293,7 @@ async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Ba
 
 async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 2))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 2))
         .await
         .unwrap();
     let id = product(&shop, "P-4", 1).await;
@@ -326,7 +329,7 @@ async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
 
 async fn concurrent_reservations_never_oversell(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let id = product(&shop, "P-5", 50).await;
@@ -355,7 +358,7 @@ async fn concurrent_reservations_never_oversell(backend: Backend) {
 
 async fn a_retired_product_is_gone_for_good(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let id = product(&shop, "P-6", 5).await;
@@ -434,7 +437,7 @@ impl EventSubscriber for Recorder {
 
 async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let recorder = Recorder::new();
@@ -480,7 +483,7 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
 
     // While nobody listens, more events are committed; a new process resumes
     // after the saved cursor and gets exactly those.
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     shop.adjust_stock(id, 5, "delivery").await.unwrap();
@@ -510,7 +513,7 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
 
 async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let id = product(&shop, "PAY-1", 10).await;
@@ -567,7 +570,7 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
     let mut config = policy(Duration::from_secs(60), 10);
     config.order_ttl = Duration::from_millis(300);
     config.sweep_every = Duration::from_millis(50);
-    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "LATE-1", 5).await;
     let buyer = customer(&shop, "late@example.com").await;
     shop.add_to_cart(buyer.id, id, 2).await.unwrap();
@@ -614,7 +617,7 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     let mut config = policy(Duration::from_secs(60), 10);
     config.reconcile_after = Duration::from_millis(200);
     config.sweep_every = Duration::from_millis(50);
-    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "REC-1", 5).await;
     let buyer = customer(&shop, "rec@example.com").await;
     shop.add_to_cart(buyer.id, id, 1).await.unwrap();
@@ -686,7 +689,7 @@ impl EventSubscriber for Holder {
 /// cursor never passes the stuck event.
 async fn a_stuck_subject_holds_up_only_its_own_events(backend: Backend) {
     let db = TestStore::new(backend).await;
-    let shop = Shop::start(db.store.clone(), policy(Duration::from_secs(60), 10))
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
     let holder = Arc::new(Holder {
@@ -742,12 +745,12 @@ async fn a_stuck_subject_holds_up_only_its_own_events(backend: Backend) {
 /// Renders a mail as its kind; enough for counting mails.
 struct KindOnly;
 
-impl pazar_actors::mail::MailRenderer for KindOnly {
+impl pazar_notifications::mail::MailRenderer for KindOnly {
     fn render(
         &self,
-        notice: &pazar_actors::mail::Notice,
-    ) -> Result<pazar_actors::mail::RenderedMail, DomainError> {
-        Ok(pazar_actors::mail::RenderedMail {
+        notice: &pazar_notifications::mail::Notice,
+    ) -> Result<pazar_notifications::mail::RenderedMail, DomainError> {
+        Ok(pazar_notifications::mail::RenderedMail {
             subject: notice.kind.as_str().to_owned(),
             text: String::new(),
             html: String::new(),
@@ -760,11 +763,11 @@ impl pazar_actors::mail::MailRenderer for KindOnly {
 struct Outbox(Mutex<Vec<uuid::Uuid>>);
 
 #[async_trait]
-impl pazar_actors::mail::MailTransport for Outbox {
+impl pazar_notifications::mail::MailTransport for Outbox {
     async fn send(
         &self,
-        mail: &pazar_actors::mail::QueuedMail,
-    ) -> Result<(), pazar_actors::mail::SendFailure> {
+        mail: &pazar_notifications::mail::QueuedMail,
+    ) -> Result<(), pazar_notifications::mail::SendFailure> {
         self.0.lock().unwrap().push(mail.id);
         Ok(())
     }
@@ -813,7 +816,7 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
         retry_base: Duration::from_millis(10),
         retry_max: Duration::from_millis(100),
     });
-    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "LOOP-1", 10).await;
     let buyer = customer(&shop, "loop@example.com").await;
     shop.add_to_cart(buyer.id, id, 3).await.unwrap();
@@ -852,6 +855,7 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     // welcome, order received, payment receipt: each queued and sent once.
     eventually(Duration::from_secs(10), "three mails are sent", || async {
         let mails = shop
+            .notifications
             .mails(
                 None,
                 pazar_actors::Page {
@@ -864,10 +868,11 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
         mails.len() == 3
             && mails
                 .iter()
-                .all(|m| m.status == pazar_actors::mail::MailStatus::Sent)
+                .all(|m| m.status == pazar_notifications::mail::MailStatus::Sent)
     })
     .await;
     let mut kinds: Vec<_> = shop
+        .notifications
         .mails(
             None,
             pazar_actors::Page {
@@ -960,7 +965,7 @@ async fn a_loop_past_its_restart_limit_makes_the_shop_unready(backend: Backend) 
         window: Duration::from_secs(60),
         pause: Duration::from_millis(1),
     };
-    let shop = Shop::start(db.store.clone(), config).await.unwrap();
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     assert!(shop.is_healthy());
     pazar_actors::faults::arm("sweeper", 1000);
     eventually(Duration::from_secs(10), "the shop is unhealthy", || async {

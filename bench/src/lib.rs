@@ -49,8 +49,8 @@ impl BenchDb {
         }
     }
 
-    /// The migrated Pazar store on this database.
-    pub async fn store(&self) -> Arc<dyn pazar_actors::Store> {
+    /// The migrated Pazar stores on this database.
+    pub async fn store(&self) -> pazar_store::Stores {
         pazar_store::connect_and_migrate(&self.url)
             .await
             .expect("open store")
@@ -172,11 +172,15 @@ pub fn file_mail() -> (pazar_app::MailConfig, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("mail folder");
     let mail = pazar_app::MailConfig {
         renderer: Arc::new(
-            pazar_mail::Templates::new("Bench", "http://bench.test").expect("templates"),
+            pazar_notifications::adapters::Templates::new("Bench", "http://bench.test")
+                .expect("templates"),
         ),
         transport: Arc::new(
-            pazar_mail::LettreTransport::files(dir.path().to_owned(), "Bench <bench@bench.test>")
-                .expect("mail folder"),
+            pazar_notifications::adapters::LettreTransport::files(
+                dir.path().to_owned(),
+                "Bench <bench@bench.test>",
+            )
+            .expect("mail folder"),
         ),
         max_attempts: 8,
         retry_base: Duration::from_secs(1),

@@ -11,6 +11,27 @@ use poem::web::Html;
 use poem::{handler, Endpoint, EndpointExt, Route};
 use serde_json::{json, Value};
 
+/// Operation groups in the OpenAPI document.
+#[derive(poem_openapi::Tags)]
+pub enum Tag {
+    /// Probes.
+    Health,
+    /// Registration, login, the current user.
+    Auth,
+    /// Products and stock.
+    Catalog,
+    /// The caller's cart.
+    Cart,
+    /// Checkout and orders.
+    Orders,
+    /// Paying for orders.
+    Payments,
+    /// Shop administration.
+    Admin,
+    /// The schemas of the events the services publish.
+    Events,
+}
+
 /// The generated document with the shared problem response added.
 pub fn with_problems(generated: &str) -> String {
     let Ok(mut document) = serde_json::from_str::<Value>(generated) else {

@@ -213,16 +213,23 @@ fn mail(args: &ServeArgs, data_dir: &std::path::Path) -> anyhow::Result<MailConf
                 ),
                 None => None,
             };
-            pazar_mail::LettreTransport::smtp(url, &args.mail_from, extra_root.as_deref())?
+            pazar_notifications::adapters::LettreTransport::smtp(
+                url,
+                &args.mail_from,
+                extra_root.as_deref(),
+            )?
         }
-        None => pazar_mail::LettreTransport::files(data_dir.join("mail"), &args.mail_from)?,
+        None => pazar_notifications::adapters::LettreTransport::files(
+            data_dir.join("mail"),
+            &args.mail_from,
+        )?,
     };
     anyhow::ensure!(
         args.mail_max_attempts >= 1,
         "PAZAR_MAIL_MAX_ATTEMPTS must be at least 1"
     );
     Ok(MailConfig {
-        renderer: Arc::new(pazar_mail::Templates::new(
+        renderer: Arc::new(pazar_notifications::adapters::Templates::new(
             &args.shop_name,
             &args.public_url,
         )?),
@@ -297,7 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                 },
         } => {
-            let store = pazar_store::connect_and_migrate(&url).await?;
+            let store = pazar_store::connect_and_migrate(&url).await?.shop;
             // Events land in the outbox; the server's relay delivers them.
             let accounts = pazar_actors::Accounts::new(
                 store,
@@ -417,7 +424,7 @@ async fn shutdown_signal() {
 }
 
 async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
-    let store = pazar_store::connect_and_migrate(url).await?;
+    let store = pazar_store::connect_and_migrate(url).await?.shop;
     let catalog = pazar_actors::Catalog::new(store, Default::default(), Default::default());
     let bar = ProgressBar::new(count);
     bar.set_style(

@@ -1,11 +1,18 @@
-//! The store: [`pazar_actors::Store`] implemented with sqlx for SQLite and PostgreSQL.
+//! The store: every store port implemented with sqlx for SQLite and PostgreSQL.
 //!
-//! All of Pazar's SQL lives in this crate. Both backends share one implementation
-//! (`sql.rs`, instantiated per database by a macro) because sqlx decodes the same
-//! Rust types (`Uuid`, `DateTime<Utc>`, `i64`) on both; what differs — connection
-//! options, migrations, and the case-insensitive `LIKE` — lives in `sqlite.rs` and
-//! `postgres.rs`. The backend is chosen once, from the URL scheme, by [`connect`].
+//! All of Pazar's SQL lives in this crate, and both backends share it, because
+//! sqlx decodes the same Rust types (`Uuid`, `DateTime<Utc>`, `i64`) on both; what
+//! differs — connection options, migrations, and the case-insensitive `LIKE` —
+//! lives in `sqlite.rs` and `postgres.rs`. The backend is chosen once, from the URL
+//! scheme, by [`connect`], which returns [`Stores`]: one port per service.
+//!
+//! Being re-cut per service (issue 12): a service's port is one plain module
+//! (`mail.rs`: the notifications service's `MailStore`) written once over
+//! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
+//! are still one implementation instantiated per database by a macro (`sql.rs`).
 
+mod db;
+mod mail;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -14,6 +21,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use pazar_actors::Store;
+use pazar_notifications::MailStore;
 use std::sync::Arc;
 
 /// Why the store could not be opened or migrated.
@@ -30,27 +38,55 @@ pub enum StoreOpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Every store port of one database, for the process to hand to its services.
+#[derive(Clone)]
+pub struct Stores {
+    /// The ports not yet cut into per-service slices (issue 12: they move out one
+    /// service at a time).
+    pub shop: Arc<dyn Store>,
+    /// The notifications service's mail queue.
+    pub mails: Arc<dyn MailStore>,
+}
+
+impl Stores {
+    fn sqlite(store: SqliteStore) -> Self {
+        let pool = db::Pool::Sqlite(store.pool.clone());
+        Self {
+            shop: Arc::new(store),
+            mails: Arc::new(mail::Mails { pool }),
+        }
+    }
+
+    fn postgres(store: PostgresStore) -> Self {
+        let pool = db::Pool::Postgres(store.pool.clone());
+        Self {
+            shop: Arc::new(store),
+            mails: Arc::new(mail::Mails { pool }),
+        }
+    }
+}
+
 /// Opens the store named by `url`, creating a SQLite file (and its folder) if missing.
 /// Migrations are not run: call [`migrate`] (or [`connect_and_migrate`]).
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
+pub async fn connect(url: &str) -> Result<Stores, StoreOpenError> {
     Ok(match Backend::of(url)? {
-        Backend::Sqlite => Arc::new(SqliteStore::connect(url).await?),
-        Backend::Postgres => Arc::new(PostgresStore::connect(url).await?),
+        Backend::Sqlite => Stores::sqlite(SqliteStore::connect(url).await?),
+        Backend::Postgres => Stores::postgres(PostgresStore::connect(url).await?),
     })
 }
 
 /// Opens the store and brings its schema up to date.
-pub async fn connect_and_migrate(url: &str) -> Result<Arc<dyn Store>, StoreOpenError> {
+pub async fn connect_and_migrate(url: &str) -> Result<Stores, StoreOpenError> {
     Ok(match Backend::of(url)? {
         Backend::Sqlite => {
             let store = SqliteStore::connect(url).await?;
             store.migrate().await?;
-            Arc::new(store)
+            Stores::sqlite(store)
         }
         Backend::Postgres => {
             let store = PostgresStore::connect(url).await?;
             store.migrate().await?;
-            Arc::new(store)
+            Stores::postgres(store)
         }
     })
 }

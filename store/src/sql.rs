@@ -45,7 +45,6 @@ macro_rules! impl_store {
                 UserId, UserRecord,
             };
             use pazar_actors::local_payments::LocalIntent;
-            use pazar_actors::mail::{MailKind, MailStatus, QueuedMail};
             use pazar_actors::payments::IntentStatus;
             use pazar_actors::{PaymentSession, PaymentStatus, ProviderIntent};
             use sqlx::Row;
@@ -126,30 +125,6 @@ macro_rules! impl_store {
                     amount: Money::total(row.try_get("amount").map_err(other)?, &currency)
                         .map_err(|e| corrupt("intent amount", e))?,
                     created_at: row.try_get("created_at").map_err(other)?,
-                })
-            }
-
-            const MAIL_COLUMNS: &str = "id, event_id, kind, recipient, subject, body_text, \
-                 body_html, status, attempts, next_attempt_at, last_error, created_at, sent_at";
-
-            fn mail_from_row(row: &DbRow) -> Result<QueuedMail, StoreError> {
-                let kind: String = row.try_get("kind").map_err(other)?;
-                let status: String = row.try_get("status").map_err(other)?;
-                Ok(QueuedMail {
-                    id: row.try_get("id").map_err(other)?,
-                    event_id: row.try_get("event_id").map_err(other)?,
-                    kind: MailKind::parse(&kind).ok_or_else(|| corrupt("mail kind", &kind))?,
-                    recipient: row.try_get("recipient").map_err(other)?,
-                    subject: row.try_get("subject").map_err(other)?,
-                    text: row.try_get("body_text").map_err(other)?,
-                    html: row.try_get("body_html").map_err(other)?,
-                    status: MailStatus::parse(&status)
-                        .ok_or_else(|| corrupt("mail status", &status))?,
-                    attempts: row.try_get("attempts").map_err(other)?,
-                    next_attempt_at: row.try_get("next_attempt_at").map_err(other)?,
-                    last_error: row.try_get("last_error").map_err(other)?,
-                    created_at: row.try_get("created_at").map_err(other)?,
-                    sent_at: row.try_get("sent_at").map_err(other)?,
                 })
             }
 
@@ -960,94 +935,6 @@ macro_rules! impl_store {
                     .await
                     .map_err(other)?;
                     Ok(seq.unwrap_or(0))
-                }
-
-                async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<bool, StoreError> {
-                    let inserted = sqlx::query(
-                        "insert into mails (id, event_id, kind, recipient, subject, body_text, \
-                         body_html, status, attempts, next_attempt_at, last_error, created_at, \
-                         sent_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         on conflict (event_id, recipient) do nothing",
-                    )
-                    .bind(mail.id)
-                    .bind(mail.event_id)
-                    .bind(mail.kind.as_str())
-                    .bind(&mail.recipient)
-                    .bind(&mail.subject)
-                    .bind(&mail.text)
-                    .bind(&mail.html)
-                    .bind(mail.status.as_str())
-                    .bind(mail.attempts)
-                    .bind(mail.next_attempt_at)
-                    .bind(&mail.last_error)
-                    .bind(mail.created_at)
-                    .bind(mail.sent_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok(inserted.rows_affected() == 1)
-                }
-
-                async fn due_mails(
-                    &self,
-                    now: DateTime<Utc>,
-                    limit: i64,
-                ) -> Result<Vec<QueuedMail>, StoreError> {
-                    let rows = sqlx::query(&format!(
-                        "select {MAIL_COLUMNS} from mails where status = 'queued' \
-                         and next_attempt_at <= $1 order by next_attempt_at, id limit $2"
-                    ))
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    rows.iter().map(mail_from_row).collect()
-                }
-
-                async fn update_mail(&self, mail: &QueuedMail) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "update mails set status = $1, attempts = $2, next_attempt_at = $3, \
-                         last_error = $4, sent_at = $5 where id = $6",
-                    )
-                    .bind(mail.status.as_str())
-                    .bind(mail.attempts)
-                    .bind(mail.next_attempt_at)
-                    .bind(&mail.last_error)
-                    .bind(mail.sent_at)
-                    .bind(mail.id)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(other)
-                }
-
-                async fn mail(&self, id: Uuid) -> Result<Option<QueuedMail>, StoreError> {
-                    let row = sqlx::query(&format!("select {MAIL_COLUMNS} from mails where id = $1"))
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(mail_from_row).transpose()
-                }
-
-                async fn mails(
-                    &self,
-                    status: Option<MailStatus>,
-                    page: Page,
-                ) -> Result<Vec<QueuedMail>, StoreError> {
-                    let rows = sqlx::query(&format!(
-                        "select {MAIL_COLUMNS} from mails \
-                         where (cast($1 as text) is null or status = $1) \
-                         order by created_at desc, id desc limit $2 offset $3"
-                    ))
-                    .bind(status.map(|s| s.as_str()))
-                    .bind(page.limit)
-                    .bind(page.offset)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    rows.iter().map(mail_from_row).collect()
                 }
 
                 async fn take_login_attempt(

@@ -29,7 +29,7 @@ async fn fresh_store(postgres: bool) -> (Arc<dyn Store>, tempfile::TempDir) {
     } else {
         format!("sqlite://{}", dir.path().join("pazar.db").display())
     };
-    let store = pazar_store::connect_and_migrate(&url).await.unwrap();
+    let store = pazar_store::connect_and_migrate(&url).await.unwrap().shop;
     (store, dir)
 }
 

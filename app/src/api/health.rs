@@ -61,23 +61,4 @@ impl HealthApi {
     }
 }
 
-/// Operation groups in the OpenAPI document.
-#[derive(poem_openapi::Tags)]
-pub enum Tag {
-    /// Probes.
-    Health,
-    /// Registration, login, the current user.
-    Auth,
-    /// Products and stock.
-    Catalog,
-    /// The caller's cart.
-    Cart,
-    /// Checkout and orders.
-    Orders,
-    /// Paying for orders.
-    Payments,
-    /// Shop administration.
-    Admin,
-    /// The schemas of the events the services publish.
-    Events,
-}
+pub use pazar_http::openapi::Tag;

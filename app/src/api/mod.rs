@@ -3,7 +3,6 @@
 pub mod admin;
 pub mod auth;
 pub mod cart;
-pub mod emails;
 pub mod events;
 pub mod health;
 pub mod orders;

@@ -58,8 +58,9 @@ async fn main() {
 }
 
 async fn through_actor(db: &BenchDb, callers: usize, duration: Duration) -> Measurement {
-    let store = db.store().await;
-    let shop = Shop::start(store.clone(), ShopConfig::default())
+    let stores = db.store().await;
+    let store = stores.shop.clone();
+    let shop = Shop::start(stores, ShopConfig::default())
         .await
         .expect("shop");
     let product = shop

@@ -1,7 +1,7 @@
 //! Mail adapters: the templates that render notices, and the lettre transports
 //! that send them.
 //!
-//! - [`Templates`] renders a [`Notice`] from the files in `mail/templates/`
+//! - [`Templates`] renders a [`Notice`] from the files in `notifications/templates/`
 //!   (compiled into the binary): `<kind>.subject.txt`, `<kind>.txt` and
 //!   `<kind>.html`, with minijinja. HTML templates escape every value, so a
 //!   product named `<script>` arrives as text; the plain-text part is not escaped.
@@ -10,14 +10,14 @@
 //!   `data/mail/`. SMTP 5xx answers are permanent failures; connection problems and
 //!   4xx answers are transient and retried by the notifier.
 
+use crate::mail::{
+    MailKind, MailRenderer, MailTransport, Notice, QueuedMail, RenderedMail, SendFailure,
+};
 use async_trait::async_trait;
 use lettre::message::{header, Mailbox, MultiPart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
-use pazar_actors::mail::{
-    MailKind, MailRenderer, MailTransport, Notice, QueuedMail, RenderedMail, SendFailure,
-};
 use pazar_actors::DomainError;
 use std::path::PathBuf;
 use std::time::Duration;

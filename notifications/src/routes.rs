@@ -1,23 +1,22 @@
 //! `/api/v1/admin/emails`: the mail queue, failed mails, and retrying them (admin only).
 
-use super::health::Tag;
-use super::{status_filter, UuidParam};
-use crate::AppState;
+use crate::mail::{MailStatus, QueuedMail};
+use crate::Notifications;
 use chrono::{DateTime, Utc};
-use pazar_actors::mail::{MailStatus, QueuedMail};
 use pazar_actors::Page;
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
+use pazar_http::openapi::Tag;
+use pazar_http::params::{status_filter, UuidParam};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use std::sync::Arc;
 use uuid::Uuid;
 
-/// The mail queue.
+/// The mail queue's routes.
 pub struct EmailsApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// The service.
+    pub notifications: Notifications,
 }
 
 /// A mail as the queue has it (the bodies are not shown).
@@ -94,7 +93,11 @@ impl EmailsApi {
             MailStatus::parse,
             "queued, sent or failed",
         )?;
-        let mails = self.state.shop.mails(status, page).await.map_err(problem)?;
+        let mails = self
+            .notifications
+            .mails(status, page)
+            .await
+            .map_err(problem)?;
         Ok(Json(EmailListDto {
             items: mails.into_iter().map(EmailDto::from).collect(),
         }))
@@ -105,8 +108,7 @@ impl EmailsApi {
     async fn retry(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<EmailDto>> {
         auth.0.require_admin()?;
         let mail = self
-            .state
-            .shop
+            .notifications
             .retry_mail(id.0.parse("id")?)
             .await
             .map_err(problem)?;

@@ -11,9 +11,10 @@
 //! queue them again. A crash between the server's acceptance and the `sent`
 //! record sends that one mail again after the restart, with the same Message-ID.
 
+use crate::mail::{compose, MailKind, MailRenderer, MailStatus, MailTransport, QueuedMail};
+use crate::store::MailStore;
 use async_trait::async_trait;
 use chrono::Utc;
-use pazar_actors::mail::{compose, MailRenderer, MailStatus, MailTransport, QueuedMail};
 use pazar_actors::{
     DomainError, DomainEvent, EventSubscriber, EventType, Page, Store, StoredEvent,
 };
@@ -58,7 +59,10 @@ impl MailConfig {
 
 /// The `notifier` subscriber: events in, queued mails out.
 pub(crate) struct Notifier {
-    pub(crate) store: Arc<dyn Store>,
+    /// The mail queue.
+    pub(crate) mails: Arc<dyn MailStore>,
+    /// Where orders and users are read (to find recipients and order lines).
+    pub(crate) reads: Arc<dyn Store>,
     pub(crate) renderer: Arc<dyn MailRenderer>,
     pub(crate) mailroom: Arc<Notify>,
 }
@@ -70,16 +74,16 @@ impl EventSubscriber for Notifier {
     }
 
     fn wants(&self, kind: EventType) -> bool {
-        pazar_actors::mail::MailKind::for_event(kind).is_some()
+        MailKind::for_event(kind).is_some()
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
-        let Some(notice) = compose(&*self.store, event, payload).await? else {
+        let Some(notice) = compose(&*self.reads, event, payload).await? else {
             return Ok(());
         };
         let rendered = self.renderer.render(&notice)?;
         let queued = self
-            .store
+            .mails
             .enqueue_mail(&QueuedMail::new(&notice, rendered))
             .await?;
         if queued {
@@ -91,7 +95,7 @@ impl EventSubscriber for Notifier {
 
 /// Sends due mails until the shop stops; woken by new mail or every `poll`.
 pub(crate) async fn mailroom(
-    store: Arc<dyn Store>,
+    store: Arc<dyn MailStore>,
     config: MailConfig,
     wake: Arc<Notify>,
     stopped: Arc<AtomicBool>,
@@ -153,7 +157,7 @@ async fn deliver(config: &MailConfig, mut mail: QueuedMail) -> QueuedMail {
 
 /// Admin views of the queue.
 pub(crate) async fn list(
-    store: &dyn Store,
+    store: &dyn MailStore,
     status: Option<MailStatus>,
     page: Page,
 ) -> Result<Vec<QueuedMail>, DomainError> {
@@ -162,7 +166,7 @@ pub(crate) async fn list(
 
 /// Queues a failed mail again, with a fresh set of attempts.
 pub(crate) async fn retry(
-    store: &dyn Store,
+    store: &dyn MailStore,
     wake: &Notify,
     id: Uuid,
 ) -> Result<QueuedMail, DomainError> {
@@ -190,7 +194,7 @@ pub(crate) async fn retry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pazar_actors::mail::{Notice, RenderedMail, SendFailure};
+    use crate::mail::{Notice, RenderedMail, SendFailure};
 
     struct Never;
     impl MailRenderer for Never {

@@ -8,10 +8,9 @@
 //! and gives up (status `failed`, visible to admins) after the configured attempts
 //! or at once on a permanent refusal. Nothing here blocks an entity actor.
 
-use crate::events::{DomainEvent, EventType, StoredEvent};
-use crate::{DomainError, Money, OrderId, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pazar_actors::{DomainError, DomainEvent, EventType, Money, OrderId, Store, StoredEvent};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -171,7 +170,7 @@ pub struct QueuedMail {
 impl QueuedMail {
     /// A mail for `notice`, ready to send now.
     pub fn new(notice: &Notice, rendered: RenderedMail) -> Self {
-        let now = crate::now();
+        let now = pazar_actors::now();
         Self {
             id: Uuid::now_v7(),
             event_id: notice.event_id,

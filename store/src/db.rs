@@ -1,0 +1,174 @@
+//! A pool of either database, so that an aggregate's SQL is written once, as
+//! plain functions (no macro): statements use `$N` placeholders, which SQLite and
+//! PostgreSQL both accept, and bind values both drivers encode.
+//!
+//! ```ignore
+//! let rows = db::sql("select id from mails where status = $1")
+//!     .bind(&"queued")
+//!     .fetch_all(&pool)
+//!     .await?;
+//! let id: Uuid = rows[0].get("id")?;
+//! ```
+
+use crate::sql::other;
+use pazar_actors::StoreError;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+/// The general pool of the store's database.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// A value both drivers can bind (owned text: `String`, not `&str`, whose SQLite
+/// encoding is tied to one lifetime).
+pub(crate) trait Param: Sync {
+    fn bind_sqlite<'q>(
+        &'q self,
+        query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> Query<'q, Sqlite, SqliteArguments<'q>>;
+    fn bind_postgres<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments>;
+}
+
+impl<T> Param for T
+where
+    T: for<'q> sqlx::Encode<'q, Sqlite>
+        + sqlx::Type<Sqlite>
+        + for<'q> sqlx::Encode<'q, Postgres>
+        + sqlx::Type<Postgres>
+        + Sync,
+{
+    fn bind_sqlite<'q>(
+        &'q self,
+        query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        query.bind(self)
+    }
+
+    fn bind_postgres<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.bind(self)
+    }
+}
+
+/// A statement and its parameters, run on either database.
+pub(crate) struct Statement<'q> {
+    sql: &'q str,
+    params: Vec<&'q dyn Param>,
+}
+
+/// A statement with `$N` placeholders.
+pub(crate) fn sql(sql: &str) -> Statement<'_> {
+    Statement {
+        sql,
+        params: Vec::new(),
+    }
+}
+
+impl<'q> Statement<'q> {
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, value: &'q dyn Param) -> Self {
+        self.params.push(value);
+        self
+    }
+
+    fn sqlite(&self) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        let params = self.params.clone();
+        params
+            .into_iter()
+            .fold(sqlx::query(self.sql), |query, param| {
+                param.bind_sqlite(query)
+            })
+    }
+
+    fn postgres(&self) -> Query<'q, Postgres, PgArguments> {
+        let params = self.params.clone();
+        params
+            .into_iter()
+            .fold(sqlx::query(self.sql), |query, param| {
+                param.bind_postgres(query)
+            })
+    }
+
+    /// Runs it; the number of rows it changed.
+    pub(crate) async fn execute(self, pool: &Pool) -> Result<u64, StoreError> {
+        match pool {
+            Pool::Sqlite(pool) => self.sqlite().execute(pool).await.map(|r| r.rows_affected()),
+            Pool::Postgres(pool) => self
+                .postgres()
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(other)
+    }
+
+    /// Every row it returns.
+    pub(crate) async fn fetch_all(self, pool: &Pool) -> Result<Vec<Row>, StoreError> {
+        match pool {
+            Pool::Sqlite(pool) => self
+                .sqlite()
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.into_iter().map(Row::Sqlite).collect()),
+            Pool::Postgres(pool) => self
+                .postgres()
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.into_iter().map(Row::Postgres).collect()),
+        }
+        .map_err(other)
+    }
+
+    /// The row it returns, if any.
+    pub(crate) async fn fetch_optional(self, pool: &Pool) -> Result<Option<Row>, StoreError> {
+        match pool {
+            Pool::Sqlite(pool) => self
+                .sqlite()
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(Row::Sqlite)),
+            Pool::Postgres(pool) => self
+                .postgres()
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(Row::Postgres)),
+        }
+        .map_err(other)
+    }
+}
+
+/// A row of either database.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl Row {
+    /// The value of `column`.
+    pub(crate) fn get<T>(&self, column: &str) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, Sqlite>
+            + sqlx::Type<Sqlite>
+            + for<'r> sqlx::Decode<'r, Postgres>
+            + sqlx::Type<Postgres>,
+    {
+        use sqlx::Row as _;
+        match self {
+            Row::Sqlite(row) => row.try_get(column),
+            Row::Postgres(row) => row.try_get(column),
+        }
+        .map_err(other)
+    }
+}

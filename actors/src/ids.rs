@@ -1,4 +1,5 @@
-//! Typed identifiers, so a product id can never be passed where an order id is expected.
+//! Typed identifiers, so a product id can never be passed where an order id is
+//! expected, and the role a user acts in (what a token carries).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,3 +51,32 @@ uuid_id!(
     /// Identifies an order; a stock reservation is held on behalf of one order.
     OrderId
 );
+
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Shops: own cart, own orders.
+    Customer,
+    /// Runs the shop: catalog, stock, supervision.
+    Admin,
+}
+
+impl Role {
+    /// The stored and serialised name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}

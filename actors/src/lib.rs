@@ -10,7 +10,6 @@
 //! hands the write to the shared [`StoreWriter`], and the caller is answered only
 //! after the writer has committed that write (group commit, see `store_writer`).
 
-pub mod accounts;
 pub mod cart;
 pub mod catalog;
 pub mod error;
@@ -28,7 +27,6 @@ pub mod product_stock;
 pub mod product_views;
 pub mod store_writer;
 
-pub use accounts::{Accounts, Email, LoginThrottlePolicy, NewUser, Password, Role, User};
 pub use cart::{CartLine, CartSnapshot, LineStatus};
 pub use catalog::{
     Catalog, NewProduct, Product, ProductPage, ProductPatch, ProductQuery, ProductView, Sku,
@@ -38,7 +36,7 @@ pub use error::{DomainError, StoreError};
 pub use events::{
     DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber, EventType, StoredEvent,
 };
-pub use ids::{OrderId, ProductId, UserId};
+pub use ids::{OrderId, ProductId, Role, UserId};
 pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
 pub use order::{
@@ -46,7 +44,7 @@ pub use order::{
 };
 pub use payments::{PaymentProvider, PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{
-    HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, UserRecord, WriteSet,
+    HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, WriteSet,
 };
 pub use product_views::ProductViews;
 pub use store_writer::StoreWriter;

@@ -8,20 +8,10 @@ use crate::local_payments::LocalIntent;
 use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{
-    Email, OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, User,
-    UserId,
+    OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-
-/// A user as stored, with the password hash that must never leave the domain.
-#[derive(Clone, Debug)]
-pub struct UserRecord {
-    /// The public part.
-    pub user: User,
-    /// The argon2id PHC string.
-    pub password_hash: String,
-}
 
 /// Units of one product held for one order until it is paid, cancelled or expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,14 +132,6 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stores a new user and its event; `Conflict { constraint: "users_email" }` if the
-    /// e-mail is taken.
-    async fn insert_user(&self, user: &UserRecord, event: &Event) -> Result<(), StoreError>;
-    /// Finds a user (with hash) by normalised e-mail.
-    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
-    /// Finds a user by id.
-    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
-
     /// Stores new products with their initial stock, and their events, in one
     /// transaction: all or nothing; `Conflict` on a duplicate SKU.
     async fn insert_products(
@@ -263,23 +245,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// The `seq` of the newest outbox event (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
-
-    /// Counts one login attempt under `key`, atomically (one statement): concurrent
-    /// attempts each get a distinct count. A window opens with a key's first
-    /// attempt at `now_ms`; an attempt after `window_ms` opens a new one. Returns
-    /// the attempts in the window, this one included, and when the window opened.
-    async fn take_login_attempt(
-        &self,
-        key: &str,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<(i64, i64), StoreError>;
-    /// Gives back one attempt under `key` (the login succeeded).
-    async fn return_login_attempt(&self, key: &str) -> Result<(), StoreError>;
-    /// Forgets the attempts under `key` (a successful login clears its account).
-    async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError>;
-    /// Forgets every window that opened before `before_ms`.
-    async fn forget_login_attempts(&self, before_ms: i64) -> Result<(), StoreError>;
 
     /// The last `seq` a subscriber finished (0 for a new subscriber).
     async fn event_cursor(&self, subscriber: &str) -> Result<i64, StoreError>;

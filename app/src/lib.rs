@@ -32,9 +32,7 @@ pub use pazar_notifications::MailConfig;
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};
 
-use async_trait::async_trait;
-use pazar_actors::{DomainError, Role, UserId};
-use pazar_http::auth::{Authenticator, RoleSource, TokenIssuer};
+use pazar_http::auth::{Authenticator, TokenIssuer};
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -52,7 +50,7 @@ pub struct AppState {
 impl AppState {
     /// State for a shop and a token issuer.
     pub fn new(shop: Shop, tokens: TokenIssuer) -> Self {
-        let roles = Arc::new(CurrentRoles(shop.accounts.clone()));
+        let roles = Arc::new(pazar_users::CurrentRoles(shop.accounts.clone()));
         Self {
             shop,
             auth: Arc::new(Authenticator::new(tokens, roles)),
@@ -68,19 +66,5 @@ impl AppState {
     ) -> Self {
         self.trusted_proxies = proxies;
         self
-    }
-}
-
-/// Users' current roles, from the accounts.
-struct CurrentRoles(pazar_actors::Accounts);
-
-#[async_trait]
-impl RoleSource for CurrentRoles {
-    async fn current_role(&self, user: UserId) -> Result<Option<Role>, DomainError> {
-        match self.0.user(user).await {
-            Ok(found) => Ok(Some(found.role)),
-            Err(DomainError::NotFound { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
     }
 }

@@ -1,8 +1,8 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{
-    admin::AdminApi, auth::AuthApi, cart::CartApi, events::EventsApi, health::HealthApi,
-    orders::OrderApi, payments::PaymentApi, products::ProductApi,
+    admin::AdminApi, cart::CartApi, events::EventsApi, health::HealthApi, orders::OrderApi,
+    payments::PaymentApi, products::ProductApi,
 };
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
@@ -44,8 +44,10 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         HealthApi {
             state: state.clone(),
         },
-        AuthApi {
-            state: state.clone(),
+        pazar_users::routes::AuthApi {
+            accounts: state.shop.accounts.clone(),
+            auth: state.auth.clone(),
+            trusted_proxies: state.trusted_proxies.clone(),
         },
         ProductApi {
             state: state.clone(),

@@ -12,15 +12,16 @@ use pazar_actors::payments::{PaymentProvider, PaymentSession, PaymentSessionMess
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    Accounts, CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
-    HoldSource, LiveCarts, LoginThrottlePolicy, Order, OrderId, OrderPage, Page, ProductId,
-    ProductViews, StockLevels, Store, StoreWriter, UserId,
+    CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
+    HoldSource, LiveCarts, Order, OrderId, OrderPage, Page, ProductId, ProductViews, StockLevels,
+    Store, StoreWriter, UserId,
 };
 use pazar_notifications::{MailConfig, Notifications};
 use pazar_store::Stores;
 use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
 use pazar_supervisor::snapshot::TreeSnapshot;
 use pazar_supervisor::tasks::{TaskPolicy, TaskSupervisor};
+use pazar_users::{Accounts, LoginThrottlePolicy};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -267,10 +268,12 @@ impl Shop {
             orders: orders.clone(),
             sessions: payments.clone(),
         }));
+        let accounts = Accounts::new(stores.users, config.login_throttle, signal)?;
         let notifications = pazar_notifications::start(
             pazar_notifications::Dependencies {
                 mails: stores.mails,
                 reads: store.clone(),
+                users: accounts.clone(),
                 events: &events,
                 tasks: &tasks,
                 stopped: stopped.clone(),
@@ -293,7 +296,7 @@ impl Shop {
             });
         }
         Ok(Self {
-            accounts: Accounts::new(store.clone(), config.login_throttle, signal)?,
+            accounts,
             catalog,
             carts,
             live_carts,

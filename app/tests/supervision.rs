@@ -104,8 +104,8 @@ async fn product(shop: &Shop, sku: &str, stock: i64) -> ProductId {
 }
 
 /// A registered customer.
-async fn customer(shop: &Shop, email: &str) -> pazar_actors::User {
-    let new = pazar_actors::NewUser::parse(
+async fn customer(shop: &Shop, email: &str) -> pazar_users::User {
+    let new = pazar_users::NewUser::parse(
         email,
         "password-1",
         "Customer",

@@ -334,7 +334,7 @@ mod tests {
                 .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
                 .collect();
             let raw = format!("{raw}@a.test");
-            if let Ok(email) = pazar_actors::Email::parse(&raw) {
+            if let Ok(email) = pazar_users::Email::parse(&raw) {
                 accepted += 1;
                 assert!(
                     email.as_str().parse::<lettre::Address>().is_ok(),
@@ -349,7 +349,7 @@ mod tests {
         let long_local = format!("{}@example.com", "a".repeat(64));
         let long_label = format!("ada@{}.com", "b".repeat(63));
         for edge in [long_local.as_str(), long_label.as_str(), "a@b-c.d"] {
-            let email = pazar_actors::Email::parse(edge).unwrap();
+            let email = pazar_users::Email::parse(edge).unwrap();
             assert!(email.as_str().parse::<lettre::Address>().is_ok(), "{edge}");
         }
     }

@@ -11,8 +11,8 @@
 //! - [`routes`]: its HTTP routes (`/api/v1/admin/emails`);
 //! - [`start`]: wires them into a process.
 //!
-//! It reads orders and users (recipients, order lines) through the shop's store;
-//! it writes nothing but its queue.
+//! It reads orders (order lines) through the shop's store and users (recipients)
+//! through the users service; it writes nothing but its queue.
 
 pub mod adapters;
 pub mod mail;
@@ -26,6 +26,7 @@ pub use store::MailStore;
 use mail::{MailStatus, QueuedMail};
 use pazar_actors::{DomainError, EventBus, Page, Store};
 use pazar_supervisor::TaskSupervisor;
+use pazar_users::Accounts;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +44,10 @@ pub struct Notifications {
 pub struct Dependencies<'a> {
     /// The mail queue.
     pub mails: Arc<dyn MailStore>,
-    /// Where orders and users are read.
+    /// Where orders are read.
     pub reads: Arc<dyn Store>,
+    /// The users service (recipients).
+    pub users: Accounts,
     /// The outbox the `notifier` subscribes to.
     pub events: &'a EventBus,
     /// Runs the delivery and the mailroom.
@@ -64,6 +67,7 @@ pub fn start(deps: Dependencies<'_>, config: Option<MailConfig>) -> Notification
         let delivery = deps.events.delivery(Arc::new(notifier::Notifier {
             mails: deps.mails.clone(),
             reads: deps.reads,
+            users: deps.users,
             renderer: config.renderer.clone(),
             mailroom: mailroom.clone(),
         }));

@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::{DomainError, DomainEvent, EventType, Money, OrderId, Store, StoredEvent};
+use pazar_users::Accounts;
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -215,6 +216,7 @@ pub trait MailTransport: Send + Sync + 'static {
 /// recipient no longer exists.
 pub async fn compose(
     store: &dyn Store,
+    users: &Accounts,
     stored: &StoredEvent,
     payload: &DomainEvent,
 ) -> Result<Option<Notice>, DomainError> {
@@ -251,8 +253,10 @@ pub async fn compose(
     let Some(order) = store.order(OrderId(order_id)).await? else {
         return Ok(None);
     };
-    let Some(user) = store.user_by_id(order.user_id).await? else {
-        return Ok(None);
+    let user = match users.user(order.user_id).await {
+        Ok(user) => user,
+        Err(DomainError::NotFound { .. }) => return Ok(None),
+        Err(other) => return Err(other),
     };
     let lines: Vec<Value> = order
         .lines

@@ -18,6 +18,7 @@ use chrono::Utc;
 use pazar_actors::{
     DomainError, DomainEvent, EventSubscriber, EventType, Page, Store, StoredEvent,
 };
+use pazar_users::Accounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,8 +62,10 @@ impl MailConfig {
 pub(crate) struct Notifier {
     /// The mail queue.
     pub(crate) mails: Arc<dyn MailStore>,
-    /// Where orders and users are read (to find recipients and order lines).
+    /// Where orders are read (their lines).
     pub(crate) reads: Arc<dyn Store>,
+    /// Where recipients are found.
+    pub(crate) users: Accounts,
     pub(crate) renderer: Arc<dyn MailRenderer>,
     pub(crate) mailroom: Arc<Notify>,
 }
@@ -78,7 +81,7 @@ impl EventSubscriber for Notifier {
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
-        let Some(notice) = compose(&*self.reads, event, payload).await? else {
+        let Some(notice) = compose(&*self.reads, &self.users, event, payload).await? else {
             return Ok(());
         };
         let rendered = self.renderer.render(&notice)?;

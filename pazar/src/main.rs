@@ -11,10 +11,11 @@ static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pazar_actors::{LoginThrottlePolicy, NewProduct, NewUser, PaymentProvider, Role};
+use pazar_actors::{NewProduct, PaymentProvider, Role};
 use pazar_app::{AppState, HttpConfig, MailConfig, Shop, ShopConfig};
 use pazar_http::{TokenConfig, TokenIssuer};
 use pazar_supervisor::EntityPolicy;
+use pazar_users::{LoginThrottlePolicy, NewUser};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -304,10 +305,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                 },
         } => {
-            let store = pazar_store::connect_and_migrate(&url).await?.shop;
+            let users = pazar_store::connect_and_migrate(&url).await?.users;
             // Events land in the outbox; the server's relay delivers them.
-            let accounts = pazar_actors::Accounts::new(
-                store,
+            let accounts = pazar_users::Accounts::new(
+                users,
                 LoginThrottlePolicy::default(),
                 Default::default(),
             )?;

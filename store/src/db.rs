@@ -10,12 +10,12 @@
 //! let id: Uuid = rows[0].get("id")?;
 //! ```
 
-use crate::sql::other;
+use crate::sql::{other, store_error};
 use pazar_actors::StoreError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 /// The general pool of the store's database.
 #[derive(Clone)]
@@ -24,6 +24,76 @@ pub(crate) enum Pool {
     Sqlite(SqlitePool),
     /// PostgreSQL.
     Postgres(PgPool),
+}
+
+impl Pool {
+    /// Starts a transaction.
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        match self {
+            Pool::Sqlite(pool) => pool.begin().await.map(Tx::Sqlite),
+            Pool::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        }
+        .map_err(other)
+    }
+}
+
+/// A transaction of either database.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Its connection, to run statements in it.
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(tx) => Conn::Sqlite(tx),
+            Tx::Postgres(tx) => Conn::Postgres(tx),
+        }
+    }
+
+    /// Commits it.
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+        .map_err(other)
+    }
+}
+
+/// A connection of either database (a transaction's, or one from a pool).
+pub(crate) enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+impl Conn<'_> {
+    /// The same connection for one more statement.
+    pub(crate) fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(conn) => Conn::Sqlite(conn),
+            Conn::Postgres(conn) => Conn::Postgres(conn),
+        }
+    }
+}
+
+/// The connection of a transaction written with sqlx directly (the ports not yet
+/// cut per service), so that shared statements (the outbox) run in it too.
+pub(crate) trait AsConn {
+    fn conn(&mut self) -> Conn<'_>;
+}
+
+impl AsConn for Transaction<'static, Sqlite> {
+    fn conn(&mut self) -> Conn<'_> {
+        Conn::Sqlite(self)
+    }
+}
+
+impl AsConn for Transaction<'static, Postgres> {
+    fn conn(&mut self) -> Conn<'_> {
+        Conn::Postgres(self)
+    }
 }
 
 /// A value both drivers can bind (owned text: `String`, not `&str`, whose SQLite
@@ -101,6 +171,45 @@ impl<'q> Statement<'q> {
             })
     }
 
+    /// Runs it on `conn`; the number of rows it changed.
+    pub(crate) async fn execute_in(self, conn: Conn<'_>) -> Result<u64, StoreError> {
+        match conn {
+            Conn::Sqlite(conn) => self.sqlite().execute(conn).await.map(|r| r.rows_affected()),
+            Conn::Postgres(conn) => self
+                .postgres()
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(other)
+    }
+
+    /// Runs it on `conn`; a unique violation is `Conflict { constraint }`.
+    pub(crate) async fn execute_unique_in(
+        self,
+        conn: Conn<'_>,
+        constraint: &str,
+    ) -> Result<u64, StoreError> {
+        match conn {
+            Conn::Sqlite(conn) => self.sqlite().execute(conn).await.map(|r| r.rows_affected()),
+            Conn::Postgres(conn) => self
+                .postgres()
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(|error| store_error(error, constraint))
+    }
+
+    /// Runs it on `conn`; the one row it returns.
+    pub(crate) async fn fetch_one_in(self, conn: Conn<'_>) -> Result<Row, StoreError> {
+        match conn {
+            Conn::Sqlite(conn) => self.sqlite().fetch_one(conn).await.map(Row::Sqlite),
+            Conn::Postgres(conn) => self.postgres().fetch_one(conn).await.map(Row::Postgres),
+        }
+        .map_err(other)
+    }
+
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, pool: &Pool) -> Result<u64, StoreError> {
         match pool {
@@ -127,6 +236,15 @@ impl<'q> Statement<'q> {
                 .fetch_all(pool)
                 .await
                 .map(|rows| rows.into_iter().map(Row::Postgres).collect()),
+        }
+        .map_err(other)
+    }
+
+    /// The one row it returns.
+    pub(crate) async fn fetch_one(self, pool: &Pool) -> Result<Row, StoreError> {
+        match pool {
+            Pool::Sqlite(pool) => self.sqlite().fetch_one(pool).await.map(Row::Sqlite),
+            Pool::Postgres(pool) => self.postgres().fetch_one(pool).await.map(Row::Postgres),
         }
         .map_err(other)
     }

@@ -7,21 +7,25 @@
 //! scheme, by [`connect`], which returns [`Stores`]: one port per service.
 //!
 //! Being re-cut per service (issue 12): a service's port is one plain module
-//! (`mail.rs`: the notifications service's `MailStore`) written once over
+//! (`mail.rs`: the notifications service's `MailStore`; `users.rs`: the users
+//! service's `UserStore`) written once over
 //! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
 //! are still one implementation instantiated per database by a macro (`sql.rs`).
 
 mod db;
 mod mail;
+mod outbox;
 mod postgres;
 mod sql;
 mod sqlite;
+mod users;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use pazar_actors::Store;
 use pazar_notifications::MailStore;
+use pazar_users::UserStore;
 use std::sync::Arc;
 
 /// Why the store could not be opened or migrated.
@@ -46,6 +50,8 @@ pub struct Stores {
     pub shop: Arc<dyn Store>,
     /// The notifications service's mail queue.
     pub mails: Arc<dyn MailStore>,
+    /// The users service's accounts and login attempts.
+    pub users: Arc<dyn UserStore>,
 }
 
 impl Stores {
@@ -53,7 +59,8 @@ impl Stores {
         let pool = db::Pool::Sqlite(store.pool.clone());
         Self {
             shop: Arc::new(store),
-            mails: Arc::new(mail::Mails { pool }),
+            mails: Arc::new(mail::Mails { pool: pool.clone() }),
+            users: Arc::new(users::Users { pool }),
         }
     }
 
@@ -61,7 +68,8 @@ impl Stores {
         let pool = db::Pool::Postgres(store.pool.clone());
         Self {
             shop: Arc::new(store),
-            mails: Arc::new(mail::Mails { pool }),
+            mails: Arc::new(mail::Mails { pool: pool.clone() }),
+            users: Arc::new(users::Users { pool }),
         }
     }
 }

@@ -38,11 +38,11 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Email, Event, HoldSource, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, Product,
+                Event, HoldSource, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, Product,
                 ProductId,
-                ProductPage, ProductQuery, ProductView, Reservation, Role, Sku, StatusChange,
-                StockChange, OrderTransition, WriteSet, StockLevels, StockRecord, Store, StoreError, StoredEvent, User,
-                UserId, UserRecord,
+                ProductPage, ProductQuery, ProductView, Reservation, Sku, StatusChange,
+                StockChange, OrderTransition, WriteSet, StockLevels, StockRecord, Store, StoreError, StoredEvent,
+                UserId,
             };
             use pazar_actors::local_payments::LocalIntent;
             use pazar_actors::payments::IntentStatus;
@@ -60,24 +60,6 @@ macro_rules! impl_store {
                 "(cast($1 as text) is null or p.name ", $like, " $1 escape '\\' or p.sku ", $like,
                 " $1 escape '\\' or p.description ", $like, " $1 escape '\\')"
             );
-
-            fn user_from_row(row: &DbRow) -> Result<UserRecord, sqlx::Error> {
-                let role: String = row.try_get("role")?;
-                let email: String = row.try_get("email")?;
-                Ok(UserRecord {
-                    user: User {
-                        id: UserId(row.try_get::<Uuid, _>("id")?),
-                        email: Email::parse(&email)
-                            .map_err(|e| sqlx::Error::Decode(corrupt("e-mail", e).into()))?,
-                        name: row.try_get("name")?,
-                        role: Role::parse(&role).ok_or_else(|| {
-                            sqlx::Error::Decode(corrupt("role", role.clone()).into())
-                        })?,
-                        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
-                    },
-                    password_hash: row.try_get("password_hash")?,
-                })
-            }
 
             /// `(product_id, order_id)` of hold rows.
             fn hold_pairs(rows: &[DbRow]) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
@@ -157,56 +139,6 @@ macro_rules! impl_store {
                         .await
                         .map(|_| ())
                         .map_err(other)
-                }
-
-                async fn insert_user(
-                    &self,
-                    record: &UserRecord,
-                    event: &Event,
-                ) -> Result<(), StoreError> {
-                    let user = &record.user;
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    sqlx::query(
-                        "insert into users (id, email, name, role, password_hash, created_at) \
-                         values ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(user.id.0)
-                    .bind(user.email.as_str())
-                    .bind(&user.name)
-                    .bind(user.role.as_str())
-                    .bind(&record.password_hash)
-                    .bind(user.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| store_error(e, "users_email"))?;
-                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                    tx.commit().await.map_err(other)
-                }
-
-                async fn user_by_email(
-                    &self,
-                    email: &Email,
-                ) -> Result<Option<UserRecord>, StoreError> {
-                    let row = sqlx::query("select * from users where email = $1")
-                        .bind(email.as_str())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(user_from_row).transpose().map_err(other)
-                }
-
-                async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-                    let row = sqlx::query("select * from users where id = $1")
-                        .bind(id.0)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    Ok(row
-                        .as_ref()
-                        .map(user_from_row)
-                        .transpose()
-                        .map_err(other)?
-                        .map(|record| record.user))
                 }
 
                 async fn insert_products(
@@ -937,65 +869,6 @@ macro_rules! impl_store {
                     Ok(seq.unwrap_or(0))
                 }
 
-                async fn take_login_attempt(
-                    &self,
-                    key: &str,
-                    now_ms: i64,
-                    window_ms: i64,
-                ) -> Result<(i64, i64), StoreError> {
-                    // Both SET expressions read the row as it was: a lapsed window
-                    // restarts at one attempt, else the count goes up by one.
-                    let row = sqlx::query(
-                        "insert into login_attempts (key, window_start_ms, attempts) \
-                         values ($1, $2, 1) on conflict (key) do update set \
-                         attempts = case when login_attempts.window_start_ms <= $3 \
-                             then 1 else login_attempts.attempts + 1 end, \
-                         window_start_ms = case when login_attempts.window_start_ms <= $3 \
-                             then $2 else login_attempts.window_start_ms end \
-                         returning attempts, window_start_ms",
-                    )
-                    .bind(key)
-                    .bind(now_ms)
-                    .bind(now_ms.saturating_sub(window_ms))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok((
-                        row.try_get("attempts").map_err(other)?,
-                        row.try_get("window_start_ms").map_err(other)?,
-                    ))
-                }
-
-                async fn return_login_attempt(&self, key: &str) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "update login_attempts set attempts = attempts - 1 \
-                         where key = $1 and attempts > 0",
-                    )
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(other)
-                }
-
-                async fn clear_login_attempts(&self, key: &str) -> Result<(), StoreError> {
-                    sqlx::query("delete from login_attempts where key = $1")
-                        .bind(key)
-                        .execute(&self.pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(other)
-                }
-
-                async fn forget_login_attempts(&self, before_ms: i64) -> Result<(), StoreError> {
-                    sqlx::query("delete from login_attempts where window_start_ms < $1")
-                        .bind(before_ms)
-                        .execute(&self.pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(other)
-                }
-
                 async fn save_event_cursor(
                     &self,
                     subscriber: &str,
@@ -1182,46 +1055,13 @@ macro_rules! impl_store {
                 .map_err(other)
             }
 
-            /// Appends `events` to the outbox inside `tx`, numbering them from the
-            /// outbox head. Updating the head row makes event-writing transactions
-            /// take turns, so `seq` order is commit order and a reader never skips a
-            /// row that commits late.
+            /// Appends `events` to the outbox inside `tx` (see `outbox.rs`).
             async fn insert_events(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 events: &[Event],
             ) -> Result<(), StoreError> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let last: i64 = sqlx::query_scalar(
-                    "update outbox_head set last_seq = last_seq + $1 where id = 1 returning last_seq",
-                )
-                .bind(events.len() as i64)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(other)?;
-                let first = last - events.len() as i64 + 1;
-                // 8 parameters a row; SQLite allows 32766 per statement.
-                const ROWS_PER_STATEMENT: usize = 1000;
-                for (chunk_index, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
-                    let offset = first + (chunk_index * ROWS_PER_STATEMENT) as i64;
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "insert into outbox_events \
-                         (seq, id, type, subject, time, source, version, data) ",
-                    );
-                    insert.push_values(chunk.iter().enumerate(), |mut row, (i, event)| {
-                        row.push_bind(offset + i as i64)
-                            .push_bind(event.id)
-                            .push_bind(event.kind.clone())
-                            .push_bind(event.subject.clone())
-                            .push_bind(event.time)
-                            .push_bind(event.source.clone())
-                            .push_bind(event.version)
-                            .push_bind(event.data.to_string());
-                    });
-                    insert.build().execute(&mut **tx).await.map_err(other)?;
-                }
-                Ok(())
+                use crate::db::AsConn;
+                crate::outbox::append(tx.conn(), events).await
             }
 
             /// Inserts and empties `pending` with as few statements as possible.

@@ -1,7 +1,6 @@
 //! The operations of the API, one module per area, plus the JSON shapes they share.
 
 pub mod admin;
-pub mod auth;
 pub mod cart;
 pub mod events;
 pub mod health;
@@ -10,7 +9,7 @@ pub mod payments;
 pub mod products;
 
 use chrono::{DateTime, Utc};
-use pazar_actors::{ProductView, StockLevels, User};
+use pazar_actors::{ProductView, StockLevels};
 pub use pazar_http::params::{status_filter, JsonBody, UuidParam};
 use poem_openapi::Object;
 use uuid::Uuid;
@@ -81,30 +80,6 @@ impl From<ProductView> for ProductDto {
             stock: view.stock.into(),
             created_at: product.created_at,
             updated_at: product.updated_at,
-        }
-    }
-}
-
-/// A user as clients see it.
-#[derive(Object, Clone, Debug)]
-pub struct UserDto {
-    /// Id.
-    pub id: Uuid,
-    /// Normalised e-mail.
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// `customer` or `admin`.
-    pub role: String,
-}
-
-impl From<User> for UserDto {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id.0,
-            email: user.email.as_str().to_owned(),
-            name: user.name,
-            role: user.role.as_str().to_owned(),
         }
     }
 }

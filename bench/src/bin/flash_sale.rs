@@ -119,7 +119,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
     let admin = shop
         .accounts
         .register(
-            pazar_actors::NewUser::parse(
+            pazar_users::NewUser::parse(
                 "admin@bench.test",
                 "admin-password",
                 "Admin",
@@ -130,7 +130,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         .await
         .unwrap();
     let (base, issuer, _keys) = serve_in_process(shop.clone()).await;
-    let admin_token = issuer.issue(&admin).unwrap();
+    let admin_token = issuer.issue(admin.id, admin.role).unwrap();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()

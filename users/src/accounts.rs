@@ -1,15 +1,16 @@
 //! Users: registration, login with argon2id, and login throttling.
 //!
-//! Tokens are the HTTP layer's business; this module decides *who* someone is.
+//! Tokens are issued by the routes and checked by `pazar-http`; this module
+//! decides *who* someone is.
 //! Password hashing is CPU-heavy, so it runs on the blocking pool, never on an
 //! async worker thread.
 
-use crate::events::{Event, EventSignal};
-use crate::{DomainError, Store, StoreError, UserId, UserRecord};
+use crate::store::{UserRecord, UserStore};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use pazar_actors::{DomainError, Event, EventSignal, Role, StoreError, UserId};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,35 +94,6 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// What a user may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Shops: own cart, own orders.
-    Customer,
-    /// Runs the shop: catalog, stock, supervision.
-    Admin,
-}
-
-impl Role {
-    /// The stored and serialised name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "customer" => Some(Role::Customer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
 /// A registered user, without secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -198,7 +170,7 @@ impl Default for LoginThrottlePolicy {
 /// address's attempt back and clears the account's.
 struct LoginThrottle {
     policy: LoginThrottlePolicy,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
 }
 
 impl LoginThrottle {
@@ -224,7 +196,7 @@ impl LoginThrottle {
     /// Takes one attempt under each key, or refuses with the time until the
     /// exhausted key's window closes.
     async fn take(&self, email: &str, address: &str) -> Result<(), DomainError> {
-        let now_ms = crate::now().timestamp_millis();
+        let now_ms = pazar_actors::now().timestamp_millis();
         let window_ms = self.window_ms();
         for (key, limit) in self.limits(email, address) {
             let (attempts, opened_ms) = self
@@ -242,7 +214,7 @@ impl LoginThrottle {
 
     /// A wrong password: the attempts stay counted; lapsed windows are dropped.
     async fn failed(&self) -> Result<(), DomainError> {
-        let now_ms = crate::now().timestamp_millis();
+        let now_ms = pazar_actors::now().timestamp_millis();
         Ok(self
             .store
             .forget_login_attempts(now_ms.saturating_sub(self.window_ms()))
@@ -259,7 +231,7 @@ impl LoginThrottle {
 /// Registers users and checks their passwords.
 #[derive(Clone)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
     throttle: Arc<LoginThrottle>,
     /// A real hash of a random password, verified when the e-mail is unknown so
     /// that a login takes as long for a missing account as for a wrong password.
@@ -274,7 +246,7 @@ pub struct Accounts {
 impl Accounts {
     /// Accounts over a store, raising `signal` after writing events.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn UserStore>,
         policy: LoginThrottlePolicy,
         signal: EventSignal,
     ) -> Result<Self, DomainError> {
@@ -315,7 +287,7 @@ impl Accounts {
             email: new.email,
             name: new.name,
             role: new.role,
-            created_at: crate::now(),
+            created_at: pazar_actors::now(),
         };
         let record = UserRecord {
             user: user.clone(),

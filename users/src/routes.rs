@@ -1,21 +1,51 @@
 //! `/api/v1/auth`: register, login, me.
 
-use super::health::Tag;
-use super::{JsonBody, UserDto};
-use crate::AppState;
-use pazar_actors::{NewUser, Role, User};
-use pazar_http::auth::BearerAuth;
+use crate::accounts::{Accounts, NewUser, User};
+use pazar_actors::Role;
+use pazar_http::auth::{Authenticator, BearerAuth};
+use pazar_http::client_address::TrustedProxies;
 use pazar_http::error::{problem, ApiError};
+use pazar_http::openapi::Tag;
+use pazar_http::params::JsonBody;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Registration, login, and who am I.
 pub struct AuthApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// The service.
+    pub accounts: Accounts,
+    /// Issues the tokens.
+    pub auth: Arc<Authenticator>,
+    /// Peers whose forwarding headers name the client (per-address throttling).
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// A user as clients see it.
+#[derive(Object, Clone, Debug)]
+pub struct UserDto {
+    /// Id.
+    pub id: Uuid,
+    /// Normalised e-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `customer` or `admin`.
+    pub role: String,
+}
+
+impl From<User> for UserDto {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.0,
+            email: user.email.as_str().to_owned(),
+            name: user.name,
+            role: user.role.as_str().to_owned(),
+        }
+    }
 }
 
 /// A registration.
@@ -77,9 +107,9 @@ pub enum Registered {
 impl AuthApi {
     fn session(&self, user: User) -> Result<SessionDto, ApiError> {
         Ok(SessionDto {
-            access_token: self.state.auth.tokens.issue(&user)?,
+            access_token: self.auth.tokens.issue(user.id, user.role)?,
             token_type: "Bearer".into(),
-            expires_in: self.state.auth.tokens.ttl_seconds(),
+            expires_in: self.auth.tokens.ttl_seconds(),
             user: user.into(),
         })
     }
@@ -98,13 +128,7 @@ impl AuthApi {
             Role::Customer,
         )
         .map_err(problem)?;
-        let user = self
-            .state
-            .shop
-            .accounts
-            .register(new)
-            .await
-            .map_err(problem)?;
+        let user = self.accounts.register(new).await.map_err(problem)?;
         Ok(Registered::Created(Json(self.session(user)?)))
     }
 
@@ -119,15 +143,12 @@ impl AuthApi {
         let remote = request.remote_addr();
         let address = match remote.as_socket_addr() {
             Some(peer) => self
-                .state
                 .trusted_proxies
                 .client(peer.ip(), request.headers())
                 .to_string(),
             None => remote.to_string(),
         };
         let user = self
-            .state
-            .shop
             .accounts
             .login(&body.0.email, &body.0.password, &address)
             .await
@@ -139,7 +160,7 @@ impl AuthApi {
     #[oai(path = "/api/v1/auth/me", method = "get")]
     async fn me(&self, auth: BearerAuth) -> poem::Result<Json<UserDto>> {
         let id = auth.0.user_id()?;
-        match self.state.shop.accounts.user(id).await {
+        match self.accounts.user(id).await {
             Ok(user) => Ok(Json(user.into())),
             Err(pazar_actors::DomainError::NotFound { .. }) => {
                 Err(ApiError::unauthorized("the token's user no longer exists").into())

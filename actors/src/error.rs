@@ -4,7 +4,56 @@
 //! nothing here knows about status codes.
 
 use crate::ProductId;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The error a store's driver reported, kept whole (so `source()` chains reach
+/// it) and cheap to clone. Two are equal when they say the same.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// A cause that is only a message (a value the store holds that Pazar
+    /// never wrote, a test's failure).
+    pub fn message(message: impl Into<String>) -> Self {
+        Self(Arc::new(Message(message.into())))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
 
 /// What a store backend can report. Backends map their driver errors into these.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -22,7 +71,7 @@ pub enum StoreError {
     /// the data is at fault, not the connection, so other writes can still succeed.
     /// Logged, never shown to clients.
     #[error("the database refused a write: {0}")]
-    Rejected(String),
+    Rejected(#[source] Cause),
     /// The store writer stopped (its run panicked and is being restarted, or the
     /// shop is shutting down) before it knew whether the write committed. The
     /// caller may try again; an entity actor reloads its state from the store.
@@ -30,7 +79,7 @@ pub enum StoreError {
     Interrupted,
     /// Anything else: connection lost, disk full, a bug. Logged, never shown to clients.
     #[error("store failure: {0}")]
-    Other(String),
+    Other(#[source] Cause),
 }
 
 /// Everything that can go wrong in the domain, in terms a client could act on.
@@ -112,5 +161,24 @@ impl DomainError {
             reason,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection reset")]
+    struct Driver;
+
+    /// A store failure keeps the driver's error as its source, so a log (or a
+    /// caller) can walk the chain to it.
+    #[test]
+    fn a_store_error_keeps_its_source() {
+        let error = DomainError::Store(StoreError::Other(Cause::new(Driver)));
+        let mut chain = std::iter::successors(std::error::Error::source(&error), |e| e.source());
+        assert!(chain.any(|cause| cause.downcast_ref::<Driver>().is_some()));
+        assert_eq!(error.to_string(), "store failure: connection reset");
     }
 }

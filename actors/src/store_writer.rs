@@ -589,7 +589,9 @@ mod tests {
                 }
                 async move {
                     if refused {
-                        Err(StoreError::Rejected("poisoned".into()))
+                        Err(StoreError::Rejected(crate::error::Cause::message(
+                            "poisoned",
+                        )))
                     } else {
                         Ok(())
                     }
@@ -620,7 +622,11 @@ mod tests {
         let mut transactions = 0;
         let outcomes = commit_isolating(512, |_, _| {
             transactions += 1;
-            async { Err(StoreError::Other("connection refused".into())) }
+            async {
+                Err(StoreError::Other(crate::error::Cause::message(
+                    "connection refused",
+                )))
+            }
         })
         .await;
         assert_eq!(transactions, 1);

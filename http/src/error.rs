@@ -232,8 +232,8 @@ impl From<DomainError> for ApiError {
                 tracing::error!(%template, %message, "a mail template failed");
                 Self::internal()
             }
-            DomainError::Store(StoreError::Rejected(detail) | StoreError::Other(detail)) => {
-                tracing::error!(%detail, "store failure");
+            DomainError::Store(StoreError::Rejected(cause) | StoreError::Other(cause)) => {
+                tracing::error!(detail = %cause, "store failure");
                 Self::internal()
             }
         }
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn store_failures_reveal_nothing() {
         let problem = ApiError::from(DomainError::Store(StoreError::Other(
-            "password=hunter2".into(),
+            pazar_actors::error::Cause::message("password=hunter2"),
         )));
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("hunter2"));

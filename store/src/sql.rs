@@ -5,6 +5,7 @@
 //! PostgreSQL both accept; the only dialect difference needed so far is the
 //! case-insensitive `LIKE` (`like` on SQLite, `ilike` on PostgreSQL).
 
+use pazar_actors::error::Cause;
 use pazar_actors::StoreError;
 
 /// Maps a driver error to the port's error; a unique violation becomes a conflict
@@ -15,8 +16,8 @@ pub(crate) fn store_error(error: sqlx::Error, constraint: &str) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
             constraint: constraint.to_owned(),
         },
-        sqlx::Error::Database(_) => StoreError::Rejected(error.to_string()),
-        _ => StoreError::Other(error.to_string()),
+        sqlx::Error::Database(_) => StoreError::Rejected(Cause::new(error)),
+        _ => StoreError::Other(Cause::new(error)),
     }
 }
 
@@ -27,7 +28,9 @@ pub(crate) fn other(error: sqlx::Error) -> StoreError {
 
 /// A stored value that does not parse: the database holds something Pazar never wrote.
 pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Other(format!("corrupt {what} in the store: {error}"))
+    StoreError::Other(Cause::message(format!(
+        "corrupt {what} in the store: {error}"
+    )))
 }
 
 macro_rules! impl_store {

@@ -8,7 +8,6 @@
 //! status (and a success that lands after its order closed is refunded).
 
 use crate::AppState;
-use pazar_actors::payments::{describe_failure, IntentStatus};
 use pazar_actors::{DomainError, ProviderIntent};
 use pazar_http::error::{problem, ApiError};
 use pazar_http::stripe_signature::{SignatureError, SignatureHeader};
@@ -35,33 +34,18 @@ impl std::fmt::Debug for WebhookSecret {
     }
 }
 
-/// The provider news a Stripe event carries, if it is one Pazar follows.
+/// The provider news a Stripe event carries, if it is one Pazar follows. The
+/// status is read from the intent object with the provider's own mapping.
 fn intent_news(event: &Value) -> Option<ProviderIntent> {
-    let object = &event["data"]["object"];
-    let status = match event["type"].as_str()? {
-        "payment_intent.succeeded" => IntentStatus::Succeeded,
-        "payment_intent.processing" => IntentStatus::Processing,
-        "payment_intent.canceled" => IntentStatus::Canceled,
-        "payment_intent.payment_failed" => IntentStatus::RequiresPaymentMethod,
-        _ => return None,
-    };
-    let last_error = (status == IntentStatus::RequiresPaymentMethod).then(|| {
-        let error = &object["last_payment_error"];
-        describe_failure(
-            error["decline_code"].as_str(),
-            error["code"].as_str(),
-            error["message"].as_str(),
-        )
-    });
-    Some(ProviderIntent {
-        id: object["id"].as_str()?.to_owned(),
-        client_secret: object["client_secret"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        status,
-        last_error,
-    })
+    match event["type"].as_str()? {
+        "payment_intent.succeeded"
+        | "payment_intent.processing"
+        | "payment_intent.canceled"
+        | "payment_intent.payment_failed" => {
+            pazar_stripe::news_of_event_object(&event["data"]["object"])
+        }
+        _ => None,
+    }
 }
 
 /// The webhook endpoint.

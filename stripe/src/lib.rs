@@ -22,7 +22,7 @@ use stripe_core::payment_intent::{
     CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
 use stripe_core::refund::CreateRefund;
-use stripe_shared::{PaymentIntent, PaymentIntentStatus};
+use stripe_shared::PaymentIntent;
 
 /// The longest one Stripe request may take.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -119,21 +119,22 @@ fn unavailable(error: StripeError) -> DomainError {
     DomainError::Unavailable(format!("payment provider: {detail}"))
 }
 
+/// A PaymentIntent status, as Stripe names it, in Pazar's terms: the one mapping,
+/// used for API answers and webhook events alike.
+pub fn intent_status(status: &str) -> IntentStatus {
+    match status {
+        "succeeded" => IntentStatus::Succeeded,
+        "processing" | "requires_capture" => IntentStatus::Processing,
+        "canceled" => IntentStatus::Canceled,
+        // Waiting for the customer: a card (`requires_payment_method`), a
+        // confirmation or 3-D Secure; and statuses newer than this code.
+        _ => IntentStatus::RequiresPaymentMethod,
+    }
+}
+
 /// A PaymentIntent in Pazar's terms.
 fn news(intent: &PaymentIntent) -> ProviderIntent {
-    let status = match &intent.status {
-        PaymentIntentStatus::Succeeded => IntentStatus::Succeeded,
-        PaymentIntentStatus::Processing | PaymentIntentStatus::RequiresCapture => {
-            IntentStatus::Processing
-        }
-        PaymentIntentStatus::Canceled => IntentStatus::Canceled,
-        // Waiting for the customer: a card, a confirmation or 3-D Secure.
-        PaymentIntentStatus::RequiresPaymentMethod
-        | PaymentIntentStatus::RequiresConfirmation
-        | PaymentIntentStatus::RequiresAction
-        // `Unknown`, and statuses newer than this client: treat as still waiting.
-        | _ => IntentStatus::RequiresPaymentMethod,
-    };
+    let status = intent_status(intent.status.as_str());
     let last_error = match status {
         IntentStatus::RequiresPaymentMethod => intent.last_payment_error.as_ref().map(|error| {
             describe_failure(
@@ -150,6 +151,32 @@ fn news(intent: &PaymentIntent) -> ProviderIntent {
         status,
         last_error,
     }
+}
+
+/// The news a PaymentIntent object of a webhook event (`data.object`) carries,
+/// read with the same mapping as [`news`]; `None` without an id. A webhook
+/// reports an intent back at `requires_payment_method` only when an attempt
+/// failed, so that status always carries the failure.
+pub fn news_of_event_object(object: &serde_json::Value) -> Option<ProviderIntent> {
+    let status = intent_status(object["status"].as_str().unwrap_or_default());
+    let last_error = (status == IntentStatus::RequiresPaymentMethod)
+        .then(|| &object["last_payment_error"])
+        .map(|error| {
+            describe_failure(
+                error["decline_code"].as_str(),
+                error["code"].as_str(),
+                error["message"].as_str(),
+            )
+        });
+    Some(ProviderIntent {
+        id: object["id"].as_str()?.to_owned(),
+        client_secret: object["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        status,
+        last_error,
+    })
 }
 
 fn idempotency_key(key: String) -> Result<RequestStrategy, DomainError> {
@@ -223,5 +250,45 @@ impl PaymentProvider for StripePayments {
 
     async fn retrieve(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {
         Ok(news(&self.retrieve_intent(intent_id).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Webhook objects and API answers go through one status mapping.
+    #[test]
+    fn a_webhook_object_reads_like_an_api_answer() {
+        for (stripe, pazar) in [
+            ("succeeded", IntentStatus::Succeeded),
+            ("processing", IntentStatus::Processing),
+            ("requires_capture", IntentStatus::Processing),
+            ("canceled", IntentStatus::Canceled),
+            ("requires_action", IntentStatus::RequiresPaymentMethod),
+            (
+                "a_status_from_the_future",
+                IntentStatus::RequiresPaymentMethod,
+            ),
+        ] {
+            assert_eq!(intent_status(stripe), pazar, "{stripe}");
+            let api: stripe_shared::PaymentIntentStatus = stripe.parse().unwrap();
+            assert_eq!(
+                intent_status(api.as_str()),
+                pazar,
+                "{stripe} via the API type"
+            );
+        }
+        let failed = news_of_event_object(&serde_json::json!({
+            "id": "pi_1", "status": "requires_payment_method",
+            "last_payment_error": {"decline_code": "insufficient_funds", "message": "No."}
+        }))
+        .unwrap();
+        assert_eq!(failed.status, IntentStatus::RequiresPaymentMethod);
+        assert_eq!(
+            failed.last_error.as_deref(),
+            Some("insufficient_funds: No.")
+        );
+        assert!(news_of_event_object(&serde_json::json!({"status": "succeeded"})).is_none());
     }
 }

@@ -18,7 +18,6 @@ pub mod faults;
 pub mod ids;
 pub mod lanes;
 pub mod live_carts;
-pub mod local_payments;
 pub mod money;
 pub mod order;
 pub mod payments;
@@ -42,7 +41,7 @@ pub use money::{Currency, Money};
 pub use order::{
     Order, OrderLine, OrderPage, OrderStatus, Page, Shortage, StatusChange, StockGateway,
 };
-pub use payments::{PaymentProvider, PaymentSession, PaymentStatus, ProviderIntent};
+pub use payments::{PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{
     HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, WriteSet,
 };

@@ -4,7 +4,6 @@
 //! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
 
 use crate::events::{Event, StoredEvent};
-use crate::local_payments::LocalIntent;
 use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{
@@ -206,42 +205,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
-    /// The payment session of an order.
-    async fn payment_session(&self, order: OrderId) -> Result<Option<PaymentSession>, StoreError>;
-    /// The payment session of a provider intent.
-    async fn payment_session_by_intent(
-        &self,
-        intent_id: &str,
-    ) -> Result<Option<PaymentSession>, StoreError>;
-    /// Open sessions (waiting for a card, failed or processing) that neither
-    /// changed nor were checked since `before`: their news may have been lost.
-    async fn stuck_payment_sessions(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OrderId>, StoreError>;
-    /// Records that reconciliation asked the provider about the session at `at`.
-    async fn mark_payment_session_checked(
-        &self,
-        order: OrderId,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// Stores a new payment session.
-    async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
-    /// The local provider's intent for an order.
-    async fn local_intent_for_order(
-        &self,
-        order: OrderId,
-    ) -> Result<Option<LocalIntent>, StoreError>;
-    /// The local provider's intent with this client secret.
-    async fn local_intent_by_secret(&self, secret: &str)
-        -> Result<Option<LocalIntent>, StoreError>;
-    /// The local provider's intent with this id.
-    async fn local_intent(&self, id: &str) -> Result<Option<LocalIntent>, StoreError>;
-    /// Stores a new local intent; `Conflict` if the order already has one.
-    async fn insert_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
-    /// Stores a local intent's new status.
-    async fn update_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
 
     /// The `seq` of the newest outbox event (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;

@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs};
 use pazar_actors::order::{CheckoutsInProgress, OrderActor, OrderArgs, StockGateway};
-use pazar_actors::payments::{PaymentProvider, PaymentSessionActor, PaymentSessionArgs};
 use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::{
     Catalog, Currency, DomainError, HoldSource, LiveCarts, OrderId, ProductId, ProductViews,
@@ -104,32 +103,6 @@ impl StockGateway for StockActors {
     }
 }
 
-/// PaymentSession entities: one actor per order id.
-pub struct PaymentSessionKind {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) provider: Arc<dyn PaymentProvider>,
-    pub(crate) writer: StoreWriter,
-}
-
-impl EntityKind for PaymentSessionKind {
-    type Key = OrderId;
-    type Actor = PaymentSessionActor;
-    const NAME: &'static str = "payment_session";
-
-    fn actor(&self) -> PaymentSessionActor {
-        PaymentSessionActor
-    }
-
-    fn arguments(&self, order_id: OrderId) -> PaymentSessionArgs {
-        PaymentSessionArgs {
-            order_id,
-            store: self.store.clone(),
-            provider: self.provider.clone(),
-            writer: self.writer.clone(),
-        }
-    }
-}
-
 /// Cart entities: one actor per user id.
 pub struct CartKind {
     pub(crate) store: Arc<dyn Store>,
@@ -189,5 +162,25 @@ impl EntityKind for CartKind {
             checkouts: self.checkouts.clone(),
             live: self.live.clone(),
         }
+    }
+}
+
+/// The Order actors as the payments service's [`OrderDesk`](pazar_payments::OrderDesk).
+pub struct OrderActors(pub EntityHandle<OrderKind>);
+
+#[async_trait]
+impl pazar_payments::OrderDesk for OrderActors {
+    async fn order(&self, id: OrderId) -> Result<pazar_actors::Order, DomainError> {
+        self.0
+            .call(id, |reply| pazar_actors::order::OrderMessage::Get { reply })
+            .await
+    }
+
+    async fn mark_refunded(&self, id: OrderId) -> Result<pazar_actors::Order, DomainError> {
+        self.0
+            .call(id, |reply| pazar_actors::order::OrderMessage::Refund {
+                reply,
+            })
+            .await?
     }
 }

@@ -25,9 +25,8 @@ pub mod live;
 pub mod server;
 pub mod shop;
 mod subscribers;
-pub mod webhooks;
 
-pub use kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
+pub use kinds::{CartKind, OrderActors, OrderKind, ProductStockKind, StockActors};
 pub use pazar_notifications::MailConfig;
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};

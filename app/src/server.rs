@@ -2,7 +2,7 @@
 
 use crate::api::{
     admin::AdminApi, cart::CartApi, events::EventsApi, health::HealthApi, orders::OrderApi,
-    payments::PaymentApi, products::ProductApi,
+    products::ProductApi,
 };
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
@@ -25,7 +25,7 @@ pub struct HttpConfig {
     /// half timeout, so it stays open).
     pub idle_timeout: Duration,
     /// The secret Stripe signs webhooks with; without it the webhook endpoint is 404.
-    pub stripe_webhook_secret: Option<crate::webhooks::WebhookSecret>,
+    pub stripe_webhook_secret: Option<pazar_payments::webhooks::WebhookSecret>,
 }
 
 impl Default for HttpConfig {
@@ -58,8 +58,8 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         OrderApi {
             state: state.clone(),
         },
-        PaymentApi {
-            state: state.clone(),
+        pazar_payments::routes::PaymentApi {
+            payments: state.shop.payments.clone(),
         },
         AdminApi {
             state: state.clone(),
@@ -94,7 +94,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         )
         .at(
             "/api/v1/webhooks/stripe",
-            poem::post(crate::webhooks::stripe_webhook).data(config.stripe_webhook_secret.clone()),
+            poem::post(pazar_payments::webhooks::stripe_webhook)
+                .data(config.stripe_webhook_secret.clone())
+                .data(state.shop.payments.clone()),
         )
         .data(state.clone())
         .data(state.auth.clone())

@@ -1,14 +1,12 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
-use crate::background::{reconcile, release_orphan_holds, sweep};
-use crate::kinds::{CartKind, OrderKind, PaymentSessionKind, ProductStockKind, StockActors};
-use crate::subscribers::{LiveCartWatcher, OrdersOnPayments, PaymentsOnOrders};
+use crate::background::{release_orphan_holds, sweep};
+use crate::kinds::{CartKind, OrderActors, OrderKind, ProductStockKind, StockActors};
+use crate::subscribers::{LiveCartWatcher, OrdersOnPayments};
 use chrono::{DateTime, Utc};
 use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
-use pazar_actors::local_payments::{Card, LocalPayments};
 use pazar_actors::order::{CheckoutsInProgress, OrderMessage, OrderStatus, StockGateway};
-use pazar_actors::payments::{PaymentProvider, PaymentSession, PaymentSessionMessage};
 use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
@@ -17,6 +15,7 @@ use pazar_actors::{
     Store, StoreWriter, UserId,
 };
 use pazar_notifications::{MailConfig, Notifications};
+use pazar_payments::{PaymentProvider, Payments};
 use pazar_store::Stores;
 use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
 use pazar_supervisor::snapshot::TreeSnapshot;
@@ -148,12 +147,8 @@ pub struct Shop {
     pub live_carts: Arc<LiveCarts>,
     /// Order entities.
     pub orders: EntityHandle<OrderKind>,
-    /// PaymentSession entities.
-    pub payments: EntityHandle<PaymentSessionKind>,
-    /// The local payment simulator (the embedded default provider).
-    pub local_payments: Option<Arc<LocalPayments>>,
-    /// The configured payment provider.
-    pub payment_provider: Arc<dyn PaymentProvider>,
+    /// The payments service.
+    pub payments: Payments,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
     /// The notifications service (the mail queue).
@@ -231,42 +226,22 @@ impl Shop {
             root.get_cell(),
         )
         .await?;
-        let (provider, local_payments) = match &config.payment_provider {
-            Some(provider) => (provider.clone(), None),
-            None => {
-                let local = Arc::new(LocalPayments::new(store.clone()));
-                (local.clone() as Arc<dyn PaymentProvider>, Some(local))
-            }
-        };
-        let payments = EntityHandle::start(
-            PaymentSessionKind {
-                store: store.clone(),
-                provider: provider.clone(),
-                writer: writer.clone(),
-            },
-            config.payment_policy,
-            root.get_cell(),
-        )
+        let payments = pazar_payments::start(pazar_payments::Dependencies {
+            store: stores.payments,
+            orders: Arc::new(OrderActors(orders.clone())),
+            provider: config.payment_provider.clone(),
+            writer: writer.clone(),
+            events: &events,
+            tasks: &tasks,
+            root: root.get_cell(),
+            policy: config.payment_policy,
+            reconcile_after: config.reconcile_after,
+            reconcile_every: config.sweep_every,
+        })
         .await?;
-        {
-            let (store, payments, provider) = (store.clone(), payments.clone(), provider.clone());
-            let (after, every) = (config.reconcile_after, config.sweep_every);
-            tasks.keep_running("payment_reconciler", move || {
-                reconcile(
-                    store.clone(),
-                    payments.clone(),
-                    provider.clone(),
-                    after,
-                    every,
-                )
-            });
-        }
-        subscribe(Arc::new(PaymentsOnOrders {
-            sessions: payments.clone(),
-        }));
         subscribe(Arc::new(OrdersOnPayments {
             orders: orders.clone(),
-            sessions: payments.clone(),
+            payments: payments.clone(),
         }));
         let accounts = Accounts::new(stores.users, config.login_throttle, signal)?;
         let notifications = pazar_notifications::start(
@@ -302,8 +277,6 @@ impl Shop {
             live_carts,
             orders,
             payments,
-            local_payments,
-            payment_provider: provider,
             events,
             store,
             stock,
@@ -364,7 +337,7 @@ impl Shop {
                 self.stock.snapshot(limit).await,
                 self.carts.snapshot(limit).await,
                 self.orders.snapshot(limit).await,
-                self.payments.snapshot(limit).await,
+                self.payments.sessions().snapshot(limit).await,
             ],
             tasks: self.tasks.snapshot(),
         }
@@ -554,101 +527,6 @@ impl Shop {
     pub async fn fulfil_order(&self, id: OrderId) -> Result<Order, DomainError> {
         self.orders
             .call(id, |reply| OrderMessage::Fulfil { reply })
-            .await?
-    }
-
-    /// Starts (or finds) the payment of the user's pending order; `true` when
-    /// created now. A paid, cancelled or expired order cannot be paid: 409.
-    pub async fn start_payment(
-        &self,
-        user: UserId,
-        order: OrderId,
-    ) -> Result<(PaymentSession, bool), DomainError> {
-        let current = self.order_of(user, order).await?;
-        if current.status != OrderStatus::PendingPayment {
-            return Err(DomainError::conflict(
-                "order_not_payable",
-                format!("the order is {}", current.status.as_str()),
-            ));
-        }
-        self.payments
-            .call(order, |reply| PaymentSessionMessage::Start { reply })
-            .await?
-    }
-
-    /// The payment of the user's order.
-    pub async fn payment_of(
-        &self,
-        user: UserId,
-        order: OrderId,
-    ) -> Result<PaymentSession, DomainError> {
-        self.order_of(user, order).await?;
-        self.payments
-            .call(order, |reply| PaymentSessionMessage::Get { reply })
-            .await?
-            .ok_or(DomainError::NotFound { what: "payment" })
-    }
-
-    /// News from the provider about an intent (a verified webhook): applied to the
-    /// intent's payment session. NotFound for an intent Pazar did not make.
-    pub async fn provider_news(
-        &self,
-        intent: pazar_actors::ProviderIntent,
-    ) -> Result<PaymentSession, DomainError> {
-        let session = self
-            .store
-            .payment_session_by_intent(&intent.id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "payment" })?;
-        self.payments
-            .call(session.order_id, |reply| PaymentSessionMessage::Update {
-                intent: intent.clone(),
-                reply,
-            })
-            .await?
-    }
-
-    /// The payment page's card confirmation with the local provider; NotFound when
-    /// another provider is configured.
-    pub async fn confirm_local_payment(
-        &self,
-        client_secret: &str,
-        card: &Card,
-    ) -> Result<PaymentSession, DomainError> {
-        let local = self.local_payments.as_ref().ok_or(DomainError::NotFound {
-            what: "local payment provider",
-        })?;
-        let (order, intent) = local.confirm(client_secret, card).await?;
-        self.payments
-            .call(order, |reply| PaymentSessionMessage::Update {
-                intent: intent.clone(),
-                reply,
-            })
-            .await?
-    }
-
-    /// An admin refunds a paid order: the money goes back at the provider
-    /// (`payments.refunded`), then the units go back on the shelf and the order
-    /// becomes `refunded`. Repeating it after a partial failure finishes the job.
-    pub async fn refund_order(&self, order: OrderId) -> Result<Order, DomainError> {
-        let current = self.order(order).await?;
-        if current.status != OrderStatus::Paid {
-            return Err(DomainError::conflict(
-                "not_refundable",
-                format!(
-                    "only a paid order can be refunded; this one is {}",
-                    current.status.as_str()
-                ),
-            ));
-        }
-        self.payments
-            .call(order, |reply| PaymentSessionMessage::Refund {
-                reason: "refunded by an admin".into(),
-                reply,
-            })
-            .await??;
-        self.orders
-            .call(order, |reply| OrderMessage::Refund { reply })
             .await?
     }
 

@@ -1,65 +1,24 @@
-//! The in-process outbox subscribers that connect the services, as the design's
-//! separate services would be connected by Kafka: payments listen to orders,
-//! orders listen to payments, live carts listen to the catalog.
+//! Outbox subscribers not yet in their services' slices: orders listen to
+//! payments, live carts listen to the catalog.
 
-use crate::kinds::{CartKind, OrderKind, PaymentSessionKind};
+use crate::kinds::{CartKind, OrderKind};
 use async_trait::async_trait;
 use pazar_actors::cart::CartMessage;
 use pazar_actors::order::{OrderMessage, OrderStatus};
-use pazar_actors::payments::PaymentSessionMessage;
 use pazar_actors::{
     DomainError, DomainEvent, EventSubscriber, EventType, LiveCarts, OrderId, ProductId,
     ProductViews, StoredEvent,
 };
+use pazar_payments::Payments;
 use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
-
-/// The payment service's ears: a new order gets its payment session (and intent);
-/// a cancelled or expired order gets its intent cancelled.
-pub(crate) struct PaymentsOnOrders {
-    pub(crate) sessions: EntityHandle<PaymentSessionKind>,
-}
-
-#[async_trait]
-impl EventSubscriber for PaymentsOnOrders {
-    fn name(&self) -> &str {
-        "payments"
-    }
-
-    fn wants(&self, kind: EventType) -> bool {
-        matches!(
-            kind,
-            EventType::OrderCreated | EventType::OrderCancelled | EventType::OrderExpired
-        )
-    }
-
-    async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
-        let order = subject_order(event)?;
-        let outcome = if let DomainEvent::OrderCreated(_) = payload {
-            self.sessions
-                .call(order, |reply| PaymentSessionMessage::Start { reply })
-                .await
-                .and_then(|started| started.map(|_| ()))
-        } else {
-            self.sessions
-                .call(order, |reply| PaymentSessionMessage::Cancel { reply })
-                .await
-                .and_then(|cancelled| cancelled.map(|_| ()))
-        };
-        match outcome {
-            // The order moved on before its session started: nothing to pay.
-            Ok(()) | Err(DomainError::Conflict { .. }) => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-}
 
 /// The order service's ears: a successful payment makes the order paid, which
 /// sells its held stock. A payment that succeeds for an order that can no longer be
 /// paid (it expired or was cancelled first) is refunded automatically.
 pub(crate) struct OrdersOnPayments {
     pub(crate) orders: EntityHandle<OrderKind>,
-    pub(crate) sessions: EntityHandle<PaymentSessionKind>,
+    pub(crate) payments: Payments,
 }
 
 #[async_trait]
@@ -98,14 +57,7 @@ impl EventSubscriber for OrdersOnPayments {
                     status.as_str()
                 );
                 tracing::warn!(%order, %reason);
-                self.sessions
-                    .call(order, |reply| PaymentSessionMessage::Refund {
-                        reason: reason.clone(),
-                        reply,
-                    })
-                    .await
-                    .and_then(|refunded| refunded)
-                    .map(|_| ())
+                self.payments.refund(order, reason).await.map(|_| ())
             }
         }
     }

@@ -116,8 +116,8 @@ async fn customer(shop: &Shop, email: &str) -> pazar_users::User {
 }
 
 /// A card the local provider accepts.
-fn good_card() -> pazar_actors::local_payments::Card {
-    pazar_actors::local_payments::Card {
+fn good_card() -> pazar_payments::local::Card {
+    pazar_payments::local::Card {
         number: "4242424242424242".into(),
         exp_month: 12,
         exp_year: 2099,
@@ -575,20 +575,26 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
     let buyer = customer(&shop, "late@example.com").await;
     shop.add_to_cart(buyer.id, id, 2).await.unwrap();
     let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
-    let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
+    let (session, _) = shop
+        .payments
+        .start_payment(buyer.id, order.id)
+        .await
+        .unwrap();
     // The customer pays at the provider, but the news has not reached Pazar yet
     // (a webhook in flight) when the order expires.
-    let local = shop.local_payments.clone().unwrap();
+    let local = shop.payments.local().cloned().unwrap();
     let card = good_card();
     local.confirm(&session.client_secret, &card).await.unwrap();
-    eventually(Duration::from_secs(10), "the payment is refunded", || async {
-        matches!(
-            shop.payments
-                .call(order.id, |reply| pazar_actors::payments::PaymentSessionMessage::Get { reply })
-                .await,
-            Ok(Some(s)) if s.status == pazar_actors::PaymentStatus::Refunded
-        )
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the payment is refunded",
+        || async {
+            matches!(
+                shop.payments.session(order.id).await,
+                Ok(Some(s)) if s.status == pazar_actors::PaymentStatus::Refunded
+            )
+        },
+    )
     .await;
     // The order stayed expired, its stock released and not sold.
     assert_eq!(
@@ -622,7 +628,11 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     let buyer = customer(&shop, "rec@example.com").await;
     shop.add_to_cart(buyer.id, id, 1).await.unwrap();
     let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
-    let (session, _) = shop.start_payment(buyer.id, order.id).await.unwrap();
+    let (session, _) = shop
+        .payments
+        .start_payment(buyer.id, order.id)
+        .await
+        .unwrap();
     // The provider said "processing" ...
     let processing = pazar_actors::ProviderIntent {
         id: session.intent_id.clone(),
@@ -630,15 +640,16 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
         status: pazar_actors::payments::IntentStatus::Processing,
         last_error: None,
     };
-    let now_processing = shop.provider_news(processing).await.unwrap();
+    let now_processing = shop.payments.provider_news(processing).await.unwrap();
     assert_eq!(
         now_processing.status,
         pazar_actors::PaymentStatus::Processing
     );
     // ... then succeeded, but that news never arrives.
     let card = good_card();
-    shop.local_payments
-        .clone()
+    shop.payments
+        .local()
+        .cloned()
         .unwrap()
         .confirm(&session.client_secret, &card)
         .await
@@ -832,9 +843,13 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     .unwrap();
 
     pazar_actors::faults::arm(task, 1);
-    let (session, _) = until_available(|| shop.start_payment(buyer.id, order.id)).await;
+    let (session, _) = until_available(|| shop.payments.start_payment(buyer.id, order.id)).await;
     let card = good_card();
-    until_available(|| shop.confirm_local_payment(&session.client_secret, &card)).await;
+    until_available(|| {
+        shop.payments
+            .confirm_local_payment(&session.client_secret, &card)
+    })
+    .await;
 
     eventually(
         Duration::from_secs(10),

@@ -14,7 +14,6 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
-pub mod stripe_signature;
 pub mod validate;
 
 pub use auth::{Authenticator, BearerAuth, RoleSource, TokenConfig, TokenIssuer};

@@ -138,3 +138,21 @@ pub fn status_filter<T>(
         }),
     }
 }
+
+/// Money in minor units, as every service's JSON shows it.
+#[derive(poem_openapi::Object, Clone, Debug, serde::Deserialize)]
+pub struct MoneyDto {
+    /// Integer minor units (cents): 1999 is 19.99.
+    pub amount: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+}
+
+impl From<pazar_actors::Money> for MoneyDto {
+    fn from(money: pazar_actors::Money) -> Self {
+        Self {
+            amount: money.amount,
+            currency: money.currency.to_string(),
+        }
+    }
+}

@@ -11,9 +11,10 @@ static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pazar_actors::{NewProduct, PaymentProvider, Role};
+use pazar_actors::{NewProduct, Role};
 use pazar_app::{AppState, HttpConfig, MailConfig, Shop, ShopConfig};
 use pazar_http::{TokenConfig, TokenIssuer};
+use pazar_payments::PaymentProvider;
 use pazar_supervisor::EntityPolicy;
 use pazar_users::{LoginThrottlePolicy, NewUser};
 use std::io::Write;
@@ -255,11 +256,13 @@ fn payment_provider(args: &ServeArgs) -> anyhow::Result<Option<Arc<dyn PaymentPr
                     "STRIPE_WEBHOOK_SECRET is not set: payments are learnt only by reconciliation"
                 );
             }
-            let stripe = pazar_stripe::StripePayments::new(pazar_stripe::StripeSettings {
-                secret_key,
-                publishable_key: args.stripe_publishable_key.clone(),
-                api_base: args.stripe_api_base.clone(),
-            })?;
+            let stripe = pazar_payments::stripe::StripePayments::new(
+                pazar_payments::stripe::StripeSettings {
+                    secret_key,
+                    publishable_key: args.stripe_publishable_key.clone(),
+                    api_base: args.stripe_api_base.clone(),
+                },
+            )?;
             Ok(Some(Arc::new(stripe)))
         }
     }
@@ -388,7 +391,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             stripe_webhook_secret: args
                 .stripe_webhook_secret
                 .clone()
-                .map(pazar_app::webhooks::WebhookSecret),
+                .map(pazar_payments::webhooks::WebhookSecret),
         },
         |addr| {
             tracing::info!(%addr, database = %pazar_store::redact(url), "pazar listening");

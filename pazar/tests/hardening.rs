@@ -640,7 +640,7 @@ async fn oversized_stripe_signatures_are_refused_cheaply(backend: Backend) {
         "x".repeat(1024 * 1000)
     );
     let now = chrono::Utc::now().timestamp();
-    let signed = pazar_http::stripe_signature::sign(payload.as_bytes(), SECRET, now);
+    let signed = pazar_payments::signature::sign(payload.as_bytes(), SECRET, now);
     // The amplification: 256 KiB of `v1=` candidates over a 1 MB body.
     let crowded = format!("{signed}{}", ",v1=00".repeat(256 * 1024 / 6));
     let request = server

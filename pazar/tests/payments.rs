@@ -377,7 +377,7 @@ async fn stripe_webhooks_are_verified_and_harmless_when_repeated(backend: Backen
     );
     let now = chrono::Utc::now().timestamp();
     let sign = |payload: &str, key: &str, at: i64| {
-        pazar_http::stripe_signature::sign(payload.as_bytes(), key, at)
+        pazar_payments::signature::sign(payload.as_bytes(), key, at)
     };
 
     // Refused: missing, tampered, wrong secret, stale. Nothing changes.

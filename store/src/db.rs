@@ -210,6 +210,23 @@ impl<'q> Statement<'q> {
         .map_err(other)
     }
 
+    /// Runs it; a unique violation is `Conflict { constraint }`.
+    pub(crate) async fn execute_unique(
+        self,
+        pool: &Pool,
+        constraint: &str,
+    ) -> Result<u64, StoreError> {
+        match pool {
+            Pool::Sqlite(pool) => self.sqlite().execute(pool).await.map(|r| r.rows_affected()),
+            Pool::Postgres(pool) => self
+                .postgres()
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(|error| store_error(error, constraint))
+    }
+
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute(self, pool: &Pool) -> Result<u64, StoreError> {
         match pool {

@@ -8,13 +8,14 @@
 //!
 //! Being re-cut per service (issue 12): a service's port is one plain module
 //! (`mail.rs`: the notifications service's `MailStore`; `users.rs`: the users
-//! service's `UserStore`) written once over
+//! service's `UserStore`; `payments.rs`: the payments service's `PaymentStore`) written once over
 //! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
 //! are still one implementation instantiated per database by a macro (`sql.rs`).
 
 mod db;
 mod mail;
 mod outbox;
+mod payments;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -25,6 +26,7 @@ pub use sqlite::SqliteStore;
 
 use pazar_actors::Store;
 use pazar_notifications::MailStore;
+use pazar_payments::PaymentStore;
 use pazar_users::UserStore;
 use std::sync::Arc;
 
@@ -52,6 +54,8 @@ pub struct Stores {
     pub mails: Arc<dyn MailStore>,
     /// The users service's accounts and login attempts.
     pub users: Arc<dyn UserStore>,
+    /// The payments service's sessions and local intents.
+    pub payments: Arc<dyn PaymentStore>,
 }
 
 impl Stores {
@@ -60,7 +64,8 @@ impl Stores {
         Self {
             shop: Arc::new(store),
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
-            users: Arc::new(users::Users { pool }),
+            users: Arc::new(users::Users { pool: pool.clone() }),
+            payments: Arc::new(payments::Payments { pool }),
         }
     }
 
@@ -69,7 +74,8 @@ impl Stores {
         Self {
             shop: Arc::new(store),
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
-            users: Arc::new(users::Users { pool }),
+            users: Arc::new(users::Users { pool: pool.clone() }),
+            payments: Arc::new(payments::Payments { pool }),
         }
     }
 }

@@ -47,9 +47,7 @@ macro_rules! impl_store {
                 StockChange, OrderTransition, WriteSet, StockLevels, StockRecord, Store, StoreError, StoredEvent,
                 UserId,
             };
-            use pazar_actors::local_payments::LocalIntent;
-            use pazar_actors::payments::IntentStatus;
-            use pazar_actors::{PaymentSession, PaymentStatus, ProviderIntent};
+            use pazar_actors::PaymentSession;
             use sqlx::Row;
             use std::collections::HashMap;
             use uuid::Uuid;
@@ -75,42 +73,6 @@ macro_rules! impl_store {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(other)
-            }
-
-            fn session_from_row(row: &DbRow) -> Result<PaymentSession, StoreError> {
-                let status: String = row.try_get("status").map_err(other)?;
-                let currency: String = row.try_get("currency").map_err(other)?;
-                Ok(PaymentSession {
-                    order_id: OrderId(row.try_get::<Uuid, _>("order_id").map_err(other)?),
-                    provider: row.try_get("provider").map_err(other)?,
-                    intent_id: row.try_get("intent_id").map_err(other)?,
-                    client_secret: row.try_get("client_secret").map_err(other)?,
-                    status: PaymentStatus::parse(&status)
-                        .ok_or_else(|| corrupt("payment status", &status))?,
-                    amount: Money::total(row.try_get("amount").map_err(other)?, &currency)
-                        .map_err(|e| corrupt("payment amount", e))?,
-                    last_error: row.try_get("last_error").map_err(other)?,
-                    created_at: row.try_get("created_at").map_err(other)?,
-                    updated_at: row.try_get("updated_at").map_err(other)?,
-                })
-            }
-
-            fn local_intent_from_row(row: &DbRow) -> Result<LocalIntent, StoreError> {
-                let status: String = row.try_get("status").map_err(other)?;
-                let currency: String = row.try_get("currency").map_err(other)?;
-                Ok(LocalIntent {
-                    intent: ProviderIntent {
-                        id: row.try_get("id").map_err(other)?,
-                        client_secret: row.try_get("client_secret").map_err(other)?,
-                        status: IntentStatus::parse(&status)
-                            .ok_or_else(|| corrupt("intent status", &status))?,
-                        last_error: row.try_get("last_error").map_err(other)?,
-                    },
-                    order_id: OrderId(row.try_get::<Uuid, _>("order_id").map_err(other)?),
-                    amount: Money::total(row.try_get("amount").map_err(other)?, &currency)
-                        .map_err(|e| corrupt("intent amount", e))?,
-                    created_at: row.try_get("created_at").map_err(other)?,
-                })
             }
 
             fn product_from_row(row: &DbRow) -> Result<ProductView, sqlx::Error> {
@@ -703,155 +665,6 @@ macro_rules! impl_store {
                             })
                         })
                         .collect()
-                }
-
-                async fn payment_session(
-                    &self,
-                    order: OrderId,
-                ) -> Result<Option<PaymentSession>, StoreError> {
-                    let row = sqlx::query("select * from payment_sessions where order_id = $1")
-                        .bind(order.0)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(session_from_row).transpose()
-                }
-
-                async fn payment_session_by_intent(
-                    &self,
-                    intent_id: &str,
-                ) -> Result<Option<PaymentSession>, StoreError> {
-                    let row = sqlx::query("select * from payment_sessions where intent_id = $1")
-                        .bind(intent_id)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(session_from_row).transpose()
-                }
-
-                async fn stuck_payment_sessions(
-                    &self,
-                    before: DateTime<Utc>,
-                    limit: i64,
-                ) -> Result<Vec<OrderId>, StoreError> {
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select order_id from payment_sessions \
-                         where status in ('requires_payment', 'processing', 'failed') \
-                         and coalesce(checked_at, updated_at) < $1 \
-                         order by coalesce(checked_at, updated_at) limit $2",
-                    )
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok(ids.into_iter().map(OrderId).collect())
-                }
-
-                async fn mark_payment_session_checked(
-                    &self,
-                    order: OrderId,
-                    at: DateTime<Utc>,
-                ) -> Result<(), StoreError> {
-                    sqlx::query("update payment_sessions set checked_at = $1 where order_id = $2")
-                        .bind(at)
-                        .bind(order.0)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    Ok(())
-                }
-
-                async fn insert_payment_session(
-                    &self,
-                    session: &PaymentSession,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "insert into payment_sessions (order_id, provider, intent_id, \
-                         client_secret, status, amount, currency, last_error, created_at, \
-                         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(session.order_id.0)
-                    .bind(&session.provider)
-                    .bind(&session.intent_id)
-                    .bind(&session.client_secret)
-                    .bind(session.status.as_str())
-                    .bind(session.amount.amount)
-                    .bind(session.amount.currency.as_str())
-                    .bind(session.last_error.as_deref())
-                    .bind(session.created_at)
-                    .bind(session.updated_at)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| store_error(e, "payment_sessions_pkey"))
-                }
-
-                async fn local_intent_for_order(
-                    &self,
-                    order: OrderId,
-                ) -> Result<Option<LocalIntent>, StoreError> {
-                    let row = sqlx::query("select * from local_payment_intents where order_id = $1")
-                        .bind(order.0)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(local_intent_from_row).transpose()
-                }
-
-                async fn local_intent_by_secret(
-                    &self,
-                    secret: &str,
-                ) -> Result<Option<LocalIntent>, StoreError> {
-                    let row =
-                        sqlx::query("select * from local_payment_intents where client_secret = $1")
-                            .bind(secret)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(other)?;
-                    row.as_ref().map(local_intent_from_row).transpose()
-                }
-
-                async fn local_intent(&self, id: &str) -> Result<Option<LocalIntent>, StoreError> {
-                    let row = sqlx::query("select * from local_payment_intents where id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(local_intent_from_row).transpose()
-                }
-
-                async fn insert_local_intent(&self, local: &LocalIntent) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "insert into local_payment_intents (id, order_id, amount, currency, \
-                         client_secret, status, last_error, created_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&local.intent.id)
-                    .bind(local.order_id.0)
-                    .bind(local.amount.amount)
-                    .bind(local.amount.currency.as_str())
-                    .bind(&local.intent.client_secret)
-                    .bind(local.intent.status.as_str())
-                    .bind(local.intent.last_error.as_deref())
-                    .bind(local.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| store_error(e, "local_payment_intents_order"))
-                }
-
-                async fn update_local_intent(&self, local: &LocalIntent) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "update local_payment_intents set status = $2, last_error = $3 where id = $1",
-                    )
-                    .bind(&local.intent.id)
-                    .bind(local.intent.status.as_str())
-                    .bind(local.intent.last_error.as_deref())
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(other)
                 }
 
                 async fn last_event_seq(&self) -> Result<i64, StoreError> {

@@ -5,23 +5,13 @@ pub mod cart;
 pub mod events;
 pub mod health;
 pub mod orders;
-pub mod payments;
 pub mod products;
 
 use chrono::{DateTime, Utc};
 use pazar_actors::{ProductView, StockLevels};
-pub use pazar_http::params::{status_filter, JsonBody, UuidParam};
+pub use pazar_http::params::{status_filter, JsonBody, MoneyDto, UuidParam};
 use poem_openapi::Object;
 use uuid::Uuid;
-
-/// Money in minor units.
-#[derive(Object, Clone, Debug, serde::Deserialize)]
-pub struct MoneyDto {
-    /// Integer minor units (cents): 1999 is 19.99.
-    pub amount: i64,
-    /// ISO 4217 code, e.g. `EUR`.
-    pub currency: String,
-}
 
 /// Stock levels of a product.
 #[derive(Object, Clone, Debug)]

@@ -259,6 +259,7 @@ impl OrderApi {
         let order = self
             .state
             .shop
+            .payments
             .refund_order(OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;

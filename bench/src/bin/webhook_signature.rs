@@ -52,7 +52,7 @@ async fn main() {
         state,
         pazar_app::HttpConfig {
             max_body_bytes: 2 * 1024 * 1024,
-            stripe_webhook_secret: Some(pazar_app::webhooks::WebhookSecret(SECRET.into())),
+            stripe_webhook_secret: Some(pazar_payments::webhooks::WebhookSecret(SECRET.into())),
             ..pazar_app::HttpConfig::default()
         },
         move |addr| {
@@ -83,9 +83,8 @@ async fn main() {
             (started.elapsed(), status)
         }
     };
-    let signed = || {
-        pazar_http::stripe_signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp())
-    };
+    let signed =
+        || pazar_payments::signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp());
     // What an attacker without the secret sends: a fresh timestamp and nothing but
     // wrong candidates, so every one of them must be tried.
     let stuffed = || {

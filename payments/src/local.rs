@@ -6,10 +6,12 @@
 //! any other number that passes the Luhn check succeeds. Malformed numbers, past
 //! expiry dates and bad CVCs are refused before anything is charged.
 
-use crate::payments::{IntentStatus, PaymentProvider, ProviderIntent};
-use crate::{DomainError, Money, OrderId, Store, StoreError};
+use crate::provider::PaymentProvider;
+use crate::store::PaymentStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
+use pazar_actors::payments::{IntentStatus, ProviderIntent};
+use pazar_actors::{DomainError, Money, OrderId, StoreError};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -113,7 +115,7 @@ fn luhn(digits: &str) -> bool {
 
 /// The simulator.
 pub struct LocalPayments {
-    store: Arc<dyn Store>,
+    store: Arc<dyn PaymentStore>,
 }
 
 impl std::fmt::Debug for LocalPayments {
@@ -124,7 +126,7 @@ impl std::fmt::Debug for LocalPayments {
 
 impl LocalPayments {
     /// A simulator keeping its intents in `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn PaymentStore>) -> Self {
         Self { store }
     }
 
@@ -200,7 +202,7 @@ impl PaymentProvider for LocalPayments {
             },
             order_id: order,
             amount,
-            created_at: crate::now(),
+            created_at: pazar_actors::now(),
         };
         match self.store.insert_local_intent(&local).await {
             Ok(()) => Ok(local.intent),

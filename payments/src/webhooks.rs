@@ -7,15 +7,15 @@
 //! and out-of-order deliveries are harmless because a session never leaves a final
 //! status (and a success that lands after its order closed is refunded).
 
-use crate::AppState;
-use pazar_actors::{DomainError, ProviderIntent};
+use crate::signature::{SignatureError, SignatureHeader};
+use crate::Payments;
+use pazar_actors::payments::ProviderIntent;
+use pazar_actors::DomainError;
 use pazar_http::error::{problem, ApiError};
-use pazar_http::stripe_signature::{SignatureError, SignatureHeader};
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{handler, Body, Request};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// Seconds a signature stays valid.
 pub const TOLERANCE_SECONDS: i64 = 300;
@@ -42,7 +42,7 @@ fn intent_news(event: &Value) -> Option<ProviderIntent> {
         | "payment_intent.processing"
         | "payment_intent.canceled"
         | "payment_intent.payment_failed" => {
-            pazar_stripe::news_of_event_object(&event["data"]["object"])
+            crate::stripe::news_of_event_object(&event["data"]["object"])
         }
         _ => None,
     }
@@ -53,7 +53,7 @@ fn intent_news(event: &Value) -> Option<ProviderIntent> {
 pub async fn stripe_webhook(
     request: &Request,
     body: Body,
-    state: Data<&Arc<AppState>>,
+    payments: Data<&Payments>,
     secret: Data<&Option<WebhookSecret>>,
 ) -> poem::Result<Json<Value>> {
     let secret = secret.0.as_ref().ok_or_else(|| {
@@ -102,7 +102,7 @@ pub async fn stripe_webhook(
     let Some(news) = intent_news(&event) else {
         return Ok(Json(json!({"received": true, "handled": false})));
     };
-    match state.shop.provider_news(news).await {
+    match payments.provider_news(news).await {
         Ok(session) => Ok(Json(json!({
             "received": true,
             "handled": true,

@@ -1,24 +1,24 @@
 //! Payments: start or read an order's payment, and the local provider's card
 //! confirmation (what Stripe.js does against Stripe, for the embedded default).
 
-use super::health::Tag;
-use super::{JsonBody, MoneyDto, UuidParam};
-use crate::AppState;
-use pazar_actors::local_payments::Card;
-use pazar_actors::{OrderId, PaymentSession};
+use crate::local::Card;
+use crate::Payments;
+use pazar_actors::payments::PaymentSession;
+use pazar_actors::OrderId;
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
+use pazar_http::openapi::Tag;
+use pazar_http::params::{JsonBody, MoneyDto, UuidParam};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Payment operations.
 pub struct PaymentApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// The service.
+    pub payments: Payments,
 }
 
 /// An order's payment.
@@ -48,10 +48,7 @@ impl PaymentDto {
             order_id: session.order_id.0,
             provider: session.provider,
             status: session.status.as_str().to_owned(),
-            amount: MoneyDto {
-                amount: session.amount.amount,
-                currency: session.amount.currency.to_string(),
-            },
+            amount: session.amount.into(),
             client_secret: session.client_secret,
             publishable_key,
             last_error: session.last_error,
@@ -106,12 +103,11 @@ impl PaymentApi {
     #[oai(path = "/api/v1/orders/:id/payment", method = "post")]
     async fn start(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<PaymentStarted> {
         let (session, created) = self
-            .state
-            .shop
+            .payments
             .start_payment(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        let dto = PaymentDto::new(session, self.state.shop.payment_provider.publishable_key());
+        let dto = PaymentDto::new(session, self.payments.publishable_key());
         Ok(if created {
             PaymentStarted::Created(Json(dto))
         } else {
@@ -123,14 +119,13 @@ impl PaymentApi {
     #[oai(path = "/api/v1/orders/:id/payment", method = "get")]
     async fn get(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<PaymentDto>> {
         let session = self
-            .state
-            .shop
+            .payments
             .payment_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
         Ok(Json(PaymentDto::new(
             session,
-            self.state.shop.payment_provider.publishable_key(),
+            self.payments.publishable_key(),
         )))
     }
 
@@ -150,8 +145,7 @@ impl PaymentApi {
             cvc: request.cvc,
         };
         let session = self
-            .state
-            .shop
+            .payments
             .confirm_local_payment(&request.client_secret, &card)
             .await
             .map_err(problem)?;

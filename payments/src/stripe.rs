@@ -12,8 +12,9 @@
 //! API base URL is a setting so tests can point the provider at a Stripe-compatible
 //! server on loopback (`localstripe`, see the README).
 
+use crate::provider::{describe_failure, PaymentProvider};
 use async_trait::async_trait;
-use pazar_actors::payments::{describe_failure, IntentStatus, PaymentProvider, ProviderIntent};
+use pazar_actors::payments::{IntentStatus, ProviderIntent};
 use pazar_actors::{DomainError, Money, OrderId};
 use std::collections::HashMap;
 use std::str::FromStr;

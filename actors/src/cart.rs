@@ -11,8 +11,8 @@ use crate::order::{
 };
 use crate::store_writer::{StoreWriter, Write};
 use crate::{
-    Catalog, Currency, DomainError, LiveCarts, Money, OrderId, ProductId, StockGateway, Store,
-    UserId,
+    Currency, DomainError, LiveCarts, Money, OrderId, ProductCatalog, ProductId, StockGateway,
+    Store, UserId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -120,7 +120,7 @@ pub struct CartArgs {
     /// Where lines are loaded from and written to.
     pub store: Arc<dyn Store>,
     /// Product names, prices and availability.
-    pub catalog: Catalog,
+    pub catalog: Arc<dyn ProductCatalog>,
     /// The currency of an empty cart's total.
     pub currency: Currency,
     /// The ProductStock actors, for checkout.
@@ -141,7 +141,7 @@ pub struct CartState {
     /// `(product, quantity)` in the order added.
     lines: Vec<(ProductId, i64)>,
     store: Arc<dyn Store>,
-    catalog: Catalog,
+    catalog: Arc<dyn ProductCatalog>,
     currency: Currency,
     stock: Arc<dyn StockGateway>,
     order_ttl: Duration,

@@ -22,15 +22,10 @@ pub mod money;
 pub mod order;
 pub mod payments;
 pub mod ports;
-pub mod product_stock;
-pub mod product_views;
 pub mod store_writer;
 
 pub use cart::{CartLine, CartSnapshot, LineStatus};
-pub use catalog::{
-    Catalog, NewProduct, Product, ProductPage, ProductPatch, ProductQuery, ProductView, Sku,
-    StockLevels,
-};
+pub use catalog::{Product, ProductCatalog, ProductView, Sku, StockLevels};
 pub use error::{DomainError, StoreError};
 pub use events::{
     DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber, EventType, StoredEvent,
@@ -45,7 +40,6 @@ pub use payments::{PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{
     HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, WriteSet,
 };
-pub use product_views::ProductViews;
 pub use store_writer::StoreWriter;
 
 /// The current time at microsecond precision: what both databases store, so a

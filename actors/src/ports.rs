@@ -6,9 +6,7 @@
 use crate::events::{Event, StoredEvent};
 use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
 use crate::payments::PaymentSession;
-use crate::{
-    OrderId, Product, ProductId, ProductPage, ProductQuery, ProductView, StoreError, UserId,
-};
+use crate::{OrderId, ProductId, StoreError, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -131,23 +129,6 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stores new products with their initial stock, and their events, in one
-    /// transaction: all or nothing; `Conflict` on a duplicate SKU.
-    async fn insert_products(
-        &self,
-        products: &[(Product, i64)],
-        events: &[Event],
-    ) -> Result<(), StoreError>;
-    /// Replaces a product's catalog fields and writes its event; `NotFound` or
-    /// `Conflict` (SKU).
-    async fn update_product(&self, product: &Product, event: &Event) -> Result<(), StoreError>;
-    /// A product with its committed stock levels.
-    async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError>;
-    /// A page of products, filtered by a text query.
-    async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
-
-    /// The stock state a ProductStock actor starts from; `None` for an unknown product.
-    async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
     /// Applies a store writer's batch — stock changes, then new orders (each also
     /// empties its user's cart), then order transitions (`Conflict` if an order is
     /// no longer in the transition's `from`), then payment session updates, then
@@ -194,12 +175,6 @@ pub trait Store: Send + Sync + 'static {
     /// between reserving and storing its order), as `(product, order)` pairs.
     async fn orphan_checkout_holds(
         &self,
-        limit: i64,
-    ) -> Result<Vec<(ProductId, OrderId)>, StoreError>;
-    /// Manual holds past their `expires_at`, as `(product, order)` pairs.
-    async fn expired_manual_holds(
-        &self,
-        now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(ProductId, OrderId)>, StoreError>;
 

@@ -34,6 +34,7 @@ pub(crate) async fn release_orphan_holds(
 /// manual holds past their `expires_at`.
 pub(crate) async fn sweep(
     store: Arc<dyn Store>,
+    inventory: pazar_catalog::Inventory,
     orders: EntityHandle<OrderKind>,
     stock: Arc<dyn StockGateway>,
     checkouts: Arc<CheckoutsInProgress>,
@@ -65,15 +66,8 @@ pub(crate) async fn sweep(
         if let Err(error) = release_orphan_holds(&*store, &*stock, &checkouts).await {
             tracing::warn!(%error, "sweeper cannot release orphan checkout holds");
         }
-        match store.expired_manual_holds(now, 500).await {
-            Ok(holds) => {
-                for (product, order) in holds {
-                    if let Err(error) = release_all(&*stock, order, &[product]).await {
-                        tracing::warn!(%product, %order, %error, "could not release a lapsed hold");
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "sweeper cannot read lapsed holds"),
+        if let Err(error) = inventory.release_lapsed_holds(now, 500).await {
+            tracing::warn!(%error, "sweeper cannot read lapsed holds");
         }
     }
 }

@@ -1,112 +1,21 @@
-//! The entity kinds the tree supervises: how each kind's actor is named, spawned
-//! and given its state, and the ProductStock actors seen as the order flow's
-//! [`StockGateway`](pazar_actors::order::StockGateway).
+//! The entity kinds not yet in their service's slice (carts and orders): how each
+//! kind's actor is named, spawned and given its state; and the Order actors seen
+//! as the payments service's `OrderDesk`.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use pazar_actors::cart::{Cart, CartArgs};
 use pazar_actors::order::{CheckoutsInProgress, OrderActor, OrderArgs, StockGateway};
-use pazar_actors::product_stock::{ProductStock, ProductStockArgs, ProductStockMessage};
 use pazar_actors::{
-    Catalog, Currency, DomainError, HoldSource, LiveCarts, OrderId, ProductId, ProductViews,
-    StockLevels, Store, StoreWriter, UserId,
+    Currency, DomainError, LiveCarts, OrderId, ProductCatalog, Store, StoreWriter, UserId,
 };
 use pazar_supervisor::entity::{EntityHandle, EntityKind};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// ProductStock entities: one actor per product id.
-pub struct ProductStockKind {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) writer: StoreWriter,
-    pub(crate) views: Arc<ProductViews>,
-}
-
-impl EntityKind for ProductStockKind {
-    type Key = ProductId;
-    type Actor = ProductStock;
-    const NAME: &'static str = "product_stock";
-
-    fn actor(&self) -> ProductStock {
-        ProductStock
-    }
-
-    fn arguments(&self, product_id: ProductId) -> ProductStockArgs {
-        ProductStockArgs {
-            product_id,
-            store: self.store.clone(),
-            writer: self.writer.clone(),
-            views: self.views.clone(),
-        }
-    }
-}
-
-/// The ProductStock actors as the order flow's [`StockGateway`].
-#[derive(Clone)]
-pub struct StockActors(pub EntityHandle<ProductStockKind>);
-
-#[async_trait]
-impl StockGateway for StockActors {
-    async fn reserve(
-        &self,
-        product: ProductId,
-        order: OrderId,
-        quantity: i64,
-        expires_at: DateTime<Utc>,
-    ) -> Result<StockLevels, DomainError> {
-        self.0
-            .call(product, |reply| ProductStockMessage::Reserve {
-                order_id: order,
-                quantity,
-                expires_at,
-                source: HoldSource::Checkout,
-                reply,
-            })
-            .await?
-    }
-
-    async fn release(
-        &self,
-        product: ProductId,
-        order: OrderId,
-    ) -> Result<StockLevels, DomainError> {
-        self.0
-            .call(product, |reply| ProductStockMessage::Release {
-                order_id: order,
-                reply,
-            })
-            .await?
-    }
-
-    async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError> {
-        self.0
-            .call(product, |reply| ProductStockMessage::Commit {
-                order_id: order,
-                reply,
-            })
-            .await?
-    }
-
-    async fn restock(
-        &self,
-        product: ProductId,
-        quantity: i64,
-        reason: &str,
-    ) -> Result<StockLevels, DomainError> {
-        self.0
-            .call(product, |reply| ProductStockMessage::Adjust {
-                delta: quantity,
-                reason: reason.to_owned(),
-                reply,
-            })
-            .await?
-    }
-}
-
 /// Cart entities: one actor per user id.
 pub struct CartKind {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) catalog: Catalog,
+    pub(crate) catalog: Arc<dyn ProductCatalog>,
     pub(crate) currency: Currency,
     pub(crate) stock: Arc<dyn StockGateway>,
     pub(crate) order_ttl: Duration,

@@ -26,7 +26,7 @@ pub mod server;
 pub mod shop;
 mod subscribers;
 
-pub use kinds::{CartKind, OrderActors, OrderKind, ProductStockKind, StockActors};
+pub use kinds::{CartKind, OrderActors, OrderKind};
 pub use pazar_notifications::MailConfig;
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};

@@ -2,7 +2,6 @@
 
 use crate::api::{
     admin::AdminApi, cart::CartApi, events::EventsApi, health::HealthApi, orders::OrderApi,
-    products::ProductApi,
 };
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
@@ -49,8 +48,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             auth: state.auth.clone(),
             trusted_proxies: state.trusted_proxies.clone(),
         },
-        ProductApi {
-            state: state.clone(),
+        pazar_catalog::routes::ProductApi {
+            catalog: state.shop.catalog.clone(),
+            inventory: state.shop.inventory.clone(),
         },
         CartApi {
             state: state.clone(),
@@ -63,6 +63,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         },
         AdminApi {
             state: state.clone(),
+        },
+        pazar_catalog::routes::StockHoldsApi {
+            inventory: state.shop.inventory.clone(),
         },
         pazar_notifications::routes::EmailsApi {
             notifications: state.shop.notifications.clone(),

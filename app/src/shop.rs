@@ -1,19 +1,17 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
 use crate::background::{release_orphan_holds, sweep};
-use crate::kinds::{CartKind, OrderActors, OrderKind, ProductStockKind, StockActors};
+use crate::kinds::{CartKind, OrderActors, OrderKind};
 use crate::subscribers::{LiveCartWatcher, OrdersOnPayments};
-use chrono::{DateTime, Utc};
 use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::{CheckoutsInProgress, OrderMessage, OrderStatus, StockGateway};
-use pazar_actors::product_stock::ProductStockMessage;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{
-    CartSnapshot, Catalog, Currency, DomainError, EventBus, EventSignal, EventSubscriber,
-    HoldSource, LiveCarts, Order, OrderId, OrderPage, Page, ProductId, ProductViews, StockLevels,
-    Store, StoreWriter, UserId,
+    CartSnapshot, Currency, DomainError, EventBus, EventSignal, EventSubscriber, LiveCarts, Order,
+    OrderId, OrderPage, Page, ProductId, Store, StoreWriter, UserId,
 };
+use pazar_catalog::{Catalog, Inventory, ProductStockKind, StockActors};
 use pazar_notifications::{MailConfig, Notifications};
 use pazar_payments::{PaymentProvider, Payments};
 use pazar_store::Stores;
@@ -139,6 +137,8 @@ pub struct Shop {
     pub accounts: Accounts,
     /// Catalog reads and catalog-field changes.
     pub catalog: Catalog,
+    /// Stock commands (adjustments, holds, sales, retiring a product).
+    pub inventory: Inventory,
     /// ProductStock entities.
     pub stock: EntityHandle<ProductStockKind>,
     /// Cart entities.
@@ -177,29 +177,28 @@ impl Shop {
                 delivery.run()
             });
         };
-        let views = Arc::new(ProductViews::default());
         let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
             .await
             .map_err(|e| DomainError::Unavailable(format!("root supervisor: {e}")))?;
-        let stock = EntityHandle::start(
-            ProductStockKind {
-                store: store.clone(),
+        let pazar_catalog::Started { catalog, inventory } =
+            pazar_catalog::start(pazar_catalog::Dependencies {
+                store: stores.products,
                 writer: writer.clone(),
-                views: views.clone(),
-            },
-            config.stock_policy,
-            root.get_cell(),
-        )
-        .await?;
-        let catalog = Catalog::new(store.clone(), views.clone(), signal.clone());
+                signal: signal.clone(),
+                policy: config.stock_policy,
+                root: root.get_cell(),
+            })
+            .await?;
+        let stock = inventory.actors().clone();
+        let views = catalog.views().clone();
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
         let live_carts = Arc::new(LiveCarts::new(config.live_sockets_per_user));
         let checkouts = Arc::new(CheckoutsInProgress::default());
         let carts = EntityHandle::start(
             CartKind {
                 store: store.clone(),
-                catalog: catalog.clone(),
+                catalog: Arc::new(catalog.clone()),
                 currency: config.currency,
                 stock: gateway.clone(),
                 order_ttl: config.order_ttl,
@@ -260,9 +259,11 @@ impl Shop {
         release_orphan_holds(&*store, &*gateway, &checkouts).await?;
         {
             let (store, orders, every) = (store.clone(), orders.clone(), config.sweep_every);
+            let inventory = inventory.clone();
             tasks.keep_running("sweeper", move || {
                 sweep(
                     store.clone(),
+                    inventory.clone(),
                     orders.clone(),
                     gateway.clone(),
                     checkouts.clone(),
@@ -273,6 +274,7 @@ impl Shop {
         Ok(Self {
             accounts,
             catalog,
+            inventory,
             carts,
             live_carts,
             orders,
@@ -341,76 +343,6 @@ impl Shop {
             ],
             tasks: self.tasks.snapshot(),
         }
-    }
-
-    /// Current stock levels of a product, from its actor.
-    pub async fn stock_levels(&self, product: ProductId) -> Result<StockLevels, DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Get { reply })
-            .await
-    }
-
-    /// Changes `on_hand` by `delta`; refused below what is reserved.
-    pub async fn adjust_stock(
-        &self,
-        product: ProductId,
-        delta: i64,
-        reason: &str,
-    ) -> Result<StockLevels, DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Adjust {
-                delta,
-                reason: reason.to_owned(),
-                reply,
-            })
-            .await?
-    }
-
-    /// Holds `quantity` units of a product by hand (an admin) until `expires_at`.
-    pub async fn reserve(
-        &self,
-        product: ProductId,
-        order_id: OrderId,
-        quantity: i64,
-        expires_at: DateTime<Utc>,
-    ) -> Result<StockLevels, DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Reserve {
-                order_id,
-                quantity,
-                expires_at,
-                source: HoldSource::Manual,
-                reply,
-            })
-            .await?
-    }
-
-    /// Drops an order's hold on a product.
-    pub async fn release(
-        &self,
-        product: ProductId,
-        order_id: OrderId,
-    ) -> Result<StockLevels, DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Release {
-                order_id,
-                reply,
-            })
-            .await?
-    }
-
-    /// Turns an order's hold into a sale.
-    pub async fn commit(
-        &self,
-        product: ProductId,
-        order_id: OrderId,
-    ) -> Result<StockLevels, DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Commit {
-                order_id,
-                reply,
-            })
-            .await?
     }
 
     /// A user's cart.
@@ -527,13 +459,6 @@ impl Shop {
     pub async fn fulfil_order(&self, id: OrderId) -> Result<Order, DomainError> {
         self.orders
             .call(id, |reply| OrderMessage::Fulfil { reply })
-            .await?
-    }
-
-    /// Deletes a product (refused while it has open reservations).
-    pub async fn delete_product(&self, product: ProductId) -> Result<(), DomainError> {
-        self.stock
-            .call(product, |reply| ProductStockMessage::Retire { reply })
             .await?
     }
 }

@@ -7,7 +7,7 @@ use pazar_actors::cart::CartMessage;
 use pazar_actors::order::{OrderMessage, OrderStatus};
 use pazar_actors::{
     DomainError, DomainEvent, EventSubscriber, EventType, LiveCarts, OrderId, ProductId,
-    ProductViews, StoredEvent,
+    StoredEvent,
 };
 use pazar_payments::Payments;
 use pazar_supervisor::entity::EntityHandle;
@@ -80,7 +80,7 @@ pub(crate) struct LiveCartWatcher {
     /// The event is committed, but the write's completion may not have reached the
     /// cache yet: the watcher drops the product's cached view so the carts it
     /// refreshes read the committed state from the store.
-    pub(crate) views: Arc<ProductViews>,
+    pub(crate) views: Arc<pazar_catalog::ProductViews>,
 }
 
 #[async_trait]

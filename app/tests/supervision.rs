@@ -5,10 +5,11 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use pazar_actors::product_stock::ProductStockMessage;
-use pazar_actors::{DomainError, NewProduct, OrderId, ProductId, StockLevels, Store};
+use pazar_actors::{DomainError, OrderId, ProductId, StockLevels, Store};
 use pazar_actors::{DomainEvent, EventSubscriber, EventType, StoredEvent};
 use pazar_app::{Shop, ShopConfig};
+use pazar_catalog::stock::ProductStockMessage;
+use pazar_catalog::NewProduct;
 use pazar_supervisor::EntityPolicy;
 use sqlx::Connection;
 use std::future::Future;
@@ -191,10 +192,14 @@ async fn passivation_reloads_state_from_the_store(backend: Backend) {
         .await
         .unwrap();
     let id = product(&shop, "P-1", 10).await;
-    shop.reserve(id, OrderId::new(), 3, in_an_hour())
+    shop.inventory
+        .reserve(id, OrderId::new(), 3, in_an_hour())
         .await
         .unwrap();
-    shop.adjust_stock(id, 5, "delivery").await.unwrap();
+    shop.inventory
+        .adjust_stock(id, 5, "delivery")
+        .await
+        .unwrap();
     assert_eq!(shop.stock.alive(), 1);
 
     eventually(
@@ -209,7 +214,7 @@ async fn passivation_reloads_state_from_the_store(backend: Backend) {
 
     // The next message starts a new actor, which loads what was committed.
     assert_eq!(
-        shop.stock_levels(id).await.unwrap(),
+        shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(15, 3)
     );
     assert_eq!(shop.stock.snapshot(10).await.spawned_total, 2);
@@ -226,16 +231,17 @@ async fn messages_racing_a_passivation_are_not_lost(backend: Backend) {
     // Calls spaced around the idle timeout keep meeting actors that are being
     // drained or have just stopped; every one must still be applied exactly once.
     for i in 0..30u64 {
-        shop.reserve(id, OrderId::new(), 1, in_an_hour())
+        shop.inventory
+            .reserve(id, OrderId::new(), 1, in_an_hour())
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5 + (i * 7) % 30)).await;
     }
     assert_eq!(
-        shop.stock_levels(id).await.unwrap(),
+        shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(100, 30)
     );
-    let record = db.store.load_stock(id).await.unwrap().unwrap();
+    let record = db.stores.products.load_stock(id).await.unwrap().unwrap();
     assert_eq!(record.reservations.len(), 30);
     assert!(shop.stock.snapshot(1).await.passivated_total >= 3);
     shop.shutdown().await;
@@ -248,7 +254,8 @@ async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Ba
         .await
         .unwrap();
     let id = product(&shop, "P-3", 10).await;
-    shop.reserve(id, OrderId::new(), 4, in_an_hour())
+    shop.inventory
+        .reserve(id, OrderId::new(), 4, in_an_hour())
         .await
         .unwrap();
 
@@ -276,14 +283,17 @@ async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Ba
     assert_eq!(snapshot.actors[0].restarts, 1);
     // The restarted actor has the committed state.
     assert_eq!(
-        shop.stock_levels(id).await.unwrap(),
+        shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(10, 4)
     );
-    shop.reserve(id, OrderId::new(), 6, in_an_hour())
+    shop.inventory
+        .reserve(id, OrderId::new(), 6, in_an_hour())
         .await
         .unwrap();
     assert!(matches!(
-        shop.reserve(id, OrderId::new(), 1, in_an_hour()).await,
+        shop.inventory
+            .reserve(id, OrderId::new(), 1, in_an_hour())
+            .await,
         Err(DomainError::InsufficientStock { available: 0, .. })
     ));
     assert!(shop.is_healthy());
@@ -320,7 +330,7 @@ async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
     // Callers now fail fast instead of hanging.
     let started = Instant::now();
     assert!(matches!(
-        shop.stock_levels(id).await,
+        shop.inventory.stock_levels(id).await,
         Err(DomainError::Unavailable(_))
     ));
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -335,7 +345,11 @@ async fn concurrent_reservations_never_oversell(backend: Backend) {
     let id = product(&shop, "P-5", 50).await;
     let attempts = (0..200).map(|_| {
         let shop = shop.clone();
-        tokio::spawn(async move { shop.reserve(id, OrderId::new(), 1, in_an_hour()).await })
+        tokio::spawn(async move {
+            shop.inventory
+                .reserve(id, OrderId::new(), 1, in_an_hour())
+                .await
+        })
     });
     let mut taken = 0;
     let mut refused = 0;
@@ -347,7 +361,7 @@ async fn concurrent_reservations_never_oversell(backend: Backend) {
         }
     }
     assert_eq!((taken, refused), (50, 150));
-    let record = db.store.load_stock(id).await.unwrap().unwrap();
+    let record = db.stores.products.load_stock(id).await.unwrap().unwrap();
     assert_eq!(record.on_hand, 50);
     assert_eq!(record.reservations.len(), 50);
     let view = shop.catalog.get(id).await.unwrap();
@@ -363,16 +377,19 @@ async fn a_retired_product_is_gone_for_good(backend: Backend) {
         .unwrap();
     let id = product(&shop, "P-6", 5).await;
     let order = OrderId::new();
-    shop.reserve(id, order, 1, in_an_hour()).await.unwrap();
+    shop.inventory
+        .reserve(id, order, 1, in_an_hour())
+        .await
+        .unwrap();
     assert!(matches!(
-        shop.delete_product(id).await,
+        shop.inventory.delete_product(id).await,
         Err(DomainError::Conflict {
             reason: "open_reservations",
             ..
         })
     ));
-    shop.release(id, order).await.unwrap();
-    shop.delete_product(id).await.unwrap();
+    shop.inventory.release(id, order).await.unwrap();
+    shop.inventory.delete_product(id).await.unwrap();
     eventually(
         Duration::from_secs(5),
         "the retired actor stops",
@@ -380,10 +397,10 @@ async fn a_retired_product_is_gone_for_good(backend: Backend) {
     )
     .await;
     assert!(matches!(
-        shop.stock_levels(id).await,
+        shop.inventory.stock_levels(id).await,
         Err(DomainError::NotFound { what: "product" })
     ));
-    assert!(db.store.load_stock(id).await.unwrap().is_none());
+    assert!(db.stores.products.load_stock(id).await.unwrap().is_none());
     shop.shutdown().await;
     db.finish().await;
 }
@@ -445,7 +462,11 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
     let id = product(&shop, "E-1", 100).await;
     let reservations = (0..20).map(|_| {
         let shop = shop.clone();
-        tokio::spawn(async move { shop.reserve(id, OrderId::new(), 1, in_an_hour()).await })
+        tokio::spawn(async move {
+            shop.inventory
+                .reserve(id, OrderId::new(), 1, in_an_hour())
+                .await
+        })
     });
     for reservation in reservations {
         reservation.await.unwrap().unwrap();
@@ -486,7 +507,10 @@ async fn events_reach_subscribers_in_order_and_resume_after_a_restart(backend: B
     let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
         .await
         .unwrap();
-    shop.adjust_stock(id, 5, "delivery").await.unwrap();
+    shop.inventory
+        .adjust_stock(id, 5, "delivery")
+        .await
+        .unwrap();
     product(&shop, "E-2", 1).await;
     let recorder = Recorder::new();
     let delivery = shop.events.subscribe(recorder.clone());
@@ -522,7 +546,7 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
     let (order, created) = shop.checkout(buyer.id, None).await.unwrap();
     assert!(created);
     assert_eq!(
-        shop.stock_levels(id).await.unwrap(),
+        shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(10, 4)
     );
 
@@ -537,9 +561,15 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
     let paid = shop.mark_order_paid(order.id).await.unwrap();
     assert_eq!(paid.status, pazar_actors::OrderStatus::Paid);
     // The held units left the shop; paying again is refused and sells nothing more.
-    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(6, 0));
+    assert_eq!(
+        shop.inventory.stock_levels(id).await.unwrap(),
+        StockLevels::new(6, 0)
+    );
     assert!(shop.mark_order_paid(order.id).await.is_err());
-    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(6, 0));
+    assert_eq!(
+        shop.inventory.stock_levels(id).await.unwrap(),
+        StockLevels::new(6, 0)
+    );
     // A paid order cannot be cancelled.
     assert!(shop.cancel_order(buyer.id, order.id).await.is_err());
     let fulfilled = shop.fulfil_order(order.id).await.unwrap();
@@ -601,7 +631,10 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
         shop.order(order.id).await.unwrap().status,
         pazar_actors::OrderStatus::Expired
     );
-    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(5, 0));
+    assert_eq!(
+        shop.inventory.stock_levels(id).await.unwrap(),
+        StockLevels::new(5, 0)
+    );
     let refund = db
         .store
         .events_after(0, 1000)
@@ -660,7 +693,10 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
         || async { shop.order(order.id).await.unwrap().status == pazar_actors::OrderStatus::Paid },
     )
     .await;
-    assert_eq!(shop.stock_levels(id).await.unwrap(), StockLevels::new(4, 0));
+    assert_eq!(
+        shop.inventory.stock_levels(id).await.unwrap(),
+        StockLevels::new(4, 0)
+    );
     shop.shutdown().await;
     db.finish().await;
 }
@@ -833,14 +869,15 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     shop.add_to_cart(buyer.id, id, 3).await.unwrap();
     let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
     let hold = OrderId::new();
-    shop.reserve(
-        id,
-        hold,
-        2,
-        Utc::now() + chrono::Duration::milliseconds(300),
-    )
-    .await
-    .unwrap();
+    shop.inventory
+        .reserve(
+            id,
+            hold,
+            2,
+            Utc::now() + chrono::Duration::milliseconds(300),
+        )
+        .await
+        .unwrap();
 
     pazar_actors::faults::arm(task, 1);
     let (session, _) = until_available(|| shop.payments.start_payment(buyer.id, order.id)).await;
@@ -864,7 +901,7 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     eventually(
         Duration::from_secs(10),
         "the lapsed hold is released",
-        || async { shop.stock_levels(id).await.ok() == Some(StockLevels::new(7, 0)) },
+        || async { shop.inventory.stock_levels(id).await.ok() == Some(StockLevels::new(7, 0)) },
     )
     .await;
     // welcome, order received, payment receipt: each queued and sent once.

@@ -11,8 +11,9 @@ static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pazar_actors::{NewProduct, Role};
+use pazar_actors::Role;
 use pazar_app::{AppState, HttpConfig, MailConfig, Shop, ShopConfig};
+use pazar_catalog::NewProduct;
 use pazar_http::{TokenConfig, TokenIssuer};
 use pazar_payments::PaymentProvider;
 use pazar_supervisor::EntityPolicy;
@@ -428,8 +429,8 @@ async fn shutdown_signal() {
 }
 
 async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
-    let store = pazar_store::connect_and_migrate(url).await?.shop;
-    let catalog = pazar_actors::Catalog::new(store, Default::default(), Default::default());
+    let products = pazar_store::connect_and_migrate(url).await?.products;
+    let catalog = pazar_catalog::Catalog::new(products, Default::default(), Default::default());
     let bar = ProgressBar::new(count);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} products ({per_sec}, eta {eta})")

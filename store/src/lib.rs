@@ -8,10 +8,12 @@
 //!
 //! Being re-cut per service (issue 12): a service's port is one plain module
 //! (`mail.rs`: the notifications service's `MailStore`; `users.rs`: the users
-//! service's `UserStore`; `payments.rs`: the payments service's `PaymentStore`) written once over
+//! service's `UserStore`; `payments.rs`: the payments service's `PaymentStore`;
+//! `catalog.rs`: the catalog service's `ProductStore`) written once over
 //! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
 //! are still one implementation instantiated per database by a macro (`sql.rs`).
 
+mod catalog;
 mod db;
 mod mail;
 mod outbox;
@@ -25,6 +27,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use pazar_actors::Store;
+use pazar_catalog::ProductStore;
 use pazar_notifications::MailStore;
 use pazar_payments::PaymentStore;
 use pazar_users::UserStore;
@@ -56,6 +59,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// The payments service's sessions and local intents.
     pub payments: Arc<dyn PaymentStore>,
+    /// The catalog service's products and stock rows.
+    pub products: Arc<dyn ProductStore>,
 }
 
 impl Stores {
@@ -65,7 +70,8 @@ impl Stores {
             shop: Arc::new(store),
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
-            payments: Arc::new(payments::Payments { pool }),
+            payments: Arc::new(payments::Payments { pool: pool.clone() }),
+            products: Arc::new(catalog::Products { pool }),
         }
     }
 
@@ -75,7 +81,8 @@ impl Stores {
             shop: Arc::new(store),
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
-            payments: Arc::new(payments::Payments { pool }),
+            payments: Arc::new(payments::Payments { pool: pool.clone() }),
+            products: Arc::new(catalog::Products { pool }),
         }
     }
 }

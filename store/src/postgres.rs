@@ -47,4 +47,4 @@ async fn applied(pool: &PgPool) -> usize {
         .unwrap_or(0)
 }
 
-crate::sql::impl_store!(PostgresStore, sqlx::Postgres, "ilike");
+crate::sql::impl_store!(PostgresStore, sqlx::Postgres);

@@ -1,9 +1,9 @@
-//! The SQL both backends share, written once and instantiated per database.
+//! The SQL of the ports not yet cut per service, written once and instantiated
+//! per database, and the error mapping every module shares.
 //!
-//! `impl_store!(Type, Database, "like-operator")` implements [`pazar_actors::Store`]
-//! for a struct with a `pool` field. Placeholders are `$N`, which SQLite and
-//! PostgreSQL both accept; the only dialect difference needed so far is the
-//! case-insensitive `LIKE` (`like` on SQLite, `ilike` on PostgreSQL).
+//! `impl_store!(Type, Database)` implements [`pazar_actors::Store`] for a struct
+//! with a `pool` field. Placeholders are `$N`, which SQLite and PostgreSQL both
+//! accept.
 
 use pazar_actors::error::Cause;
 use pazar_actors::StoreError;
@@ -34,18 +34,16 @@ pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
 }
 
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $like:literal) => {
+    ($store:ty, $db:ty) => {
         mod store_impl {
             use super::*;
             use crate::sql::{corrupt, other, store_error};
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use pazar_actors::{
-                Event, HoldSource, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, Product,
-                ProductId,
-                ProductPage, ProductQuery, ProductView, Reservation, Sku, StatusChange,
-                StockChange, OrderTransition, WriteSet, StockLevels, StockRecord, Store, StoreError, StoredEvent,
-                UserId,
+                Event, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, ProductId,
+                Reservation, StatusChange, StockChange, OrderTransition, WriteSet, Store,
+                StoreError, StoredEvent, UserId,
             };
             use pazar_actors::PaymentSession;
             use sqlx::Row;
@@ -53,14 +51,6 @@ macro_rules! impl_store {
             use uuid::Uuid;
 
             type DbRow = <$db as sqlx::Database>::Row;
-
-            const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.sku, p.price_amount, \
-                 p.price_currency, p.created_at, p.updated_at, s.on_hand, s.reserved";
-
-            const TEXT_FILTER: &str = concat!(
-                "(cast($1 as text) is null or p.name ", $like, " $1 escape '\\' or p.sku ", $like,
-                " $1 escape '\\' or p.description ", $like, " $1 escape '\\')"
-            );
 
             /// `(product_id, order_id)` of hold rows.
             fn hold_pairs(rows: &[DbRow]) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
@@ -75,27 +65,6 @@ macro_rules! impl_store {
                     .map_err(other)
             }
 
-            fn product_from_row(row: &DbRow) -> Result<ProductView, sqlx::Error> {
-                let sku: String = row.try_get("sku")?;
-                let currency: String = row.try_get("price_currency")?;
-                let decode = |what: &str, e: pazar_actors::DomainError| {
-                    sqlx::Error::Decode(corrupt(what, e).into())
-                };
-                Ok(ProductView {
-                    product: Product {
-                        id: ProductId(row.try_get::<Uuid, _>("id")?),
-                        name: row.try_get("name")?,
-                        description: row.try_get("description")?,
-                        sku: Sku::parse(&sku).map_err(|e| decode("sku", e))?,
-                        price: Money::price(row.try_get("price_amount")?, &currency)
-                            .map_err(|e| decode("price", e))?,
-                        created_at: row.try_get("created_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                    },
-                    stock: StockLevels::new(row.try_get("on_hand")?, row.try_get("reserved")?),
-                })
-            }
-
             #[async_trait]
             impl Store for $store {
                 async fn ping(&self) -> Result<(), StoreError> {
@@ -104,156 +73,6 @@ macro_rules! impl_store {
                         .await
                         .map(|_| ())
                         .map_err(other)
-                }
-
-                async fn insert_products(
-                    &self,
-                    products: &[(Product, i64)],
-                    events: &[Event],
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    for (product, on_hand) in products {
-                        sqlx::query(
-                            "insert into products (id, name, description, sku, price_amount, \
-                             price_currency, created_at, updated_at) \
-                             values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(product.id.0)
-                        .bind(&product.name)
-                        .bind(&product.description)
-                        .bind(product.sku.as_str())
-                        .bind(product.price.amount)
-                        .bind(product.price.currency.as_str())
-                        .bind(product.created_at)
-                        .bind(product.updated_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| store_error(e, "products_sku"))?;
-                        sqlx::query(
-                            "insert into product_stock (product_id, on_hand, reserved) \
-                             values ($1, $2, 0)",
-                        )
-                        .bind(product.id.0)
-                        .bind(on_hand)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(other)?;
-                    }
-                    insert_events(&mut tx, events).await?;
-                    tx.commit().await.map_err(other)
-                }
-
-                async fn update_product(
-                    &self,
-                    product: &Product,
-                    event: &Event,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(other)?;
-                    let done = sqlx::query(
-                        "update products set name = $2, description = $3, sku = $4, \
-                         price_amount = $5, price_currency = $6, updated_at = $7 where id = $1",
-                    )
-                    .bind(product.id.0)
-                    .bind(&product.name)
-                    .bind(&product.description)
-                    .bind(product.sku.as_str())
-                    .bind(product.price.amount)
-                    .bind(product.price.currency.as_str())
-                    .bind(product.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| store_error(e, "products_sku"))?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                    tx.commit().await.map_err(other)
-                }
-
-                async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError> {
-                    let sql = format!(
-                        "select {PRODUCT_COLUMNS} from products p \
-                         join product_stock s on s.product_id = p.id where p.id = $1"
-                    );
-                    let row = sqlx::query(&sql)
-                        .bind(id.0)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    row.as_ref().map(product_from_row).transpose().map_err(other)
-                }
-
-                async fn list_products(
-                    &self,
-                    query: &ProductQuery,
-                ) -> Result<ProductPage, StoreError> {
-                    let pattern = query.text.as_deref().map(crate::like_pattern);
-                    let sql = format!(
-                        "select {PRODUCT_COLUMNS} from products p \
-                         join product_stock s on s.product_id = p.id where {TEXT_FILTER} \
-                         order by p.created_at, p.id limit $2 offset $3"
-                    );
-                    let rows = sqlx::query(&sql)
-                        .bind(&pattern)
-                        .bind(query.limit)
-                        .bind(query.offset)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    let items = rows
-                        .iter()
-                        .map(product_from_row)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(other)?;
-                    let count = format!("select count(*) from products p where {TEXT_FILTER}");
-                    let total: i64 = sqlx::query_scalar(&count)
-                        .bind(&pattern)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(other)?;
-                    Ok(ProductPage { items, total })
-                }
-
-                async fn load_stock(
-                    &self,
-                    id: ProductId,
-                ) -> Result<Option<StockRecord>, StoreError> {
-                    let on_hand: Option<i64> =
-                        sqlx::query_scalar("select on_hand from product_stock where product_id = $1")
-                            .bind(id.0)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(other)?;
-                    let Some(on_hand) = on_hand else {
-                        return Ok(None);
-                    };
-                    let rows = sqlx::query(
-                        "select order_id, quantity, expires_at, source from stock_reservations \
-                         where product_id = $1 order by order_id",
-                    )
-                    .bind(id.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let reservations = rows
-                        .iter()
-                        .map(|row| {
-                            Ok(Reservation {
-                                order_id: OrderId(row.try_get::<Uuid, _>("order_id")?),
-                                quantity: row.try_get("quantity")?,
-                                expires_at: row.try_get("expires_at")?,
-                                source: match row.try_get::<String, _>("source")?.as_str() {
-                                    "checkout" => HoldSource::Checkout,
-                                    _ => HoldSource::Manual,
-                                },
-                            })
-                        })
-                        .collect::<Result<Vec<_>, sqlx::Error>>()
-                        .map_err(other)?;
-                    Ok(Some(StockRecord {
-                        on_hand,
-                        reservations,
-                    }))
                 }
 
                 async fn commit_batch(
@@ -608,24 +427,6 @@ macro_rules! impl_store {
                          and not exists (select 1 from orders o where o.id = r.order_id) \
                          order by r.order_id limit $1",
                     )
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    hold_pairs(&rows)
-                }
-
-                async fn expired_manual_holds(
-                    &self,
-                    now: DateTime<Utc>,
-                    limit: i64,
-                ) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
-                    let rows = sqlx::query(
-                        "select r.product_id, r.order_id from stock_reservations r \
-                         where r.source = 'manual' and r.expires_at <= $1 \
-                         order by r.expires_at limit $2",
-                    )
-                    .bind(now)
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await

@@ -62,4 +62,4 @@ async fn applied(pool: &SqlitePool) -> usize {
         .unwrap_or(0)
 }
 
-crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, "like");
+crate::sql::impl_store!(SqliteStore, sqlx::Sqlite);

@@ -2,17 +2,15 @@
 //! every other write of its batch commits and is answered with success — on
 //! SQLite and PostgreSQL alike.
 
-use pazar_actors::catalog::{Catalog, NewProduct};
 use pazar_actors::store_writer::{StoreWriterConfig, Write};
-use pazar_actors::{
-    EventSignal, ProductId, ProductViews, StockChange, StockLevels, Store, StoreError, StoreWriter,
-};
+use pazar_actors::{EventSignal, ProductId, StockChange, StockLevels, StoreError, StoreWriter};
+use pazar_catalog::{Catalog, NewProduct, ProductViews};
 use sqlx::Connection;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// A migrated store on a fresh database; the temp dir keeps a SQLite file alive.
-async fn fresh_store(postgres: bool) -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn fresh_store(postgres: bool) -> (pazar_store::Stores, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = if postgres {
         let server = std::env::var("PAZAR_TEST_POSTGRES")
@@ -29,14 +27,14 @@ async fn fresh_store(postgres: bool) -> (Arc<dyn Store>, tempfile::TempDir) {
     } else {
         format!("sqlite://{}", dir.path().join("pazar.db").display())
     };
-    let store = pazar_store::connect_and_migrate(&url).await.unwrap().shop;
-    (store, dir)
+    let stores = pazar_store::connect_and_migrate(&url).await.unwrap();
+    (stores, dir)
 }
 
 /// 101 products with 10 units each.
-async fn products(store: &Arc<dyn Store>) -> Vec<ProductId> {
+async fn products(stores: &pazar_store::Stores) -> Vec<ProductId> {
     let catalog = Catalog::new(
-        store.clone(),
+        stores.products.clone(),
         Arc::new(ProductViews::default()),
         EventSignal::default(),
     );
@@ -71,8 +69,10 @@ fn adjust(product_id: ProductId, delta: i64, reason: &str) -> Write {
 }
 
 async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) -> Write) {
-    let (store, _dir) = fresh_store(postgres).await;
-    let ids = products(&store).await;
+    let (stores, _dir) = fresh_store(postgres).await;
+    let ids = products(&stores).await;
+    let store = stores.shop.clone();
+    let products = stores.products.clone();
     let (writer, _task) = StoreWriter::start(
         store.clone(),
         StoreWriterConfig::default(),
@@ -109,10 +109,10 @@ async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) ->
     assert_eq!(failures[0].0, 50);
     assert!(matches!(failures[0].1, StoreError::Rejected(_)));
     for id in &ids[1..] {
-        let stock = store.load_stock(*id).await.unwrap().unwrap();
+        let stock = products.load_stock(*id).await.unwrap().unwrap();
         assert_eq!(stock.on_hand, 15, "a valid write of the batch was lost");
     }
-    let poisoned = store.load_stock(ids[0]).await.unwrap().unwrap();
+    let poisoned = products.load_stock(ids[0]).await.unwrap().unwrap();
     assert_eq!(poisoned.on_hand, 10, "the refused write left a trace");
     // One event per committed product, none for the refused one.
     let events = store.events_after(0, 1000).await.unwrap();

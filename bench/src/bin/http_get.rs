@@ -9,9 +9,9 @@ use clap::Parser;
 /// The same allocator as the `pazar` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
-use pazar_actors::NewProduct;
 use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{serve_in_process, BenchDb, Measurement};
+use pazar_catalog::NewProduct;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
 use poem::{get, handler, EndpointExt, Route, Server};

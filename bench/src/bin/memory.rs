@@ -8,9 +8,9 @@ use clap::Parser;
 /// The same allocator as the `pazar` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
-use pazar_actors::NewProduct;
 use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{resident_mib, BenchDb};
+use pazar_catalog::NewProduct;
 use pazar_supervisor::EntityPolicy;
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,10 @@ async fn measure(args: Args) {
             let shop = shop.clone();
             tokio::spawn(async move {
                 for id in chunk {
-                    shop.stock_levels(id).await.expect("actor answers");
+                    shop.inventory
+                        .stock_levels(id)
+                        .await
+                        .expect("actor answers");
                 }
             })
         })

@@ -11,9 +11,10 @@
 use clap::Parser;
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::OrderStatus;
-use pazar_actors::{EventType, NewProduct, OrderId};
+use pazar_actors::{EventType, OrderId};
 use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb};
+use pazar_catalog::NewProduct;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

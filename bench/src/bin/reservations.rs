@@ -11,9 +11,10 @@ use clap::Parser;
 /// The same allocator as the `pazar` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: pazar_allocator::Allocator = pazar_allocator::Allocator {};
-use pazar_actors::{NewProduct, OrderId};
+use pazar_actors::OrderId;
 use pazar_app::{Shop, ShopConfig};
 use pazar_bench::{BenchDb, Measurement};
+use pazar_catalog::NewProduct;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -59,7 +60,7 @@ async fn main() {
 
 async fn through_actor(db: &BenchDb, callers: usize, duration: Duration) -> Measurement {
     let stores = db.store().await;
-    let store = stores.shop.clone();
+    let store = stores.products.clone();
     let shop = Shop::start(stores, ShopConfig::default())
         .await
         .expect("shop");
@@ -79,13 +80,15 @@ async fn through_actor(db: &BenchDb, callers: usize, duration: Duration) -> Meas
         .id;
     let expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
     // Warm-up: spawn the actor.
-    shop.reserve(product, OrderId::new(), 1, expires_at)
+    shop.inventory
+        .reserve(product, OrderId::new(), 1, expires_at)
         .await
         .expect("warm-up reservation");
     let measured = run(callers, duration, move |_| {
         let shop = shop.clone();
         async move {
-            shop.reserve(product, OrderId::new(), 1, expires_at)
+            shop.inventory
+                .reserve(product, OrderId::new(), 1, expires_at)
                 .await
                 .expect("reservation");
         }

@@ -11,12 +11,14 @@
 //! commits), its caller gets the error and the actor reloads its state from the
 //! store, dropping the provisional change.
 
-use crate::store_writer::Write;
-use crate::{
-    DomainError, HoldSource, OrderId, ProductId, ProductViews, Reservation, StockChange,
-    StockLevels, Store, StoreWriter,
-};
+use crate::store::ProductStore;
+use crate::views::ProductViews;
 use chrono::{DateTime, Utc};
+use pazar_actors::store_writer::Write;
+use pazar_actors::{
+    DomainError, HoldSource, OrderId, ProductId, Reservation, StockChange, StockLevels, StoreError,
+    StoreWriter,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,7 +89,7 @@ pub struct ProductStockArgs {
     /// The product whose stock this actor owns.
     pub product_id: ProductId,
     /// Where the state is loaded from.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn ProductStore>,
     /// Where changes are written.
     pub writer: StoreWriter,
     /// Told of every committed change, for cached product reads.
@@ -103,7 +105,7 @@ pub struct ProductStockState {
     reserved: i64,
     /// Set once a Retire was accepted: every later message gets NotFound.
     retired: bool,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ProductStore>,
     writer: StoreWriter,
     views: Arc<ProductViews>,
 }
@@ -141,19 +143,17 @@ impl ProductStockState {
         let levels = self.levels();
         let me = myself.clone();
         let (views, product_id) = (self.views.clone(), self.product_id);
-        let on_done = Box::new(
-            move |outcome: Result<(), crate::StoreError>| match outcome {
-                Ok(()) => {
-                    // Committed: publish to the read cache before answering.
-                    views.stock_committed(product_id, levels);
-                    let _ = reply.send(Ok(levels));
-                }
-                Err(error) => {
-                    let _ = me.cast(ProductStockMessage::WriteFailed);
-                    let _ = reply.send(Err(error.into()));
-                }
-            },
-        );
+        let on_done = Box::new(move |outcome: Result<(), StoreError>| match outcome {
+            Ok(()) => {
+                // Committed: publish to the read cache before answering.
+                views.stock_committed(product_id, levels);
+                let _ = reply.send(Ok(levels));
+            }
+            Err(error) => {
+                let _ = me.cast(ProductStockMessage::WriteFailed);
+                let _ = reply.send(Err(error.into()));
+            }
+        });
         let write = Write::Stock { change, levels };
         if let Err(error) = self.writer.submit(write, on_done).await {
             // The writer is gone: the completion (and with it the reply port) was
@@ -333,21 +333,19 @@ impl Actor for ProductStock {
                 state.retired = true;
                 let me = myself.clone();
                 let views = state.views.clone();
-                let on_done = Box::new(
-                    move |outcome: Result<(), crate::StoreError>| match outcome {
-                        Ok(()) => {
-                            views.removed(product_id);
-                            let _ = reply.send(Ok(()));
-                            // Drain, not stop: messages already queued are answered
-                            // (NotFound, since retired) instead of being dropped.
-                            let _ = me.drain();
-                        }
-                        Err(error) => {
-                            let _ = me.cast(ProductStockMessage::WriteFailed);
-                            let _ = reply.send(Err(error.into()));
-                        }
-                    },
-                );
+                let on_done = Box::new(move |outcome: Result<(), StoreError>| match outcome {
+                    Ok(()) => {
+                        views.removed(product_id);
+                        let _ = reply.send(Ok(()));
+                        // Drain, not stop: messages already queued are answered
+                        // (NotFound, since retired) instead of being dropped.
+                        let _ = me.drain();
+                    }
+                    Err(error) => {
+                        let _ = me.cast(ProductStockMessage::WriteFailed);
+                        let _ = reply.send(Err(error.into()));
+                    }
+                });
                 state
                     .writer
                     .submit(

@@ -14,8 +14,8 @@
 //! The cache is per process: it is exact because this process is the single
 //! writer of its products (see ARCHITECTURE.md).
 
-use crate::{Product, ProductId, ProductView, StockLevels};
 use dashmap::DashMap;
+use pazar_actors::{Product, ProductId, ProductView, StockLevels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Slot {
@@ -110,7 +110,7 @@ impl ProductViews {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Money, Sku};
+    use pazar_actors::{Money, Sku};
 
     fn view(id: ProductId, on_hand: i64) -> ProductView {
         ProductView {
@@ -120,8 +120,8 @@ mod tests {
                 description: String::new(),
                 sku: Sku::parse("K-1").unwrap(),
                 price: Money::price(100, "EUR").unwrap(),
-                created_at: crate::now(),
-                updated_at: crate::now(),
+                created_at: pazar_actors::now(),
+                updated_at: pazar_actors::now(),
             },
             stock: StockLevels::new(on_hand, 0),
         }

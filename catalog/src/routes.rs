@@ -1,21 +1,117 @@
 //! `/api/v1/products`: the catalog, and stock adjustments by admins.
 
-use super::health::Tag;
-use super::{JsonBody, ProductDto, StockDto, UuidParam};
-use crate::AppState;
-use pazar_actors::{NewProduct, ProductId, ProductPatch, ProductQuery};
+use crate::service::{Catalog, Inventory, NewProduct, ProductPatch, ProductQuery};
+use chrono::{DateTime, Duration, Utc};
+use pazar_actors::{DomainError, OrderId, ProductId, ProductView, StockLevels};
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
+use pazar_http::openapi::Tag;
+use pazar_http::params::{JsonBody, MoneyDto, UuidParam};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
-use std::sync::Arc;
+use uuid::Uuid;
 
 /// Catalog operations.
 pub struct ProductApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// Products.
+    pub catalog: Catalog,
+    /// Stock commands.
+    pub inventory: Inventory,
+}
+
+/// Stock levels of a product.
+#[derive(Object, Clone, Debug)]
+pub struct StockDto {
+    /// Units in the warehouse, reserved ones included.
+    pub on_hand: i64,
+    /// Units held for unpaid orders.
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
+}
+
+impl From<StockLevels> for StockDto {
+    fn from(levels: StockLevels) -> Self {
+        Self {
+            on_hand: levels.on_hand,
+            reserved: levels.reserved,
+            available: levels.available,
+        }
+    }
+}
+
+/// A product as clients see it.
+#[derive(Object, Clone, Debug)]
+pub struct ProductDto {
+    /// Id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Unique SKU.
+    pub sku: String,
+    /// Unit price.
+    pub price: MoneyDto,
+    /// Stock levels.
+    pub stock: StockDto,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last catalog change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductView> for ProductDto {
+    fn from(view: ProductView) -> Self {
+        let product = view.product;
+        Self {
+            id: product.id.0,
+            name: product.name,
+            description: product.description,
+            sku: product.sku.as_str().to_owned(),
+            price: product.price.into(),
+            stock: view.stock.into(),
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// A manual hold of stock for an order (checkout does this itself once orders exist).
+#[derive(Object, Deserialize)]
+pub struct ReservationRequest {
+    /// The order the units are held for (a new id when absent).
+    #[oai(nullable)]
+    pub order_id: Option<Uuid>,
+    /// Units, 1 to 1,000,000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub quantity: i64,
+    /// How long the hold lasts, in seconds (default 900, at most 30 days).
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "2592000")))]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// A hold that was taken.
+#[derive(Object)]
+pub struct ReservationDto {
+    /// The order.
+    pub order_id: Uuid,
+    /// Units held.
+    pub quantity: i64,
+    /// When the hold lapses.
+    pub expires_at: DateTime<Utc>,
+    /// The product's stock after the hold.
+    pub stock: StockDto,
+}
+
+/// Answer of a reservation.
+#[derive(ApiResponse)]
+pub enum Reserved {
+    /// The units are held (durably).
+    #[oai(status = 201)]
+    Created(Json<ReservationDto>),
 }
 
 /// A page of products.
@@ -167,13 +263,7 @@ impl ProductApi {
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> poem::Result<Json<ProductPageDto>> {
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;
-        let page = self
-            .state
-            .shop
-            .catalog
-            .list(&query)
-            .await
-            .map_err(problem)?;
+        let page = self.catalog.list(&query).await.map_err(problem)?;
         Ok(Json(ProductPageDto {
             items: page.items.into_iter().map(ProductDto::from).collect(),
             total: page.total,
@@ -184,8 +274,6 @@ impl ProductApi {
     #[oai(path = "/api/v1/products/:id", method = "get")]
     async fn get(&self, id: Path<UuidParam>) -> poem::Result<Json<ProductDto>> {
         let view = self
-            .state
-            .shop
             .catalog
             .get(ProductId(id.0.parse("id")?))
             .await
@@ -203,8 +291,6 @@ impl ProductApi {
         auth.0.require_admin()?;
         let request = body.0;
         let view = self
-            .state
-            .shop
             .catalog
             .create(NewProduct {
                 name: request.name,
@@ -241,8 +327,6 @@ impl ProductApi {
             price_currency,
         };
         let view = self
-            .state
-            .shop
             .catalog
             .update(ProductId(id.0.parse("id")?), patch)
             .await
@@ -254,8 +338,7 @@ impl ProductApi {
     #[oai(path = "/api/v1/products/:id", method = "delete")]
     async fn delete(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<ProductDeleted> {
         auth.0.require_admin()?;
-        self.state
-            .shop
+        self.inventory
             .delete_product(ProductId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
@@ -272,9 +355,101 @@ impl ProductApi {
     ) -> poem::Result<Json<StockDto>> {
         auth.0.require_admin()?;
         let levels = self
-            .state
-            .shop
+            .inventory
             .adjust_stock(ProductId(id.0.parse("id")?), body.0.delta, &body.0.reason)
+            .await
+            .map_err(problem)?;
+        Ok(Json(levels.into()))
+    }
+}
+
+/// Manual stock holds (admin only).
+pub struct StockHoldsApi {
+    /// Stock commands.
+    pub inventory: Inventory,
+}
+
+#[OpenApi(tag = "Tag::Admin")]
+impl StockHoldsApi {
+    /// Hold units of a product for an order.
+    #[oai(path = "/api/v1/admin/products/:id/reservations", method = "post")]
+    async fn reserve(
+        &self,
+        auth: BearerAuth,
+        id: Path<UuidParam>,
+        body: JsonBody<ReservationRequest>,
+    ) -> poem::Result<Reserved> {
+        auth.0.require_admin()?;
+        let request = body.0;
+        let ttl = request.ttl_seconds.unwrap_or(900);
+        if !(1..=30 * 24 * 3600).contains(&ttl) {
+            return Err(problem(DomainError::invalid(
+                "ttl_seconds",
+                "must be between 1 and 2592000",
+            ))
+            .into());
+        }
+        let order_id = request.order_id.map(OrderId).unwrap_or_default();
+        let expires_at = pazar_actors::now() + Duration::seconds(ttl);
+        let levels = self
+            .inventory
+            .reserve(
+                ProductId(id.0.parse("id")?),
+                order_id,
+                request.quantity,
+                expires_at,
+            )
+            .await
+            .map_err(problem)?;
+        Ok(Reserved::Created(Json(ReservationDto {
+            order_id: order_id.0,
+            quantity: request.quantity,
+            expires_at,
+            stock: levels.into(),
+        })))
+    }
+
+    /// Release an order's hold on a product.
+    #[oai(
+        path = "/api/v1/admin/products/:id/reservations/:order_id",
+        method = "delete"
+    )]
+    async fn release(
+        &self,
+        auth: BearerAuth,
+        id: Path<UuidParam>,
+        order_id: Path<UuidParam>,
+    ) -> poem::Result<Json<StockDto>> {
+        auth.0.require_admin()?;
+        let levels = self
+            .inventory
+            .release(
+                ProductId(id.0.parse("id")?),
+                OrderId(order_id.0.parse("order_id")?),
+            )
+            .await
+            .map_err(problem)?;
+        Ok(Json(levels.into()))
+    }
+
+    /// Turn an order's hold into a sale (on_hand decreases).
+    #[oai(
+        path = "/api/v1/admin/products/:id/reservations/:order_id/commit",
+        method = "post"
+    )]
+    async fn commit(
+        &self,
+        auth: BearerAuth,
+        id: Path<UuidParam>,
+        order_id: Path<UuidParam>,
+    ) -> poem::Result<Json<StockDto>> {
+        auth.0.require_admin()?;
+        let levels = self
+            .inventory
+            .commit(
+                ProductId(id.0.parse("id")?),
+                OrderId(order_id.0.parse("order_id")?),
+            )
             .await
             .map_err(problem)?;
         Ok(Json(levels.into()))

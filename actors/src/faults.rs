@@ -6,7 +6,7 @@
 //! function, so production builds carry nothing. The armed points are global to
 //! the process: tests that use them run in processes of their own (nextest).
 
-/// Where a loop may be made to panic: `store_writer`, `sweeper`,
+/// Where a loop may be made to panic: `store_writer`, `sweeper`, `hold_sweeper`,
 /// `payment_reconciler`, `mailroom`, or `delivery:<subscriber>`.
 #[inline]
 pub fn point(name: &str) {

@@ -10,28 +10,24 @@
 //! hands the write to the shared [`StoreWriter`], and the caller is answered only
 //! after the writer has committed that write (group commit, see `store_writer`).
 
-pub mod cart;
 pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod faults;
 pub mod ids;
 pub mod lanes;
-pub mod live_carts;
 pub mod money;
 pub mod order;
 pub mod payments;
 pub mod ports;
 pub mod store_writer;
 
-pub use cart::{CartLine, CartSnapshot, LineStatus};
 pub use catalog::{Product, ProductCatalog, ProductView, Sku, StockLevels};
 pub use error::{DomainError, StoreError};
 pub use events::{
     DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber, EventType, StoredEvent,
 };
 pub use ids::{OrderId, ProductId, Role, UserId};
-pub use live_carts::{CartSubscription, LiveCarts};
 pub use money::{Currency, Money};
 pub use order::{
     Order, OrderLine, OrderPage, OrderStatus, Page, Shortage, StatusChange, StockGateway,

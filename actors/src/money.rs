@@ -113,8 +113,11 @@ impl Money {
         }
     }
 
+    /// The most units one cart or order line may hold.
+    pub const MAX_QUANTITY: i64 = 1_000_000;
+
     /// The largest price, in minor units (10 billion of a two-decimal currency).
-    /// With at most [`crate::cart::MAX_QUANTITY`] units per line, a line's total
+    /// With at most [`Self::MAX_QUANTITY`] units per line, a line's total
     /// always fits; a cart's total is still added with overflow checks.
     pub const MAX_PRICE: i64 = 1_000_000_000_000;
 
@@ -134,7 +137,7 @@ impl Money {
 
     /// A sum of prices as read back from the store (an order's total, a payment's
     /// amount): any amount from 0, since a total of up to
-    /// [`crate::cart::MAX_QUANTITY`] lines of the dearest price is well above
+    /// [`Self::MAX_QUANTITY`] lines of the dearest price is well above
     /// [`Self::MAX_PRICE`]. New prices go through [`Self::price`].
     pub fn total(amount: i64, currency: &str) -> Result<Self, DomainError> {
         if amount < 0 {
@@ -215,7 +218,7 @@ mod tests {
         }
         // A line at the bounds always fits.
         let dearest = Money::price(Money::MAX_PRICE, "EUR").unwrap();
-        assert!(dearest.times(crate::cart::MAX_QUANTITY).is_some());
+        assert!(dearest.times(Money::MAX_QUANTITY).is_some());
         let usd = Money::price(1, "USD").unwrap();
         assert!(Money::price(1, "EUR").unwrap().plus(usd).is_none());
     }

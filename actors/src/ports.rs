@@ -1,12 +1,13 @@
 //! The ports: what the domain needs from the outside world, as traits.
 //!
 //! `pazar-store` implements [`Store`] for SQLite and PostgreSQL. Only entity actors
-//! (through the [`crate::StoreWriter`]) change stock rows; services read freely.
+//! (through the [`crate::StoreWriter`]) change stock rows, orders and payment
+//! sessions; services read through their own ports.
 
 use crate::events::{Event, StoredEvent};
-use crate::order::{Order, OrderPage, OrderStatus, Page, StatusChange};
+use crate::order::{Order, OrderStatus, StatusChange};
 use crate::payments::PaymentSession;
-use crate::{OrderId, ProductId, StoreError, UserId};
+use crate::{OrderId, ProductId, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -123,7 +124,10 @@ pub enum StockChange {
     },
 }
 
-/// Everything Pazar keeps. One trait, two backends (SQLite and PostgreSQL).
+/// The shared kernel's store: the group commit and the outbox. Each service's own
+/// data goes through its slice's port (`ProductStore`, `OrderStore`,
+/// `PaymentStore`, `UserStore`, `MailStore`); `pazar-store` implements them all,
+/// for SQLite and PostgreSQL.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
@@ -136,51 +140,8 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_batch(&self, writes: &WriteSet<'_>, events: &[Event])
         -> Result<(), StoreError>;
 
-    /// A user's cart lines (product, quantity), in the order they were added.
-    async fn load_cart(&self, user: UserId) -> Result<Vec<(ProductId, i64)>, StoreError>;
-    /// Sets the quantity of one cart line, adding it if new.
-    async fn set_cart_line(
-        &self,
-        user: UserId,
-        product: ProductId,
-        quantity: i64,
-    ) -> Result<(), StoreError>;
-    /// Removes one cart line (no error if absent).
-    async fn remove_cart_line(&self, user: UserId, product: ProductId) -> Result<(), StoreError>;
-    /// Empties a cart.
-    async fn clear_cart(&self, user: UserId) -> Result<(), StoreError>;
-
-    /// An order with its lines and history.
-    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
-    /// The user's order made with this idempotency key.
-    async fn order_by_idempotency_key(
-        &self,
-        user: UserId,
-        key: &str,
-    ) -> Result<Option<Order>, StoreError>;
-    /// A page of a user's orders, newest first.
-    async fn orders_of_user(&self, user: UserId, page: Page) -> Result<OrderPage, StoreError>;
-    /// A page of the orders of any user, newest first, optionally with one status.
-    async fn orders_with_status(
-        &self,
-        status: Option<OrderStatus>,
-        page: Page,
-    ) -> Result<OrderPage, StoreError>;
-    /// Pending orders whose `expires_at` has passed, oldest first.
-    async fn due_orders(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError>;
-
-    /// Whether an order exists.
-    async fn order_exists(&self, id: OrderId) -> Result<bool, StoreError>;
-    /// Checkout holds whose order does not exist (yet, or ever: a checkout that died
-    /// between reserving and storing its order), as `(product, order)` pairs.
-    async fn orphan_checkout_holds(
-        &self,
-        limit: i64,
-    ) -> Result<Vec<(ProductId, OrderId)>, StoreError>;
-
     /// Outbox events with `seq` greater than `after`, in `seq` (commit) order.
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
-
     /// The `seq` of the newest outbox event (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
 

@@ -19,14 +19,9 @@
 //! ```
 
 pub mod api;
-mod background;
-pub mod kinds;
-pub mod live;
 pub mod server;
 pub mod shop;
-mod subscribers;
 
-pub use kinds::{CartKind, OrderActors, OrderKind};
 pub use pazar_notifications::MailConfig;
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};

@@ -1,8 +1,6 @@
 //! Assembling the routes and middleware, and running the server.
 
-use crate::api::{
-    admin::AdminApi, cart::CartApi, events::EventsApi, health::HealthApi, orders::OrderApi,
-};
+use crate::api::{admin::AdminApi, events::EventsApi, health::HealthApi};
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
 use poem::http::StatusCode;
@@ -52,11 +50,12 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             catalog: state.shop.catalog.clone(),
             inventory: state.shop.inventory.clone(),
         },
-        CartApi {
-            state: state.clone(),
+        pazar_orders::cart_routes::CartApi {
+            orders: state.shop.orders.clone(),
         },
-        OrderApi {
-            state: state.clone(),
+        pazar_orders::routes::OrderApi {
+            orders: state.shop.orders.clone(),
+            payments: state.shop.payments.clone(),
         },
         pazar_payments::routes::PaymentApi {
             payments: state.shop.payments.clone(),
@@ -93,7 +92,9 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .at("/metrics", poem::get(metrics))
         .at(
             "/api/v1/cart/live",
-            poem::get(crate::live::live_cart).data(crate::live::PingEvery(config.idle_timeout / 2)),
+            poem::get(pazar_orders::socket::live_cart)
+                .data(pazar_orders::socket::PingEvery(config.idle_timeout / 2))
+                .data(state.shop.orders.clone()),
         )
         .at(
             "/api/v1/webhooks/stripe",

@@ -1,18 +1,12 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
-use crate::background::{release_orphan_holds, sweep};
-use crate::kinds::{CartKind, OrderActors, OrderKind};
-use crate::subscribers::{LiveCartWatcher, OrdersOnPayments};
-use pazar_actors::cart::CartMessage;
 use pazar_actors::events::DeliveryPolicy;
-use pazar_actors::order::{CheckoutsInProgress, OrderMessage, OrderStatus, StockGateway};
+use pazar_actors::order::StockGateway;
 use pazar_actors::store_writer::StoreWriterConfig;
-use pazar_actors::{
-    CartSnapshot, Currency, DomainError, EventBus, EventSignal, EventSubscriber, LiveCarts, Order,
-    OrderId, OrderPage, Page, ProductId, Store, StoreWriter, UserId,
-};
+use pazar_actors::{Currency, DomainError, EventBus, EventSignal, Store, StoreWriter};
 use pazar_catalog::{Catalog, Inventory, ProductStockKind, StockActors};
 use pazar_notifications::{MailConfig, Notifications};
+use pazar_orders::Orders;
 use pazar_payments::{PaymentProvider, Payments};
 use pazar_store::Stores;
 use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
@@ -78,7 +72,7 @@ impl Default for ShopConfig {
             reconcile_after: Duration::from_secs(10 * 60),
             payment_provider: None,
             mail: None,
-            live_sockets_per_user: pazar_actors::live_carts::DEFAULT_SOCKETS_PER_USER,
+            live_sockets_per_user: pazar_orders::live::DEFAULT_SOCKETS_PER_USER,
             task_policy: TaskPolicy::default(),
         }
     }
@@ -141,12 +135,8 @@ pub struct Shop {
     pub inventory: Inventory,
     /// ProductStock entities.
     pub stock: EntityHandle<ProductStockKind>,
-    /// Cart entities.
-    pub carts: EntityHandle<CartKind>,
-    /// Open WebSockets watching carts.
-    pub live_carts: Arc<LiveCarts>,
-    /// Order entities.
-    pub orders: EntityHandle<OrderKind>,
+    /// The orders service (carts, checkout, orders).
+    pub orders: Orders,
     /// The payments service.
     pub payments: Payments,
     /// The outbox and its delivery to subscribers.
@@ -170,13 +160,6 @@ impl Shop {
         let tasks = TaskSupervisor::new(config.task_policy, stopped.clone());
         let (writer, writer_loop) = StoreWriter::new(store.clone(), config.writer, signal.clone());
         tasks.keep_running("store_writer", move || writer_loop.run());
-        // Each subscriber's delivery runs as a loop of its own.
-        let subscribe = |subscriber: Arc<dyn EventSubscriber>| {
-            let delivery = events.delivery(subscriber);
-            tasks.keep_running(format!("delivery:{}", delivery.name()), move || {
-                delivery.run()
-            });
-        };
         let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
             .await
@@ -188,46 +171,31 @@ impl Shop {
                 signal: signal.clone(),
                 policy: config.stock_policy,
                 root: root.get_cell(),
+                tasks: &tasks,
+                sweep_every: config.sweep_every,
             })
             .await?;
         let stock = inventory.actors().clone();
-        let views = catalog.views().clone();
         let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
-        let live_carts = Arc::new(LiveCarts::new(config.live_sockets_per_user));
-        let checkouts = Arc::new(CheckoutsInProgress::default());
-        let carts = EntityHandle::start(
-            CartKind {
-                store: store.clone(),
-                catalog: Arc::new(catalog.clone()),
-                currency: config.currency,
-                stock: gateway.clone(),
-                order_ttl: config.order_ttl,
-                writer: writer.clone(),
-                checkouts: checkouts.clone(),
-                live: live_carts.clone(),
-            },
-            config.cart_policy,
-            root.get_cell(),
-        )
-        .await?;
-        subscribe(Arc::new(LiveCartWatcher {
-            live: live_carts.clone(),
-            carts: carts.clone(),
-            views: views.clone(),
-        }));
-        let orders = EntityHandle::start(
-            OrderKind {
-                store: store.clone(),
-                stock: gateway.clone(),
-                writer: writer.clone(),
-            },
-            config.order_policy,
-            root.get_cell(),
-        )
+        let orders = pazar_orders::start(pazar_orders::Dependencies {
+            store: stores.orders.clone(),
+            catalog: Arc::new(catalog.clone()),
+            views: catalog.views().clone(),
+            stock: gateway,
+            writer: writer.clone(),
+            events: &events,
+            tasks: &tasks,
+            root: root.get_cell(),
+            cart_policy: config.cart_policy,
+            order_policy: config.order_policy,
+            currency: config.currency,
+            order_ttl: config.order_ttl,
+            live_sockets_per_user: config.live_sockets_per_user,
+        })
         .await?;
         let payments = pazar_payments::start(pazar_payments::Dependencies {
             store: stores.payments,
-            orders: Arc::new(OrderActors(orders.clone())),
+            orders: Arc::new(orders.desk()),
             provider: config.payment_provider.clone(),
             writer: writer.clone(),
             events: &events,
@@ -238,15 +206,12 @@ impl Shop {
             reconcile_every: config.sweep_every,
         })
         .await?;
-        subscribe(Arc::new(OrdersOnPayments {
-            orders: orders.clone(),
-            payments: payments.clone(),
-        }));
+        orders.follow_payments(&events, &tasks, payments.clone());
         let accounts = Accounts::new(stores.users, config.login_throttle, signal)?;
         let notifications = pazar_notifications::start(
             pazar_notifications::Dependencies {
                 mails: stores.mails,
-                reads: store.clone(),
+                reads: stores.orders,
                 users: accounts.clone(),
                 events: &events,
                 tasks: &tasks,
@@ -255,28 +220,11 @@ impl Shop {
             },
             config.mail.clone(),
         );
-        // No checkout runs yet in this process: every orphan hold is from a crash.
-        release_orphan_holds(&*store, &*gateway, &checkouts).await?;
-        {
-            let (store, orders, every) = (store.clone(), orders.clone(), config.sweep_every);
-            let inventory = inventory.clone();
-            tasks.keep_running("sweeper", move || {
-                sweep(
-                    store.clone(),
-                    inventory.clone(),
-                    orders.clone(),
-                    gateway.clone(),
-                    checkouts.clone(),
-                    every,
-                )
-            });
-        }
+        orders.start_sweeper(&tasks, config.sweep_every).await?;
         Ok(Self {
             accounts,
             catalog,
             inventory,
-            carts,
-            live_carts,
             orders,
             payments,
             events,
@@ -337,128 +285,11 @@ impl Shop {
             uptime_seconds: self.started_at.elapsed().as_secs_f64(),
             supervisors: vec![
                 self.stock.snapshot(limit).await,
-                self.carts.snapshot(limit).await,
-                self.orders.snapshot(limit).await,
+                self.orders.cart_actors().snapshot(limit).await,
+                self.orders.order_actors().snapshot(limit).await,
                 self.payments.sessions().snapshot(limit).await,
             ],
             tasks: self.tasks.snapshot(),
         }
-    }
-
-    /// A user's cart.
-    pub async fn cart(&self, user: UserId) -> Result<CartSnapshot, DomainError> {
-        self.carts
-            .call(user, |reply| CartMessage::Get { reply })
-            .await?
-    }
-
-    /// Adds units of a product to a user's cart.
-    pub async fn add_to_cart(
-        &self,
-        user: UserId,
-        product_id: ProductId,
-        quantity: i64,
-    ) -> Result<CartSnapshot, DomainError> {
-        self.carts
-            .call(user, |reply| CartMessage::Add {
-                product_id,
-                quantity,
-                reply,
-            })
-            .await?
-    }
-
-    /// Sets the quantity of a line of a user's cart.
-    pub async fn update_cart_line(
-        &self,
-        user: UserId,
-        product_id: ProductId,
-        quantity: i64,
-    ) -> Result<CartSnapshot, DomainError> {
-        self.carts
-            .call(user, |reply| CartMessage::Update {
-                product_id,
-                quantity,
-                reply,
-            })
-            .await?
-    }
-
-    /// Removes a line from a user's cart.
-    pub async fn remove_cart_line(
-        &self,
-        user: UserId,
-        product_id: ProductId,
-    ) -> Result<CartSnapshot, DomainError> {
-        self.carts
-            .call(user, |reply| CartMessage::Remove { product_id, reply })
-            .await?
-    }
-
-    /// Turns the user's cart into a `pending_payment` order; `false` when the
-    /// idempotency key named an order made before.
-    pub async fn checkout(
-        &self,
-        user: UserId,
-        idempotency_key: Option<String>,
-    ) -> Result<(Order, bool), DomainError> {
-        self.carts
-            .call(user, |reply| CartMessage::Checkout {
-                idempotency_key: idempotency_key.clone(),
-                reply,
-            })
-            .await?
-    }
-
-    /// An order as seen by `user`: another user's order does not exist for them.
-    pub async fn order_of(&self, user: UserId, id: OrderId) -> Result<Order, DomainError> {
-        let order = self.order(id).await?;
-        if order.user_id != user {
-            return Err(DomainError::NotFound { what: "order" });
-        }
-        Ok(order)
-    }
-
-    /// Any order (admin).
-    pub async fn order(&self, id: OrderId) -> Result<Order, DomainError> {
-        self.orders
-            .call(id, |reply| OrderMessage::Get { reply })
-            .await
-    }
-
-    /// A page of the user's orders, newest first.
-    pub async fn orders_of(&self, user: UserId, page: Page) -> Result<OrderPage, DomainError> {
-        Ok(self.store.orders_of_user(user, page).await?)
-    }
-
-    /// A page of everyone's orders (admin), optionally of one status.
-    pub async fn all_orders(
-        &self,
-        status: Option<OrderStatus>,
-        page: Page,
-    ) -> Result<OrderPage, DomainError> {
-        Ok(self.store.orders_with_status(status, page).await?)
-    }
-
-    /// The customer cancels their pending order; its stock is released.
-    pub async fn cancel_order(&self, user: UserId, id: OrderId) -> Result<Order, DomainError> {
-        self.order_of(user, id).await?;
-        self.orders
-            .call(id, |reply| OrderMessage::Cancel { reply })
-            .await?
-    }
-
-    /// Payment succeeded: the order's held stock is sold.
-    pub async fn mark_order_paid(&self, id: OrderId) -> Result<Order, DomainError> {
-        self.orders
-            .call(id, |reply| OrderMessage::MarkPaid { reply })
-            .await?
-    }
-
-    /// An admin ships a paid order.
-    pub async fn fulfil_order(&self, id: OrderId) -> Result<Order, DomainError> {
-        self.orders
-            .call(id, |reply| OrderMessage::Fulfil { reply })
-            .await?
     }
 }

@@ -181,6 +181,7 @@ on_both_databases!(
     a_panic_in_the_orders_delivery_loses_and_doubles_nothing,
     a_panic_in_the_notifier_delivery_loses_and_doubles_nothing,
     a_panic_in_the_sweeper_loses_and_doubles_nothing,
+    a_panic_in_the_hold_sweeper_loses_and_doubles_nothing,
     a_panic_in_the_reconciler_loses_and_doubles_nothing,
     a_panic_in_the_mailroom_loses_and_doubles_nothing,
     a_loop_past_its_restart_limit_makes_the_shop_unready,
@@ -542,8 +543,8 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
         .unwrap();
     let id = product(&shop, "PAY-1", 10).await;
     let buyer = customer(&shop, "p@example.com").await;
-    shop.add_to_cart(buyer.id, id, 4).await.unwrap();
-    let (order, created) = shop.checkout(buyer.id, None).await.unwrap();
+    shop.orders.add_to_cart(buyer.id, id, 4).await.unwrap();
+    let (order, created) = shop.orders.checkout(buyer.id, None).await.unwrap();
     assert!(created);
     assert_eq!(
         shop.inventory.stock_levels(id).await.unwrap(),
@@ -552,27 +553,27 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
 
     // Fulfilment needs payment first.
     assert!(matches!(
-        shop.fulfil_order(order.id).await,
+        shop.orders.fulfil_order(order.id).await,
         Err(DomainError::Conflict {
             reason: "invalid_transition",
             ..
         })
     ));
-    let paid = shop.mark_order_paid(order.id).await.unwrap();
+    let paid = shop.orders.mark_order_paid(order.id).await.unwrap();
     assert_eq!(paid.status, pazar_actors::OrderStatus::Paid);
     // The held units left the shop; paying again is refused and sells nothing more.
     assert_eq!(
         shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(6, 0)
     );
-    assert!(shop.mark_order_paid(order.id).await.is_err());
+    assert!(shop.orders.mark_order_paid(order.id).await.is_err());
     assert_eq!(
         shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(6, 0)
     );
     // A paid order cannot be cancelled.
-    assert!(shop.cancel_order(buyer.id, order.id).await.is_err());
-    let fulfilled = shop.fulfil_order(order.id).await.unwrap();
+    assert!(shop.orders.cancel_order(buyer.id, order.id).await.is_err());
+    let fulfilled = shop.orders.fulfil_order(order.id).await.unwrap();
     let statuses: Vec<_> = fulfilled
         .history
         .iter()
@@ -580,7 +581,10 @@ async fn a_paid_order_sells_its_stock_and_can_be_fulfilled(backend: Backend) {
         .collect();
     assert_eq!(statuses, ["pending_payment", "paid", "fulfilled"]);
     // Stored as answered, with its events.
-    assert_eq!(db.store.order(order.id).await.unwrap().unwrap(), fulfilled);
+    assert_eq!(
+        db.stores.orders.order(order.id).await.unwrap().unwrap(),
+        fulfilled
+    );
     let kinds: Vec<String> = db
         .store
         .events_after(0, 1000)
@@ -603,8 +607,8 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
     let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "LATE-1", 5).await;
     let buyer = customer(&shop, "late@example.com").await;
-    shop.add_to_cart(buyer.id, id, 2).await.unwrap();
-    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    shop.orders.add_to_cart(buyer.id, id, 2).await.unwrap();
+    let (order, _) = shop.orders.checkout(buyer.id, None).await.unwrap();
     let (session, _) = shop
         .payments
         .start_payment(buyer.id, order.id)
@@ -628,7 +632,7 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
     .await;
     // The order stayed expired, its stock released and not sold.
     assert_eq!(
-        shop.order(order.id).await.unwrap().status,
+        shop.orders.order(order.id).await.unwrap().status,
         pazar_actors::OrderStatus::Expired
     );
     assert_eq!(
@@ -659,8 +663,8 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "REC-1", 5).await;
     let buyer = customer(&shop, "rec@example.com").await;
-    shop.add_to_cart(buyer.id, id, 1).await.unwrap();
-    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    shop.orders.add_to_cart(buyer.id, id, 1).await.unwrap();
+    let (order, _) = shop.orders.checkout(buyer.id, None).await.unwrap();
     let (session, _) = shop
         .payments
         .start_payment(buyer.id, order.id)
@@ -690,7 +694,9 @@ async fn a_payment_whose_news_went_missing_is_reconciled(backend: Backend) {
     eventually(
         Duration::from_secs(10),
         "reconciliation makes the order paid",
-        || async { shop.order(order.id).await.unwrap().status == pazar_actors::OrderStatus::Paid },
+        || async {
+            shop.orders.order(order.id).await.unwrap().status == pazar_actors::OrderStatus::Paid
+        },
     )
     .await;
     assert_eq!(
@@ -866,8 +872,8 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     let shop = Shop::start(db.stores.clone(), config).await.unwrap();
     let id = product(&shop, "LOOP-1", 10).await;
     let buyer = customer(&shop, "loop@example.com").await;
-    shop.add_to_cart(buyer.id, id, 3).await.unwrap();
-    let (order, _) = shop.checkout(buyer.id, None).await.unwrap();
+    shop.orders.add_to_cart(buyer.id, id, 3).await.unwrap();
+    let (order, _) = shop.orders.checkout(buyer.id, None).await.unwrap();
     let hold = OrderId::new();
     shop.inventory
         .reserve(
@@ -895,7 +901,7 @@ async fn a_panic_in_a_loop_loses_and_doubles_nothing(backend: Backend, task: &st
     )
     .await;
     eventually(Duration::from_secs(10), "the order is paid", || async {
-        matches!(shop.order(order.id).await, Ok(o) if o.status == pazar_actors::OrderStatus::Paid)
+        matches!(shop.orders.order(order.id).await, Ok(o) if o.status == pazar_actors::OrderStatus::Paid)
     })
     .await;
     eventually(
@@ -996,6 +1002,10 @@ async fn a_panic_in_the_notifier_delivery_loses_and_doubles_nothing(backend: Bac
 
 async fn a_panic_in_the_sweeper_loses_and_doubles_nothing(backend: Backend) {
     a_panic_in_a_loop_loses_and_doubles_nothing(backend, "sweeper").await
+}
+
+async fn a_panic_in_the_hold_sweeper_loses_and_doubles_nothing(backend: Backend) {
+    a_panic_in_a_loop_loses_and_doubles_nothing(backend, "hold_sweeper").await
 }
 
 async fn a_panic_in_the_reconciler_loses_and_doubles_nothing(backend: Backend) {

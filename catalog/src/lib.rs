@@ -27,12 +27,13 @@ pub use store::ProductStore;
 pub use views::ProductViews;
 
 use pazar_actors::{DomainError, EventSignal, StoreWriter};
-use pazar_supervisor::{EntityHandle, EntityPolicy};
+use pazar_supervisor::{EntityHandle, EntityPolicy, TaskSupervisor};
 use ractor::ActorCell;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the service needs from the process that runs it.
-pub struct Dependencies {
+pub struct Dependencies<'a> {
     /// Products and stock rows.
     pub store: Arc<dyn ProductStore>,
     /// Commits stock changes (group commit).
@@ -43,6 +44,10 @@ pub struct Dependencies {
     pub policy: EntityPolicy,
     /// The supervisor its entity supervisor is linked to.
     pub root: ActorCell,
+    /// Runs its hold sweeper.
+    pub tasks: &'a TaskSupervisor,
+    /// How often lapsed manual holds are looked for.
+    pub sweep_every: Duration,
 }
 
 /// The started service.
@@ -54,9 +59,10 @@ pub struct Started {
     pub inventory: Inventory,
 }
 
-/// Starts the service: the ProductStock entity supervisor and the products'
-/// service over one committed-views cache.
-pub async fn start(deps: Dependencies) -> Result<Started, DomainError> {
+/// Starts the service: the ProductStock entity supervisor, the products' service
+/// over one committed-views cache, and the hold sweeper (which releases manual
+/// holds past their `expires_at`).
+pub async fn start(deps: Dependencies<'_>) -> Result<Started, DomainError> {
     let views = Arc::new(ProductViews::default());
     let actors = EntityHandle::start(
         ProductStockKind {
@@ -68,8 +74,15 @@ pub async fn start(deps: Dependencies) -> Result<Started, DomainError> {
         deps.root,
     )
     .await?;
+    let inventory = Inventory::new(actors, deps.store.clone());
+    {
+        let (inventory, every) = (inventory.clone(), deps.sweep_every);
+        deps.tasks.keep_running("hold_sweeper", move || {
+            service::sweep_lapsed_holds(inventory.clone(), every)
+        });
+    }
     Ok(Started {
-        catalog: Catalog::new(deps.store.clone(), views, deps.signal),
-        inventory: Inventory::new(actors, deps.store),
+        catalog: Catalog::new(deps.store, views, deps.signal),
+        inventory,
     })
 }

@@ -398,6 +398,26 @@ impl Inventory {
     }
 }
 
+/// The hold sweeper: releases manual holds past their `expires_at`, every `every`,
+/// until the ProductStock supervisor stops.
+pub(crate) async fn sweep_lapsed_holds(inventory: Inventory, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !inventory.actors.is_running() {
+            return;
+        }
+        pazar_actors::faults::point("hold_sweeper");
+        if let Err(error) = inventory
+            .release_lapsed_holds(pazar_actors::now(), 500)
+            .await
+        {
+            tracing::warn!(%error, "the hold sweeper cannot read lapsed holds");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,8 @@
 //! - [`routes`]: its HTTP routes (`/api/v1/admin/emails`);
 //! - [`start`]: wires them into a process.
 //!
-//! It reads orders (order lines) through the shop's store and users (recipients)
-//! through the users service; it writes nothing but its queue.
+//! It reads orders (order lines) through the orders service's store port and
+//! users (recipients) through the users service; it writes nothing but its queue.
 
 pub mod adapters;
 pub mod mail;
@@ -24,7 +24,8 @@ pub use notifier::MailConfig;
 pub use store::MailStore;
 
 use mail::{MailStatus, QueuedMail};
-use pazar_actors::{DomainError, EventBus, Page, Store};
+use pazar_actors::{DomainError, EventBus, Page};
+use pazar_orders::OrderStore;
 use pazar_supervisor::TaskSupervisor;
 use pazar_users::Accounts;
 use std::sync::atomic::AtomicBool;
@@ -45,7 +46,7 @@ pub struct Dependencies<'a> {
     /// The mail queue.
     pub mails: Arc<dyn MailStore>,
     /// Where orders are read.
-    pub reads: Arc<dyn Store>,
+    pub reads: Arc<dyn OrderStore>,
     /// The users service (recipients).
     pub users: Accounts,
     /// The outbox the `notifier` subscribes to.

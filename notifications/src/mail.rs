@@ -10,7 +10,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pazar_actors::{DomainError, DomainEvent, EventType, Money, OrderId, Store, StoredEvent};
+use pazar_actors::{DomainError, DomainEvent, EventType, Money, OrderId, StoredEvent};
+use pazar_orders::OrderStore;
 use pazar_users::Accounts;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -215,7 +216,7 @@ pub trait MailTransport: Send + Sync + 'static {
 /// The notice an event calls for; `None` for events that send no mail, or whose
 /// recipient no longer exists.
 pub async fn compose(
-    store: &dyn Store,
+    store: &dyn OrderStore,
     users: &Accounts,
     stored: &StoredEvent,
     payload: &DomainEvent,

@@ -15,9 +15,8 @@ use crate::mail::{compose, MailKind, MailRenderer, MailStatus, MailTransport, Qu
 use crate::store::MailStore;
 use async_trait::async_trait;
 use chrono::Utc;
-use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, EventType, Page, Store, StoredEvent,
-};
+use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, Page, StoredEvent};
+use pazar_orders::OrderStore;
 use pazar_users::Accounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,7 +62,7 @@ pub(crate) struct Notifier {
     /// The mail queue.
     pub(crate) mails: Arc<dyn MailStore>,
     /// Where orders are read (their lines).
-    pub(crate) reads: Arc<dyn Store>,
+    pub(crate) reads: Arc<dyn OrderStore>,
     /// Where recipients are found.
     pub(crate) users: Accounts,
     pub(crate) renderer: Arc<dyn MailRenderer>,

@@ -606,6 +606,7 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         tasks,
         [
             "store_writer",
+            "hold_sweeper",
             "delivery:live-carts",
             "payment_reconciler",
             "delivery:payments",

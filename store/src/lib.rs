@@ -9,13 +9,15 @@
 //! Being re-cut per service (issue 12): a service's port is one plain module
 //! (`mail.rs`: the notifications service's `MailStore`; `users.rs`: the users
 //! service's `UserStore`; `payments.rs`: the payments service's `PaymentStore`;
-//! `catalog.rs`: the catalog service's `ProductStore`) written once over
+//! `catalog.rs`: the catalog service's `ProductStore`;
+//! `orders.rs`: the orders service's `OrderStore`) written once over
 //! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
 //! are still one implementation instantiated per database by a macro (`sql.rs`).
 
 mod catalog;
 mod db;
 mod mail;
+mod orders;
 mod outbox;
 mod payments;
 mod postgres;
@@ -29,6 +31,7 @@ pub use sqlite::SqliteStore;
 use pazar_actors::Store;
 use pazar_catalog::ProductStore;
 use pazar_notifications::MailStore;
+use pazar_orders::OrderStore;
 use pazar_payments::PaymentStore;
 use pazar_users::UserStore;
 use std::sync::Arc;
@@ -61,6 +64,8 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentStore>,
     /// The catalog service's products and stock rows.
     pub products: Arc<dyn ProductStore>,
+    /// The orders service's carts and orders.
+    pub orders: Arc<dyn OrderStore>,
 }
 
 impl Stores {
@@ -71,7 +76,8 @@ impl Stores {
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),
-            products: Arc::new(catalog::Products { pool }),
+            products: Arc::new(catalog::Products { pool: pool.clone() }),
+            orders: Arc::new(orders::Orders { pool }),
         }
     }
 
@@ -82,7 +88,8 @@ impl Stores {
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),
-            products: Arc::new(catalog::Products { pool }),
+            products: Arc::new(catalog::Products { pool: pool.clone() }),
+            orders: Arc::new(orders::Orders { pool }),
         }
     }
 }

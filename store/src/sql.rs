@@ -39,31 +39,17 @@ macro_rules! impl_store {
             use super::*;
             use crate::sql::{corrupt, other, store_error};
             use async_trait::async_trait;
-            use chrono::{DateTime, Utc};
+            use chrono::Utc;
             use pazar_actors::{
-                Event, Money, Order, OrderId, OrderLine, OrderPage, OrderStatus, Page, ProductId,
-                Reservation, StatusChange, StockChange, OrderTransition, WriteSet, Store,
-                StoreError, StoredEvent, UserId,
+                Event, Order, OrderId, OrderLine, OrderStatus, ProductId, Reservation,
+                StatusChange, StockChange, OrderTransition, WriteSet, Store, StoreError,
+                StoredEvent,
             };
             use pazar_actors::PaymentSession;
             use sqlx::Row;
             use std::collections::HashMap;
             use uuid::Uuid;
 
-            type DbRow = <$db as sqlx::Database>::Row;
-
-            /// `(product_id, order_id)` of hold rows.
-            fn hold_pairs(rows: &[DbRow]) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
-                rows.iter()
-                    .map(|row| {
-                        Ok((
-                            ProductId(row.try_get::<Uuid, _>("product_id")?),
-                            OrderId(row.try_get::<Uuid, _>("order_id")?),
-                        ))
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(other)
-            }
 
             #[async_trait]
             impl Store for $store {
@@ -181,259 +167,6 @@ macro_rules! impl_store {
                     tx.commit().await.map_err(other)
                 }
 
-                async fn load_cart(
-                    &self,
-                    user: UserId,
-                ) -> Result<Vec<(ProductId, i64)>, StoreError> {
-                    let rows = sqlx::query(
-                        "select product_id, quantity from cart_lines where user_id = $1 \
-                         order by added_at, product_id",
-                    )
-                    .bind(user.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    rows.iter()
-                        .map(|row| {
-                            Ok((
-                                ProductId(row.try_get::<Uuid, _>("product_id")?),
-                                row.try_get::<i64, _>("quantity")?,
-                            ))
-                        })
-                        .collect::<Result<Vec<_>, sqlx::Error>>()
-                        .map_err(other)
-                }
-
-                async fn set_cart_line(
-                    &self,
-                    user: UserId,
-                    product: ProductId,
-                    quantity: i64,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "insert into cart_lines (user_id, product_id, quantity, added_at) \
-                         values ($1, $2, $3, $4) on conflict (user_id, product_id) \
-                         do update set quantity = excluded.quantity",
-                    )
-                    .bind(user.0)
-                    .bind(product.0)
-                    .bind(quantity)
-                    .bind(pazar_actors::now())
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(other)
-                }
-
-                async fn remove_cart_line(
-                    &self,
-                    user: UserId,
-                    product: ProductId,
-                ) -> Result<(), StoreError> {
-                    sqlx::query("delete from cart_lines where user_id = $1 and product_id = $2")
-                        .bind(user.0)
-                        .bind(product.0)
-                        .execute(&self.pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(other)
-                }
-
-                async fn clear_cart(&self, user: UserId) -> Result<(), StoreError> {
-                    sqlx::query("delete from cart_lines where user_id = $1")
-                        .bind(user.0)
-                        .execute(&self.pool)
-                        .await
-                        .map(|_| ())
-                        .map_err(other)
-                }
-
-                async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-                    let Some(row) = sqlx::query("select * from orders where id = $1")
-                        .bind(id.0)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(other)?
-                    else {
-                        return Ok(None);
-                    };
-                    let status: String = row.try_get("status").map_err(other)?;
-                    let currency: String = row.try_get("total_currency").map_err(other)?;
-                    let lines = sqlx::query(
-                        "select * from order_lines where order_id = $1 order by position",
-                    )
-                    .bind(id.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let history = sqlx::query(
-                        "select * from order_history where order_id = $1 order by position",
-                    )
-                    .bind(id.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let total = |amount: i64, currency: &str| {
-                        Money::total(amount, currency).map_err(|e| corrupt("order total", e))
-                    };
-                    let parse_status = |raw: &str| {
-                        OrderStatus::parse(raw).ok_or_else(|| corrupt("order status", raw))
-                    };
-                    Ok(Some(Order {
-                        id,
-                        user_id: UserId(row.try_get::<Uuid, _>("user_id").map_err(other)?),
-                        status: parse_status(&status)?,
-                        total: total(row.try_get("total_amount").map_err(other)?, &currency)?,
-                        created_at: row.try_get("created_at").map_err(other)?,
-                        expires_at: row.try_get("expires_at").map_err(other)?,
-                        idempotency_key: row.try_get("idempotency_key").map_err(other)?,
-                        lines: lines
-                            .iter()
-                            .map(|line| {
-                                let currency: String = line.try_get("currency").map_err(other)?;
-                                Ok(OrderLine {
-                                    product_id: ProductId(
-                                        line.try_get::<Uuid, _>("product_id").map_err(other)?,
-                                    ),
-                                    name: line.try_get("name").map_err(other)?,
-                                    sku: line.try_get("sku").map_err(other)?,
-                                    quantity: line.try_get("quantity").map_err(other)?,
-                                    unit_price: Money::price(
-                                        line.try_get("unit_amount").map_err(other)?,
-                                        &currency,
-                                    )
-                                    .map_err(|e| corrupt("order line price", e))?,
-                                })
-                            })
-                            .collect::<Result<_, StoreError>>()?,
-                        history: history
-                            .iter()
-                            .map(|entry| {
-                                let status: String = entry.try_get("status").map_err(other)?;
-                                Ok(StatusChange {
-                                    status: parse_status(&status)?,
-                                    at: entry.try_get("at").map_err(other)?,
-                                    reason: entry.try_get("reason").map_err(other)?,
-                                })
-                            })
-                            .collect::<Result<_, StoreError>>()?,
-                    }))
-                }
-
-                async fn order_by_idempotency_key(
-                    &self,
-                    user: UserId,
-                    key: &str,
-                ) -> Result<Option<Order>, StoreError> {
-                    let id: Option<Uuid> = sqlx::query_scalar(
-                        "select id from orders where user_id = $1 and idempotency_key = $2",
-                    )
-                    .bind(user.0)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    match id {
-                        Some(id) => self.order(OrderId(id)).await,
-                        None => Ok(None),
-                    }
-                }
-
-                async fn orders_of_user(
-                    &self,
-                    user: UserId,
-                    page: Page,
-                ) -> Result<OrderPage, StoreError> {
-                    let total: i64 =
-                        sqlx::query_scalar("select count(*) from orders where user_id = $1")
-                            .bind(user.0)
-                            .fetch_one(&self.pool)
-                            .await
-                            .map_err(other)?;
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select id from orders where user_id = $1 \
-                         order by created_at desc, id desc limit $2 offset $3",
-                    )
-                    .bind(user.0)
-                    .bind(page.limit)
-                    .bind(page.offset)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let orders = self.orders_by_ids(ids).await?;
-                    Ok(OrderPage { orders, total })
-                }
-
-                async fn orders_with_status(
-                    &self,
-                    status: Option<OrderStatus>,
-                    page: Page,
-                ) -> Result<OrderPage, StoreError> {
-                    let total: i64 = sqlx::query_scalar(
-                        "select count(*) from orders where (cast($1 as text) is null or status = $1)",
-                    )
-                    .bind(status.map(|s| s.as_str()))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select id from orders where (cast($1 as text) is null or status = $1) \
-                         order by created_at desc, id desc limit $2 offset $3",
-                    )
-                    .bind(status.map(|s| s.as_str()))
-                    .bind(page.limit)
-                    .bind(page.offset)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    let orders = self.orders_by_ids(ids).await?;
-                    Ok(OrderPage { orders, total })
-                }
-
-                async fn due_orders(
-                    &self,
-                    now: DateTime<Utc>,
-                    limit: i64,
-                ) -> Result<Vec<OrderId>, StoreError> {
-                    let ids: Vec<Uuid> = sqlx::query_scalar(
-                        "select id from orders where status = 'pending_payment' \
-                         and expires_at <= $1 order by expires_at limit $2",
-                    )
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    Ok(ids.into_iter().map(OrderId).collect())
-                }
-
-                async fn order_exists(&self, id: OrderId) -> Result<bool, StoreError> {
-                    let found: Option<i32> =
-                        sqlx::query_scalar("select 1 from orders where id = $1")
-                            .bind(id.0)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(other)?;
-                    Ok(found.is_some())
-                }
-
-                async fn orphan_checkout_holds(
-                    &self,
-                    limit: i64,
-                ) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
-                    let rows = sqlx::query(
-                        "select r.product_id, r.order_id from stock_reservations r \
-                         where r.source = 'checkout' \
-                         and not exists (select 1 from orders o where o.id = r.order_id) \
-                         order by r.order_id limit $1",
-                    )
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(other)?;
-                    hold_pairs(&rows)
-                }
-
                 async fn events_after(
                     &self,
                     after: i64,
@@ -501,18 +234,6 @@ macro_rules! impl_store {
                     .await
                     .map(|_| ())
                     .map_err(other)
-                }
-            }
-
-            impl $store {
-                async fn orders_by_ids(&self, ids: Vec<Uuid>) -> Result<Vec<Order>, StoreError> {
-                    let mut orders = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        if let Some(order) = self.order(OrderId(id)).await? {
-                            orders.push(order);
-                        }
-                    }
-                    Ok(orders)
                 }
             }
 

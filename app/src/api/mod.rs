@@ -1,9 +1,7 @@
 //! The operations of the API, one module per area, plus the JSON shapes they share.
 
 pub mod admin;
-pub mod cart;
 pub mod events;
 pub mod health;
-pub mod orders;
 
 pub use pazar_http::params::{status_filter, JsonBody, MoneyDto, UuidParam};

@@ -292,7 +292,7 @@ async fn watch_until_paid(
         }
     }
     for order in confirmed_at.keys() {
-        let read_back = shop.order(*order).await.expect("order");
+        let read_back = shop.orders.order(*order).await.expect("order");
         assert_eq!(read_back.status, OrderStatus::Paid, "order {order}");
     }
     let lags = paid_at

@@ -7,9 +7,10 @@
 //! and every catalog change that matters to it. The socket is read only to notice
 //! that the client went away.
 
-use crate::api::cart::CartDto;
-use crate::AppState;
+use crate::cart_routes::CartDto;
+use crate::Orders;
 use futures_util::{SinkExt, StreamExt};
+use pazar_http::auth::Authenticator;
 use pazar_http::error::{problem, ApiError};
 use poem::web::websocket::{CloseCode, Message, WebSocket};
 use poem::web::Data;
@@ -33,7 +34,7 @@ fn bearer_token(request: &Request) -> Option<String> {
     })
 }
 
-fn frame(snapshot: pazar_actors::CartSnapshot) -> Message {
+fn frame(snapshot: crate::cart::CartSnapshot) -> Message {
     Message::Text(CartDto::from(snapshot).to_json_string())
 }
 
@@ -47,18 +48,19 @@ pub struct PingEvery(pub std::time::Duration);
 pub async fn live_cart(
     request: &Request,
     socket: WebSocket,
-    state: Data<&Arc<AppState>>,
+    auth: Data<&Arc<Authenticator>>,
+    orders: Data<&Orders>,
     ping: Data<&PingEvery>,
 ) -> poem::Result<impl IntoResponse> {
     let ping_every = ping.0 .0.max(std::time::Duration::from_millis(100));
     let token = bearer_token(request)
         .ok_or_else(|| ApiError::unauthorized("a valid bearer access token is required"))?;
-    let user = state.auth.authenticate(&token).await?.user_id()?;
-    let shop = state.shop.clone();
+    let user = auth.authenticate(&token).await?.user_id()?;
+    let live = orders.live_carts();
     // Subscribe before reading the snapshot, so no change can fall in between.
-    let mut subscription = shop.live_carts.subscribe(user);
-    let first = shop.cart(user).await.map_err(problem)?;
-    shop.live_carts.seen(user, &first);
+    let mut subscription = live.subscribe(user);
+    let first = orders.cart(user).await.map_err(problem)?;
+    live.seen(user, &first);
     Ok(socket.on_upgrade(move |stream| async move {
         let (mut sink, mut incoming) = stream.split();
         if sink.send(frame(first)).await.is_err() {

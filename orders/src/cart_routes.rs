@@ -1,22 +1,22 @@
 //! `/api/v1/cart`: the caller's cart.
 
-use super::health::Tag;
-use super::{JsonBody, MoneyDto, UuidParam};
-use crate::AppState;
-use pazar_actors::{CartSnapshot, LineStatus, Money, ProductId};
+use crate::cart::{CartSnapshot, LineStatus};
+use crate::Orders;
+use pazar_actors::{Money, ProductId};
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
+use pazar_http::openapi::Tag;
+use pazar_http::params::{JsonBody, MoneyDto, UuidParam};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Cart operations; each works on the cart of the token's user.
 pub struct CartApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// The service.
+    pub orders: Orders,
 }
 
 /// One line of the cart, at the product's current price.
@@ -106,12 +106,7 @@ impl CartApi {
     /// The caller's cart.
     #[oai(path = "/api/v1/cart", method = "get")]
     async fn get(&self, auth: BearerAuth) -> poem::Result<Json<CartDto>> {
-        let cart = self
-            .state
-            .shop
-            .cart(auth.0.user_id()?)
-            .await
-            .map_err(problem)?;
+        let cart = self.orders.cart(auth.0.user_id()?).await.map_err(problem)?;
         Ok(Json(cart.into()))
     }
 
@@ -123,8 +118,7 @@ impl CartApi {
         body: JsonBody<AddToCartRequest>,
     ) -> poem::Result<Json<CartDto>> {
         let cart = self
-            .state
-            .shop
+            .orders
             .add_to_cart(
                 auth.0.user_id()?,
                 ProductId(body.0.product_id),
@@ -144,8 +138,7 @@ impl CartApi {
         body: JsonBody<UpdateCartLineRequest>,
     ) -> poem::Result<Json<CartDto>> {
         let cart = self
-            .state
-            .shop
+            .orders
             .update_cart_line(
                 auth.0.user_id()?,
                 ProductId(product_id.0.parse("product_id")?),
@@ -164,8 +157,7 @@ impl CartApi {
         product_id: Path<UuidParam>,
     ) -> poem::Result<Json<CartDto>> {
         let cart = self
-            .state
-            .shop
+            .orders
             .remove_cart_line(
                 auth.0.user_id()?,
                 ProductId(product_id.0.parse("product_id")?),

@@ -1,22 +1,24 @@
 //! `/api/v1/orders`: checkout and the caller's orders; admin order views.
 
-use super::health::Tag;
-use super::{status_filter, MoneyDto, UuidParam};
-use crate::AppState;
+use crate::Orders;
 use chrono::{DateTime, Utc};
 use pazar_actors::{Money, Order, OrderId, OrderStatus, Page};
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::{problem, ApiError};
+use pazar_http::openapi::Tag;
+use pazar_http::params::{status_filter, MoneyDto, UuidParam};
+use pazar_payments::Payments;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Checkout and orders.
 pub struct OrderApi {
-    /// Shared state.
-    pub state: Arc<AppState>,
+    /// The service.
+    pub orders: Orders,
+    /// The payments service (an admin's refund).
+    pub payments: Payments,
 }
 
 /// A line of an order, at the price of checkout.
@@ -157,8 +159,7 @@ impl OrderApi {
         // Its declared bounds (1-255 characters, not blank) are enforced by poem-openapi.
         let key = idempotency_key.0.map(|k| k.trim().to_owned());
         let (order, created) = self
-            .state
-            .shop
+            .orders
             .checkout(auth.0.user_id()?, key)
             .await
             .map_err(problem)?;
@@ -176,8 +177,7 @@ impl OrderApi {
     ) -> poem::Result<Json<OrderListDto>> {
         let page = Page::parse(limit.0, offset.0).map_err(problem)?;
         let orders = self
-            .state
-            .shop
+            .orders
             .orders_of(auth.0.user_id()?, page)
             .await
             .map_err(problem)?;
@@ -195,8 +195,7 @@ impl OrderApi {
     #[oai(path = "/api/v1/orders/:id", method = "get")]
     async fn get(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
         let order = self
-            .state
-            .shop
+            .orders
             .order_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
@@ -207,8 +206,7 @@ impl OrderApi {
     #[oai(path = "/api/v1/orders/:id/cancel", method = "post")]
     async fn cancel(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
         let order = self
-            .state
-            .shop
+            .orders
             .cancel_order(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
@@ -236,8 +234,7 @@ impl OrderApi {
             "pending_payment, paid, fulfilled, cancelled, expired or refunded",
         )?;
         let orders = self
-            .state
-            .shop
+            .orders
             .all_orders(status, page)
             .await
             .map_err(problem)?;
@@ -257,8 +254,6 @@ impl OrderApi {
     async fn refund(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
         auth.0.require_admin()?;
         let order = self
-            .state
-            .shop
             .payments
             .refund_order(OrderId(id.0.parse("id")?))
             .await
@@ -271,8 +266,7 @@ impl OrderApi {
     async fn fulfil(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
         auth.0.require_admin()?;
         let order = self
-            .state
-            .shop
+            .orders
             .fulfil_order(OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;

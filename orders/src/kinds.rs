@@ -1,20 +1,21 @@
-//! The entity kinds not yet in their service's slice (carts and orders): how each
-//! kind's actor is named, spawned and given its state; and the Order actors seen
-//! as the payments service's `OrderDesk`.
+//! The orders service's entity kinds (carts and orders): how each kind's actor
+//! is named, spawned and given its state; and the Order actors seen as the
+//! payments service's `OrderDesk`.
 
+use crate::cart::{Cart, CartArgs};
+use crate::live::LiveCarts;
+use crate::order::{CheckoutsInProgress, OrderActor, OrderArgs, OrderMessage};
+use crate::store::OrderStore;
 use async_trait::async_trait;
-use pazar_actors::cart::{Cart, CartArgs};
-use pazar_actors::order::{CheckoutsInProgress, OrderActor, OrderArgs, StockGateway};
-use pazar_actors::{
-    Currency, DomainError, LiveCarts, OrderId, ProductCatalog, Store, StoreWriter, UserId,
-};
+use pazar_actors::order::StockGateway;
+use pazar_actors::{Currency, DomainError, Order, OrderId, ProductCatalog, StoreWriter, UserId};
 use pazar_supervisor::entity::{EntityHandle, EntityKind};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Cart entities: one actor per user id.
 pub struct CartKind {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn OrderStore>,
     pub(crate) catalog: Arc<dyn ProductCatalog>,
     pub(crate) currency: Currency,
     pub(crate) stock: Arc<dyn StockGateway>,
@@ -26,7 +27,7 @@ pub struct CartKind {
 
 /// Order entities: one actor per order id.
 pub struct OrderKind {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn OrderStore>,
     pub(crate) stock: Arc<dyn StockGateway>,
     pub(crate) writer: StoreWriter,
 }
@@ -79,17 +80,13 @@ pub struct OrderActors(pub EntityHandle<OrderKind>);
 
 #[async_trait]
 impl pazar_payments::OrderDesk for OrderActors {
-    async fn order(&self, id: OrderId) -> Result<pazar_actors::Order, DomainError> {
-        self.0
-            .call(id, |reply| pazar_actors::order::OrderMessage::Get { reply })
-            .await
+    async fn order(&self, id: OrderId) -> Result<Order, DomainError> {
+        self.0.call(id, |reply| OrderMessage::Get { reply }).await
     }
 
-    async fn mark_refunded(&self, id: OrderId) -> Result<pazar_actors::Order, DomainError> {
+    async fn mark_refunded(&self, id: OrderId) -> Result<Order, DomainError> {
         self.0
-            .call(id, |reply| pazar_actors::order::OrderMessage::Refund {
-                reply,
-            })
+            .call(id, |reply| OrderMessage::Refund { reply })
             .await?
     }
 }

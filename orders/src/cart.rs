@@ -6,21 +6,19 @@
 //! shows each product's current name, price and availability, so a line whose
 //! product ran short or was deleted is visible as such.
 
-use crate::order::{
-    release_all, CheckoutsInProgress, Order, OrderLine, OrderStatus, Shortage, StatusChange,
-};
-use crate::store_writer::{StoreWriter, Write};
-use crate::{
-    Currency, DomainError, LiveCarts, Money, OrderId, ProductCatalog, ProductId, StockGateway,
-    Store, UserId,
-};
+use crate::live::LiveCarts;
+use crate::order::{release_all, CheckoutsInProgress};
+use crate::store::OrderStore;
+use pazar_actors::order::{Order, OrderLine, OrderStatus, Shortage, StatusChange, StockGateway};
+use pazar_actors::store_writer::{StoreWriter, Write};
+use pazar_actors::{Currency, DomainError, Money, OrderId, ProductCatalog, ProductId, UserId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The most units one cart line (and one hold) may hold.
-pub const MAX_QUANTITY: i64 = 1_000_000;
+pub const MAX_QUANTITY: i64 = Money::MAX_QUANTITY;
 
 /// What every cart message answers with.
 pub type CartReply = RpcReplyPort<Result<CartSnapshot, DomainError>>;
@@ -118,7 +116,7 @@ pub struct CartArgs {
     /// Whose cart.
     pub user_id: UserId,
     /// Where lines are loaded from and written to.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn OrderStore>,
     /// Product names, prices and availability.
     pub catalog: Arc<dyn ProductCatalog>,
     /// The currency of an empty cart's total.
@@ -140,7 +138,7 @@ pub struct CartState {
     user_id: UserId,
     /// `(product, quantity)` in the order added.
     lines: Vec<(ProductId, i64)>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn OrderStore>,
     catalog: Arc<dyn ProductCatalog>,
     currency: Currency,
     stock: Arc<dyn StockGateway>,
@@ -289,7 +287,7 @@ impl CartState {
         cart: &CartSnapshot,
         idempotency_key: Option<String>,
     ) -> Result<Order, DomainError> {
-        let created_at = crate::now();
+        let created_at = pazar_actors::now();
         let ttl = chrono::Duration::from_std(self.order_ttl)
             .map_err(|_| DomainError::invalid("order_ttl", "is too long"))?;
         let expires_at = created_at + ttl;

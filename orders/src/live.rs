@@ -7,7 +7,8 @@
 //! a socket whose queue is full is too slow and is dropped, so a stuck client can
 //! never hold up a cart actor.
 
-use crate::{CartSnapshot, ProductId, UserId};
+use crate::cart::CartSnapshot;
+use pazar_actors::{ProductId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -226,7 +227,8 @@ impl LiveCarts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CartLine, LineStatus, Money};
+    use crate::cart::{CartLine, LineStatus};
+    use pazar_actors::Money;
 
     fn snapshot(product: ProductId, available: i64, status: LineStatus) -> CartSnapshot {
         let price = Money::price(100, "EUR").unwrap();

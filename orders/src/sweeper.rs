@@ -1,11 +1,13 @@
-//! The tree's background loops: the sweeper (expiry and lapsed holds) and
-//! orphan-hold release at start. The task supervisor runs them and starts them
-//! again after a panic.
+//! The orders service's sweeper: expiry of unpaid orders, and the release of
+//! holds whose checkout died (also once at start). The task supervisor runs it
+//! and starts it again after a panic.
 
 use crate::kinds::OrderKind;
+use crate::order::{release_all, CheckoutsInProgress, OrderMessage};
+use crate::store::OrderStore;
 use chrono::Utc;
-use pazar_actors::order::{release_all, CheckoutsInProgress, OrderMessage, StockGateway};
-use pazar_actors::{DomainError, Store};
+use pazar_actors::order::StockGateway;
+use pazar_actors::DomainError;
 use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use std::time::Duration;
 /// Gives back checkout holds whose order does not exist and whose checkout is
 /// not running in this process (it died between reserving and storing its order).
 pub(crate) async fn release_orphan_holds(
-    store: &dyn Store,
+    store: &dyn OrderStore,
     stock: &dyn StockGateway,
     running: &CheckoutsInProgress,
 ) -> Result<(), DomainError> {
@@ -30,11 +32,9 @@ pub(crate) async fn release_orphan_holds(
 }
 
 /// The sweeper: expires pending orders past `expires_at` (through their Order
-/// actors, which release the stock), releases orphan checkout holds, and releases
-/// manual holds past their `expires_at`.
+/// actors, which release the stock), and releases orphan checkout holds.
 pub(crate) async fn sweep(
-    store: Arc<dyn Store>,
-    inventory: pazar_catalog::Inventory,
+    store: Arc<dyn OrderStore>,
     orders: EntityHandle<OrderKind>,
     stock: Arc<dyn StockGateway>,
     checkouts: Arc<CheckoutsInProgress>,
@@ -65,9 +65,6 @@ pub(crate) async fn sweep(
         }
         if let Err(error) = release_orphan_holds(&*store, &*stock, &checkouts).await {
             tracing::warn!(%error, "sweeper cannot release orphan checkout holds");
-        }
-        if let Err(error) = inventory.release_lapsed_holds(now, 500).await {
-            tracing::warn!(%error, "sweeper cannot read lapsed holds");
         }
     }
 }

@@ -1,12 +1,13 @@
-//! Outbox subscribers not yet in their services' slices: orders listen to
-//! payments, live carts listen to the catalog.
+//! The orders service's ears on the outbox: orders listen to payments, live
+//! carts listen to the catalog.
 
+use crate::cart::CartMessage;
 use crate::kinds::{CartKind, OrderKind};
+use crate::live::LiveCarts;
+use crate::order::OrderMessage;
 use async_trait::async_trait;
-use pazar_actors::cart::CartMessage;
-use pazar_actors::order::{OrderMessage, OrderStatus};
 use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, EventType, LiveCarts, OrderId, ProductId,
+    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, OrderStatus, ProductId,
     StoredEvent,
 };
 use pazar_payments::Payments;

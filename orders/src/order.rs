@@ -1,0 +1,262 @@
+//! `Order(order_id)`: the one actor that moves an order between statuses. A move
+//! that gives stock back (cancel, expire) first releases the order's holds at each
+//! ProductStock actor, in product-id order, and only then stores the new status, its
+//! history entry and its event (through the store writer). Releasing is idempotent
+//! (a hold already gone counts as released), so a crash between the two steps is
+//! repaired by simply doing the move again.
+
+use crate::store::OrderStore;
+use pazar_actors::order::StockGateway;
+use pazar_actors::store_writer::{StoreWriter, Write};
+use pazar_actors::{
+    DomainError, Order, OrderId, OrderStatus, OrderTransition, ProductId, StatusChange,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+
+/// The checkouts running in this process, between their first hold and the commit
+/// of their order. Holds of a checkout that is neither running nor has an order are
+/// orphans (the checkout died) and are released by the sweeper.
+#[derive(Default)]
+pub struct CheckoutsInProgress(std::sync::Mutex<std::collections::HashSet<OrderId>>);
+
+impl CheckoutsInProgress {
+    /// Marks a checkout as running.
+    pub fn start(&self, order: OrderId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(order);
+    }
+
+    /// Marks a checkout as over (its order committed, or its holds given back).
+    pub fn finish(&self, order: OrderId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&order);
+    }
+
+    /// Whether the checkout for `order` is running.
+    pub fn is_running(&self, order: OrderId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&order)
+    }
+}
+
+/// Releases the holds of `lines` for `order`; a hold already gone counts as released.
+pub async fn release_all(
+    stock: &dyn StockGateway,
+    order: OrderId,
+    products: &[ProductId],
+) -> Result<(), DomainError> {
+    for product in products {
+        match stock.release(*product, order).await {
+            Ok(_) | Err(DomainError::NotFound { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// The messages an Order actor understands.
+pub enum OrderMessage {
+    /// The order as it is.
+    Get {
+        /// Answered at once.
+        reply: RpcReplyPort<Order>,
+    },
+    /// The customer cancels a pending order.
+    Cancel {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+    /// The sweeper expires a pending order past `expires_at`.
+    Expire {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+    /// Payment succeeded: the held stock is sold.
+    MarkPaid {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+    /// An admin ships a paid order.
+    Fulfil {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+    /// The payment of a paid order was refunded: its units go back on the shelf.
+    Refund {
+        /// Answered once stored.
+        reply: RpcReplyPort<Result<Order, DomainError>>,
+    },
+}
+
+/// What an Order actor is started with.
+pub struct OrderArgs {
+    /// Which order.
+    pub order_id: OrderId,
+    /// Where it is loaded from and stored.
+    pub store: Arc<dyn OrderStore>,
+    /// The ProductStock actors.
+    pub stock: Arc<dyn StockGateway>,
+    /// Commits the order's transitions (group commit).
+    pub writer: StoreWriter,
+}
+
+/// The actor's state.
+pub struct OrderState {
+    order: Order,
+    stock: Arc<dyn StockGateway>,
+    writer: StoreWriter,
+}
+
+impl OrderState {
+    fn refuse(&self, wanted: OrderStatus) -> DomainError {
+        DomainError::conflict(
+            "invalid_transition",
+            format!(
+                "the order is {} and cannot become {}",
+                self.order.status.as_str(),
+                wanted.as_str()
+            ),
+        )
+    }
+
+    /// Stores the move to `status` with its history entry and event.
+    async fn enter(
+        &mut self,
+        status: OrderStatus,
+        reason: Option<String>,
+    ) -> Result<Order, DomainError> {
+        let from = self.order.status;
+        let mut next = self.order.clone();
+        next.status = status;
+        next.history.push(StatusChange {
+            status,
+            at: pazar_actors::now(),
+            reason,
+        });
+        let transition = OrderTransition {
+            order_id: next.id,
+            from,
+            change: next.history.last().cloned().expect("just pushed"),
+            position: next.history.len() as i64 - 1,
+        };
+        self.writer
+            .write(Write::Transition {
+                transition,
+                event: Box::new(next.event()),
+            })
+            .await?;
+        self.order = next;
+        Ok(self.order.clone())
+    }
+
+    async fn give_stock_back(&self) -> Result<(), DomainError> {
+        let products: Vec<ProductId> = self.order.lines.iter().map(|l| l.product_id).collect();
+        release_all(&*self.stock, self.order.id, &products).await
+    }
+
+    async fn transition(&mut self, wanted: OrderStatus) -> Result<Order, DomainError> {
+        use OrderStatus::*;
+        match (self.order.status, wanted) {
+            (PendingPayment, Cancelled) => {
+                self.give_stock_back().await?;
+                self.enter(Cancelled, Some("cancelled by the customer".into()))
+                    .await
+            }
+            (PendingPayment, Expired) => {
+                if self.order.expires_at > chrono::Utc::now() {
+                    return Err(DomainError::conflict(
+                        "not_due",
+                        "the order has not expired yet",
+                    ));
+                }
+                self.give_stock_back().await?;
+                self.enter(Expired, Some("not paid before expires_at".into()))
+                    .await
+            }
+            (PendingPayment, Paid) => {
+                for line in &self.order.lines {
+                    match self.stock.commit(line.product_id, self.order.id).await {
+                        // Already committed by an earlier attempt that crashed before storing.
+                        Ok(_) | Err(DomainError::NotFound { .. }) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                self.enter(Paid, None).await
+            }
+            (Paid, Fulfilled) => self.enter(Fulfilled, None).await,
+            (Paid, Refunded) => {
+                let reason = format!("refund of order {}", self.order.id);
+                for line in &self.order.lines {
+                    self.stock
+                        .restock(line.product_id, line.quantity, &reason)
+                        .await?;
+                }
+                self.enter(Refunded, Some("refunded by an admin".into()))
+                    .await
+            }
+            _ => Err(self.refuse(wanted)),
+        }
+    }
+}
+
+/// The actor: behaviour only.
+pub struct OrderActor;
+
+impl Actor for OrderActor {
+    type Msg = OrderMessage;
+    type State = OrderState;
+    type Arguments = OrderArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<OrderMessage>,
+        args: OrderArgs,
+    ) -> Result<OrderState, ActorProcessingErr> {
+        let order = args
+            .store
+            .order(args.order_id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "order" })?;
+        Ok(OrderState {
+            order,
+            stock: args.stock,
+            writer: args.writer,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<OrderMessage>,
+        message: OrderMessage,
+        state: &mut OrderState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            OrderMessage::Get { reply } => {
+                let _ = reply.send(state.order.clone());
+            }
+            OrderMessage::Cancel { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Cancelled).await);
+            }
+            OrderMessage::Expire { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Expired).await);
+            }
+            OrderMessage::MarkPaid { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Paid).await);
+            }
+            OrderMessage::Fulfil { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Fulfilled).await);
+            }
+            OrderMessage::Refund { reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Refunded).await);
+            }
+        }
+        Ok(())
+    }
+}

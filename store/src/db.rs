@@ -171,43 +171,25 @@ impl<'q> Statement<'q> {
             })
     }
 
+    /// Runs it on a pool or a connection; the number of rows it changed.
+    async fn run(self, on: On<'_>) -> Result<u64, sqlx::Error> {
+        let changed = match on {
+            On::Pool(Pool::Sqlite(pool)) => self.sqlite().execute(pool).await?.rows_affected(),
+            On::Pool(Pool::Postgres(pool)) => self.postgres().execute(pool).await?.rows_affected(),
+            On::Conn(Conn::Sqlite(conn)) => self.sqlite().execute(conn).await?.rows_affected(),
+            On::Conn(Conn::Postgres(conn)) => self.postgres().execute(conn).await?.rows_affected(),
+        };
+        Ok(changed)
+    }
+
+    /// Runs it; the number of rows it changed.
+    pub(crate) async fn execute(self, pool: &Pool) -> Result<u64, StoreError> {
+        self.run(On::Pool(pool)).await.map_err(other)
+    }
+
     /// Runs it on `conn`; the number of rows it changed.
     pub(crate) async fn execute_in(self, conn: Conn<'_>) -> Result<u64, StoreError> {
-        match conn {
-            Conn::Sqlite(conn) => self.sqlite().execute(conn).await.map(|r| r.rows_affected()),
-            Conn::Postgres(conn) => self
-                .postgres()
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected()),
-        }
-        .map_err(other)
-    }
-
-    /// Runs it on `conn`; a unique violation is `Conflict { constraint }`.
-    pub(crate) async fn execute_unique_in(
-        self,
-        conn: Conn<'_>,
-        constraint: &str,
-    ) -> Result<u64, StoreError> {
-        match conn {
-            Conn::Sqlite(conn) => self.sqlite().execute(conn).await.map(|r| r.rows_affected()),
-            Conn::Postgres(conn) => self
-                .postgres()
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected()),
-        }
-        .map_err(|error| store_error(error, constraint))
-    }
-
-    /// Runs it on `conn`; the one row it returns.
-    pub(crate) async fn fetch_one_in(self, conn: Conn<'_>) -> Result<Row, StoreError> {
-        match conn {
-            Conn::Sqlite(conn) => self.sqlite().fetch_one(conn).await.map(Row::Sqlite),
-            Conn::Postgres(conn) => self.postgres().fetch_one(conn).await.map(Row::Postgres),
-        }
-        .map_err(other)
+        self.run(On::Conn(conn)).await.map_err(other)
     }
 
     /// Runs it; a unique violation is `Conflict { constraint }`.
@@ -216,26 +198,27 @@ impl<'q> Statement<'q> {
         pool: &Pool,
         constraint: &str,
     ) -> Result<u64, StoreError> {
-        match pool {
-            Pool::Sqlite(pool) => self.sqlite().execute(pool).await.map(|r| r.rows_affected()),
-            Pool::Postgres(pool) => self
-                .postgres()
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-        }
-        .map_err(|error| store_error(error, constraint))
+        self.run(On::Pool(pool))
+            .await
+            .map_err(|error| store_error(error, constraint))
     }
 
-    /// Runs it; the number of rows it changed.
-    pub(crate) async fn execute(self, pool: &Pool) -> Result<u64, StoreError> {
-        match pool {
-            Pool::Sqlite(pool) => self.sqlite().execute(pool).await.map(|r| r.rows_affected()),
-            Pool::Postgres(pool) => self
-                .postgres()
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
+    /// Runs it on `conn`; a unique violation is `Conflict { constraint }`.
+    pub(crate) async fn execute_unique_in(
+        self,
+        conn: Conn<'_>,
+        constraint: &str,
+    ) -> Result<u64, StoreError> {
+        self.run(On::Conn(conn))
+            .await
+            .map_err(|error| store_error(error, constraint))
+    }
+
+    /// Runs it on `conn`; the one row it returns.
+    pub(crate) async fn fetch_one_in(self, conn: Conn<'_>) -> Result<Row, StoreError> {
+        match conn {
+            Conn::Sqlite(conn) => self.sqlite().fetch_one(conn).await.map(Row::Sqlite),
+            Conn::Postgres(conn) => self.postgres().fetch_one(conn).await.map(Row::Postgres),
         }
         .map_err(other)
     }
@@ -282,6 +265,12 @@ impl<'q> Statement<'q> {
         }
         .map_err(other)
     }
+}
+
+/// Where a statement runs.
+enum On<'a> {
+    Pool(&'a Pool),
+    Conn(Conn<'a>),
 }
 
 /// A row of either database.

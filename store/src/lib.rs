@@ -69,10 +69,11 @@ pub struct Stores {
 }
 
 impl Stores {
-    fn sqlite(store: SqliteStore) -> Self {
-        let pool = db::Pool::Sqlite(store.pool.clone());
+    /// Every port over one database: the kernel's `shop` store, and the services'
+    /// ports over its general pool.
+    fn new(shop: Arc<dyn Store>, pool: db::Pool) -> Self {
         Self {
-            shop: Arc::new(store),
+            shop,
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),
@@ -81,16 +82,14 @@ impl Stores {
         }
     }
 
+    fn sqlite(store: SqliteStore) -> Self {
+        let pool = db::Pool::Sqlite(store.pool.clone());
+        Self::new(Arc::new(store), pool)
+    }
+
     fn postgres(store: PostgresStore) -> Self {
         let pool = db::Pool::Postgres(store.pool.clone());
-        Self {
-            shop: Arc::new(store),
-            mails: Arc::new(mail::Mails { pool: pool.clone() }),
-            users: Arc::new(users::Users { pool: pool.clone() }),
-            payments: Arc::new(payments::Payments { pool: pool.clone() }),
-            products: Arc::new(catalog::Products { pool: pool.clone() }),
-            orders: Arc::new(orders::Orders { pool }),
-        }
+        Self::new(Arc::new(store), pool)
     }
 }
 

@@ -1,10 +1,14 @@
-//! The Pazar domain: what a shop *is*, independent of how it is stored or served.
+//! Pazar's shared kernel: what every service slice builds on, independent of how
+//! it is stored or served.
 //!
-//! This crate holds the domain types (ids, [`Money`], products, users), the entity
-//! actors that own mutable state ([`product_stock::ProductStock`]), the services
-//! whose rules need no single owner ([`Accounts`], [`Catalog`]), and the *ports*
-//! the domain needs from the outside world ([`Store`]). There is no SQL, HTTP or
-//! Kafka here: adapters implement the ports in their own crates.
+//! This crate holds the common types (ids, [`Role`], [`Money`]); the records the
+//! store writer commits in one group commit across services (stock changes,
+//! [`Order`]s and their transitions, [`PaymentSession`]s) and the products'
+//! published model; the ports between services those records make possible
+//! ([`ProductCatalog`], [`StockGateway`]); the outbox [`EventBus`] with its keyed
+//! lanes; and the kernel's own port, [`Store`] (the group commit and the outbox).
+//! The services themselves are the crates `catalog`, `orders`, `users`,
+//! `payments` and `notifications`. There is no SQL, HTTP or Kafka here.
 //!
 //! Durability follows one rule: an entity actor applies a change to its memory,
 //! hands the write to the shared [`StoreWriter`], and the caller is answered only

@@ -12,10 +12,9 @@
 //! ├── orders:  EntitySupervisor<CartKind> ── Cart(user_id) …                    (on demand)
 //! ├── orders:  EntitySupervisor<OrderKind> ── Order(order_id) …                 (on demand)
 //! └── payments: EntitySupervisor<PaymentSessionKind> ── PaymentSession(order_id) …
-//! tasks (TaskSupervisor): store_writer (group commit), delivery:<subscriber>
-//! (one per outbox subscriber), sweeper (expires due orders, releases lapsed
-//! orphan holds), payment_reconciler, mailroom (sends the mails the `notifier`
-//! subscriber queues)
+//! tasks (TaskSupervisor): store_writer (group commit), hold_sweeper (catalog),
+//! delivery:<subscriber> (one per outbox subscriber), payment_reconciler,
+//! mailroom (notifications), sweeper (orders: expiry, holds of dead checkouts)
 //! ```
 
 pub mod api;

@@ -5,7 +5,7 @@
 //! a crash between Stripe's answer and Pazar's commit) returns the same intent
 //! instead of making a second one. The customer's browser confirms the intent with
 //! Stripe.js (automatic confirmation); Pazar learns the outcome from the signed
-//! webhook (`pazar-http`) or, when that never comes, from [`StripePayments`]'s
+//! webhook (`webhooks.rs`) or, when that never comes, from [`StripePayments`]'s
 //! `retrieve` during reconciliation.
 //!
 //! Only the `payment_intent` and `refund` parts of async-stripe are compiled. The

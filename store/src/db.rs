@@ -10,7 +10,7 @@
 //! let id: Uuid = rows[0].get("id")?;
 //! ```
 
-use crate::sql::{other, store_error};
+use crate::errors::{other, store_error};
 use pazar_actors::StoreError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -78,24 +78,6 @@ impl Conn<'_> {
     }
 }
 
-/// The connection of a transaction written with sqlx directly (the ports not yet
-/// cut per service), so that shared statements (the outbox) run in it too.
-pub(crate) trait AsConn {
-    fn conn(&mut self) -> Conn<'_>;
-}
-
-impl AsConn for Transaction<'static, Sqlite> {
-    fn conn(&mut self) -> Conn<'_> {
-        Conn::Sqlite(self)
-    }
-}
-
-impl AsConn for Transaction<'static, Postgres> {
-    fn conn(&mut self) -> Conn<'_> {
-        Conn::Postgres(self)
-    }
-}
-
 /// A value both drivers can bind (owned text: `String`, not `&str`, whose SQLite
 /// encoding is tied to one lifetime).
 pub(crate) trait Param: Sync {
@@ -138,6 +120,23 @@ pub(crate) struct Statement<'q> {
     params: Vec<&'q dyn Param>,
 }
 
+/// `count` rows of `width` placeholders each, numbered from `$1`, for a
+/// multi-row `values` list: `rows(2, 2)` is `($1, $2), ($3, $4)`.
+pub(crate) fn rows(count: usize, width: usize) -> String {
+    (0..count)
+        .map(|row| format!("({})", list(width, row * width + 1)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `count` placeholders numbered from `$first`: `list(3, 2)` is `$2, $3, $4`.
+pub(crate) fn list(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement with `$N` placeholders.
 pub(crate) fn sql(sql: &str) -> Statement<'_> {
     Statement {
@@ -150,6 +149,12 @@ impl<'q> Statement<'q> {
     /// Binds the next placeholder.
     pub(crate) fn bind(mut self, value: &'q dyn Param) -> Self {
         self.params.push(value);
+        self
+    }
+
+    /// Binds the next placeholders, one row of a multi-row statement.
+    pub(crate) fn bind_all<const N: usize>(mut self, values: [&'q dyn Param; N]) -> Self {
+        self.params.extend(values);
         self
     }
 
@@ -294,5 +299,15 @@ impl Row {
             Row::Postgres(row) => row.try_get(column),
         }
         .map_err(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(super::rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::list(3, 2), "$2, $3, $4");
+        assert_eq!(super::rows(0, 3), "");
     }
 }

@@ -2,26 +2,26 @@
 //!
 //! All of Pazar's SQL lives in this crate, and both backends share it, because
 //! sqlx decodes the same Rust types (`Uuid`, `DateTime<Utc>`, `i64`) on both; what
-//! differs — connection options, migrations, and the case-insensitive `LIKE` —
-//! lives in `sqlite.rs` and `postgres.rs`. The backend is chosen once, from the URL
+//! differs — connection options and migrations in `sqlite.rs` and `postgres.rs`,
+//! the case-insensitive `LIKE` in `catalog.rs`. The backend is chosen once, from the URL
 //! scheme, by [`connect`], which returns [`Stores`]: one port per service.
 //!
-//! Being re-cut per service (issue 12): a service's port is one plain module
-//! (`mail.rs`: the notifications service's `MailStore`; `users.rs`: the users
-//! service's `UserStore`; `payments.rs`: the payments service's `PaymentStore`;
-//! `catalog.rs`: the catalog service's `ProductStore`;
-//! `orders.rs`: the orders service's `OrderStore`) written once over
-//! `db.rs`, a pool of either database; the ports not yet cut (`pazar_actors::Store`)
-//! are still one implementation instantiated per database by a macro (`sql.rs`).
+//! One plain module per port, each written once for both databases over `db.rs`
+//! (a pool of either database): `catalog.rs` (`ProductStore`), `orders.rs`
+//! (`OrderStore`), `users.rs` (`UserStore`), `payments.rs` (`PaymentStore`),
+//! `mail.rs` (`MailStore`), and `kernel.rs` (`pazar_actors::Store`: the group
+//! commit and the outbox), with `outbox.rs` appending events inside any port's
+//! transaction and `errors.rs` mapping driver errors.
 
 mod catalog;
 mod db;
+mod errors;
+mod kernel;
 mod mail;
 mod orders;
 mod outbox;
 mod payments;
 mod postgres;
-mod sql;
 mod sqlite;
 mod users;
 
@@ -53,8 +53,7 @@ pub enum StoreOpenError {
 /// Every store port of one database, for the process to hand to its services.
 #[derive(Clone)]
 pub struct Stores {
-    /// The ports not yet cut into per-service slices (issue 12: they move out one
-    /// service at a time).
+    /// The shared kernel's store: the group commit and the outbox.
     pub shop: Arc<dyn Store>,
     /// The notifications service's mail queue.
     pub mails: Arc<dyn MailStore>,
@@ -83,13 +82,19 @@ impl Stores {
     }
 
     fn sqlite(store: SqliteStore) -> Self {
-        let pool = db::Pool::Sqlite(store.pool.clone());
-        Self::new(Arc::new(store), pool)
+        let kernel = kernel::Kernel {
+            pool: db::Pool::Sqlite(store.pool.clone()),
+            writer: db::Pool::Sqlite(store.writer),
+        };
+        Self::new(Arc::new(kernel), db::Pool::Sqlite(store.pool))
     }
 
     fn postgres(store: PostgresStore) -> Self {
-        let pool = db::Pool::Postgres(store.pool.clone());
-        Self::new(Arc::new(store), pool)
+        let kernel = kernel::Kernel {
+            pool: db::Pool::Postgres(store.pool.clone()),
+            writer: db::Pool::Postgres(store.writer),
+        };
+        Self::new(Arc::new(kernel), db::Pool::Postgres(store.pool))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The notifications service's mail queue (`MailStore`), on either database.
 
 use crate::db::{self, Pool, Row};
-use crate::sql::corrupt;
+use crate::errors::corrupt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::{Page, StoreError};

@@ -2,7 +2,7 @@
 //! New orders and their transitions are committed by the store writer (`sql.rs`).
 
 use crate::db::{self, Pool, Row};
-use crate::sql::corrupt;
+use crate::errors::corrupt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::{

@@ -26,26 +26,10 @@ pub(crate) async fn append(mut conn: Conn<'_>, events: &[Event]) -> Result<(), S
         let offset = first + (chunk_index * ROWS_PER_STATEMENT) as i64;
         let seqs: Vec<i64> = (0..chunk.len() as i64).map(|i| offset + i).collect();
         let data: Vec<String> = chunk.iter().map(|event| event.data.to_string()).collect();
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let at = row * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    at + 1,
-                    at + 2,
-                    at + 3,
-                    at + 4,
-                    at + 5,
-                    at + 6,
-                    at + 7,
-                    at + 8
-                )
-            })
-            .collect();
         let sql = format!(
             "insert into outbox_events (seq, id, type, subject, time, source, version, data) \
              values {}",
-            rows.join(", ")
+            db::rows(chunk.len(), 8)
         );
         let mut insert = db::sql(&sql);
         for ((event, seq), data) in chunk.iter().zip(&seqs).zip(&data) {
@@ -59,9 +43,7 @@ pub(crate) async fn append(mut conn: Conn<'_>, events: &[Event]) -> Result<(), S
                 &event.version,
                 data,
             ];
-            for value in values {
-                insert = insert.bind(value);
-            }
+            insert = insert.bind_all(values);
         }
         insert.execute_in(conn.reborrow()).await?;
     }

@@ -3,7 +3,7 @@
 //! store writer (`sql.rs`, with the rest of a group commit).
 
 use crate::db::{self, Pool, Row};
-use crate::sql::corrupt;
+use crate::errors::corrupt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::payments::{IntentStatus, PaymentSession, PaymentStatus, ProviderIntent};

@@ -46,5 +46,3 @@ async fn applied(pool: &PgPool) -> usize {
         .map(|n| n as usize)
         .unwrap_or(0)
 }
-
-crate::sql::impl_store!(PostgresStore, sqlx::Postgres);

@@ -61,5 +61,3 @@ async fn applied(pool: &SqlitePool) -> usize {
         .map(|n| n as usize)
         .unwrap_or(0)
 }
-
-crate::sql::impl_store!(SqliteStore, sqlx::Sqlite);

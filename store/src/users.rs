@@ -2,7 +2,7 @@
 //! database.
 
 use crate::db::{self, Pool, Row};
-use crate::sql::corrupt;
+use crate::errors::corrupt;
 use async_trait::async_trait;
 use pazar_actors::{Event, Role, StoreError, UserId};
 use pazar_users::{Email, User, UserRecord, UserStore};

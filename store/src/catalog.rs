@@ -201,13 +201,18 @@ impl ProductStore for Products {
         .bind(&limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    ProductId(row.get::<Uuid>("product_id")?),
-                    OrderId(row.get::<Uuid>("order_id")?),
-                ))
-            })
-            .collect()
+        hold_pairs(&rows)
     }
+}
+
+/// `(product, order)` of stock reservation rows.
+pub(crate) fn hold_pairs(rows: &[Row]) -> Result<Vec<(ProductId, OrderId)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                ProductId(row.get::<Uuid>("product_id")?),
+                OrderId(row.get::<Uuid>("order_id")?),
+            ))
+        })
+        .collect()
 }

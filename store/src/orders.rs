@@ -246,13 +246,6 @@ impl OrderStore for Orders {
         .bind(&limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    ProductId(row.get::<Uuid>("product_id")?),
-                    OrderId(row.get::<Uuid>("order_id")?),
-                ))
-            })
-            .collect()
+        crate::catalog::hold_pairs(&rows)
     }
 }

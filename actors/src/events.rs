@@ -354,6 +354,34 @@ mod tests {
         }
     }
 
+    /// An event this build cannot read (here a version it does not know) never
+    /// reaches the handler: it is refused, and stays refused (retried, never
+    /// skipped), so its subject's later events wait behind it.
+    #[tokio::test]
+    async fn an_unreadable_event_is_refused_and_never_handled() {
+        let subscriber = PanicsOnce(AtomicU32::new(0));
+        let mut event = Event::of(
+            "subject",
+            &pazar_events::catalog::ProductDeleted {
+                product_id: uuid::Uuid::now_v7(),
+            },
+        );
+        event.version = 2;
+        let event = StoredEvent { seq: 1, event };
+        let policy = DeliveryPolicy {
+            backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            ..DeliveryPolicy::default()
+        };
+        let handled = tokio::time::timeout(
+            Duration::from_millis(200),
+            handle_until_done(&subscriber, &event, policy),
+        )
+        .await;
+        assert!(handled.is_err(), "an unreadable event was let through");
+        assert_eq!(subscriber.0.load(Ordering::SeqCst), 0);
+    }
+
     /// A panicking handler is retried like a failing one; its lane lives on.
     #[tokio::test]
     async fn a_panicking_handler_is_retried() {

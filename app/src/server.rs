@@ -153,7 +153,7 @@ async fn record<E: Endpoint>(
 /// `GET /metrics`: the OpenMetrics text format Prometheus scrapes.
 #[poem::handler]
 async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
-    let tree = state.shop.stock.snapshot(0).await;
+    let tree = state.shop.inventory.actors().snapshot(0).await;
     let body = state
         .metrics
         .render(tree.alive, tree.restarts_total, tree.passivated_total);

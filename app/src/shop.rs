@@ -4,12 +4,12 @@ use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::StockGateway;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{Currency, DomainError, EventBus, EventSignal, Store, StoreWriter};
-use pazar_catalog::{Catalog, Inventory, ProductStockKind, StockActors};
+use pazar_catalog::{Catalog, Inventory, StockActors};
 use pazar_notifications::{MailConfig, Notifications};
 use pazar_orders::Orders;
 use pazar_payments::{PaymentProvider, Payments};
 use pazar_store::Stores;
-use pazar_supervisor::entity::{EntityHandle, EntityPolicy};
+use pazar_supervisor::entity::EntityPolicy;
 use pazar_supervisor::snapshot::TreeSnapshot;
 use pazar_supervisor::tasks::{TaskPolicy, TaskSupervisor};
 use pazar_users::{Accounts, LoginThrottlePolicy};
@@ -133,8 +133,6 @@ pub struct Shop {
     pub catalog: Catalog,
     /// Stock commands (adjustments, holds, sales, retiring a product).
     pub inventory: Inventory,
-    /// ProductStock entities.
-    pub stock: EntityHandle<ProductStockKind>,
     /// The orders service (carts, checkout, orders).
     pub orders: Orders,
     /// The payments service.
@@ -153,7 +151,7 @@ pub struct Shop {
 impl Shop {
     /// Builds the tree on migrated stores.
     pub async fn start(stores: Stores, config: ShopConfig) -> Result<Self, DomainError> {
-        let store = stores.shop;
+        let store = stores.kernel;
         let signal = EventSignal::default();
         let events = EventBus::new(store.clone(), signal.clone(), config.delivery);
         let stopped = Arc::new(AtomicBool::new(false));
@@ -175,8 +173,7 @@ impl Shop {
                 sweep_every: config.sweep_every,
             })
             .await?;
-        let stock = inventory.actors().clone();
-        let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(stock.clone()));
+        let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(inventory.actors().clone()));
         let orders = pazar_orders::start(pazar_orders::Dependencies {
             store: stores.orders.clone(),
             catalog: Arc::new(catalog.clone()),
@@ -229,7 +226,6 @@ impl Shop {
             payments,
             events,
             store,
-            stock,
             root,
             failed,
             started_at: Instant::now(),
@@ -284,7 +280,7 @@ impl Shop {
             .to_owned(),
             uptime_seconds: self.started_at.elapsed().as_secs_f64(),
             supervisors: vec![
-                self.stock.snapshot(limit).await,
+                self.inventory.actors().snapshot(limit).await,
                 self.orders.cart_actors().snapshot(limit).await,
                 self.orders.order_actors().snapshot(limit).await,
                 self.payments.sessions().snapshot(limit).await,

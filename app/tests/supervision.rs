@@ -55,7 +55,7 @@ impl TestStore {
         };
         let stores = pazar_store::connect_and_migrate(&url).await.unwrap();
         Self {
-            store: stores.shop.clone(),
+            store: stores.kernel.clone(),
             stores,
             _dir: dir,
             postgres_db,
@@ -201,15 +201,15 @@ async fn passivation_reloads_state_from_the_store(backend: Backend) {
         .adjust_stock(id, 5, "delivery")
         .await
         .unwrap();
-    assert_eq!(shop.stock.alive(), 1);
+    assert_eq!(shop.inventory.actors().alive(), 1);
 
     eventually(
         Duration::from_secs(5),
         "the idle actor is passivated",
-        || async { shop.stock.alive() == 0 },
+        || async { shop.inventory.actors().alive() == 0 },
     )
     .await;
-    let snapshot = shop.stock.snapshot(10).await;
+    let snapshot = shop.inventory.actors().snapshot(10).await;
     assert_eq!(snapshot.passivated_total, 1);
     assert_eq!(snapshot.spawned_total, 1);
 
@@ -218,7 +218,7 @@ async fn passivation_reloads_state_from_the_store(backend: Backend) {
         shop.inventory.stock_levels(id).await.unwrap(),
         StockLevels::new(15, 3)
     );
-    assert_eq!(shop.stock.snapshot(10).await.spawned_total, 2);
+    assert_eq!(shop.inventory.actors().snapshot(10).await.spawned_total, 2);
     shop.shutdown().await;
     db.finish().await;
 }
@@ -244,7 +244,7 @@ async fn messages_racing_a_passivation_are_not_lost(backend: Backend) {
     );
     let record = db.stores.products.load_stock(id).await.unwrap().unwrap();
     assert_eq!(record.reservations.len(), 30);
-    assert!(shop.stock.snapshot(1).await.passivated_total >= 3);
+    assert!(shop.inventory.actors().snapshot(1).await.passivated_total >= 3);
     shop.shutdown().await;
     db.finish().await;
 }
@@ -262,7 +262,8 @@ async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Ba
 
     let started = Instant::now();
     let crashed = shop
-        .stock
+        .inventory
+        .actors()
         .call(id, |reply| ProductStockMessage::Panic { reply })
         .await;
     assert!(
@@ -277,10 +278,11 @@ async fn a_panicking_actor_is_restarted_and_its_caller_gets_an_error(backend: Ba
     );
 
     eventually(Duration::from_secs(5), "the actor is restarted", || async {
-        shop.stock.snapshot(10).await.restarts_total == 1 && shop.stock.alive() == 1
+        shop.inventory.actors().snapshot(10).await.restarts_total == 1
+            && shop.inventory.actors().alive() == 1
     })
     .await;
-    let snapshot = shop.stock.snapshot(10).await;
+    let snapshot = shop.inventory.actors().snapshot(10).await;
     assert_eq!(snapshot.actors[0].restarts, 1);
     // The restarted actor has the committed state.
     assert_eq!(
@@ -310,14 +312,16 @@ async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
     let id = product(&shop, "P-4", 1).await;
     for failure in 1..=3u64 {
         let crashed = shop
-            .stock
+            .inventory
+            .actors()
             .call(id, |reply| ProductStockMessage::Panic { reply })
             .await;
         assert!(matches!(crashed, Err(DomainError::Unavailable(_))));
         if failure < 3 {
             // Within the limit: wait for the restart before the next crash.
             eventually(Duration::from_secs(5), "the actor is restarted", || async {
-                shop.stock.snapshot(1).await.restarts_total == failure && shop.stock.alive() == 1
+                shop.inventory.actors().snapshot(1).await.restarts_total == failure
+                    && shop.inventory.actors().alive() == 1
             })
             .await;
         }
@@ -327,7 +331,7 @@ async fn the_restart_limit_escalates_to_the_root(backend: Backend) {
         .expect("the root learns of the escalation");
     assert!(reason.contains("product_stock"), "{reason}");
     assert!(!shop.is_healthy());
-    assert!(!shop.stock.is_running());
+    assert!(!shop.inventory.actors().is_running());
     // Callers now fail fast instead of hanging.
     let started = Instant::now();
     assert!(matches!(
@@ -394,7 +398,7 @@ async fn a_retired_product_is_gone_for_good(backend: Backend) {
     eventually(
         Duration::from_secs(5),
         "the retired actor stops",
-        || async { shop.stock.alive() == 0 },
+        || async { shop.inventory.actors().alive() == 0 },
     )
     .await;
     assert!(matches!(

@@ -366,7 +366,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
     );
     let alive = {
         let shop = shop.clone();
-        move || shop.stock.alive()
+        move || shop.inventory.actors().alive()
     };
     pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(5), 1000);
     let failure = {

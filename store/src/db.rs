@@ -196,10 +196,9 @@ impl<'q> Statement<'q> {
             .fold(sqlx::query(sql), |query, param| param.bind_sqlite(query))
     }
 
-    fn postgres(&self) -> Query<'q, Postgres, PgArguments> {
-        let params = self.params.clone();
-        params
-            .into_iter()
+    fn postgres(&self) -> Query<'_, Postgres, PgArguments> {
+        self.params
+            .iter()
             .fold(sqlx::query(self.sql), |query, param| {
                 param.bind_postgres(query)
             })

@@ -54,7 +54,7 @@ pub enum StoreOpenError {
 #[derive(Clone)]
 pub struct Stores {
     /// The shared kernel's store: the group commit and the outbox.
-    pub shop: Arc<dyn Store>,
+    pub kernel: Arc<dyn Store>,
     /// The notifications service's mail queue.
     pub mails: Arc<dyn MailStore>,
     /// The users service's accounts and login attempts.
@@ -68,11 +68,11 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Every port over one database: the kernel's `shop` store, and the services'
+    /// Every port over one database: the kernel's store, and the services'
     /// ports over its general pool.
-    fn new(shop: Arc<dyn Store>, pool: db::Pool) -> Self {
+    fn new(kernel: Arc<dyn Store>, pool: db::Pool) -> Self {
         Self {
-            shop,
+            kernel,
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),

@@ -71,7 +71,7 @@ fn adjust(product_id: ProductId, delta: i64, reason: &str) -> Write {
 async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) -> Write) {
     let (stores, _dir) = fresh_store(postgres).await;
     let ids = products(&stores).await;
-    let store = stores.shop.clone();
+    let store = stores.kernel.clone();
     let products = stores.products.clone();
     let (writer, _task) = StoreWriter::start(
         store.clone(),

@@ -52,7 +52,7 @@ async fn measure(args: Args) {
     // As `pazar serve` does: give memory back once many actors are gone.
     let alive = {
         let shop = shop.clone();
-        move || shop.stock.alive()
+        move || shop.inventory.actors().alive()
     };
     pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(1), 1000);
 
@@ -100,7 +100,7 @@ async fn measure(args: Args) {
     for task in tasks {
         task.await.unwrap();
     }
-    let alive = shop.stock.alive();
+    let alive = shop.inventory.actors().alive();
     let with_actors = resident_mib();
     println!(
         "{alive} actors alive after {:.1} s: resident {with_actors:.0} MiB (+{:.0} MiB, {:.2} KiB per actor; target < 1024 MiB)",
@@ -110,7 +110,7 @@ async fn measure(args: Args) {
     );
 
     let deadline = Instant::now() + Duration::from_secs(args.idle_seconds * 4 + 120);
-    while shop.stock.alive() > 0 {
+    while shop.inventory.actors().alive() > 0 {
         assert!(Instant::now() < deadline, "passivation did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -60,7 +60,7 @@ pub struct Product {
 }
 
 /// Stock as clients see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StockLevels {
     /// Units physically in stock.
     pub on_hand: i64,

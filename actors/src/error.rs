@@ -77,6 +77,14 @@ pub enum StoreError {
     /// caller may try again; an entity actor reloads its state from the store.
     #[error("the store writer stopped before the write's outcome was known")]
     Interrupted,
+    /// The batch was refused because this process no longer holds the lease of
+    /// `role`: another process has taken the role over (this one was paused or cut
+    /// off), and its stale writes must not land.
+    #[error("this process no longer holds the lease of the {role} role")]
+    Fenced {
+        /// The role whose epoch moved on.
+        role: String,
+    },
     /// Anything else: connection lost, disk full, a bug. Logged, never shown to clients.
     #[error("store failure: {0}")]
     Other(#[source] Cause),

@@ -38,7 +38,7 @@ pub use order::{
 };
 pub use payments::{PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{
-    HoldSource, OrderTransition, Reservation, StockChange, StockRecord, Store, WriteSet,
+    HoldSource, OrderTransition, Reservation, RoleLeases, StockChange, StockRecord, Store, WriteSet,
 };
 pub use store_writer::StoreWriter;
 

@@ -150,3 +150,32 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers how far a subscriber got.
     async fn save_event_cursor(&self, subscriber: &str, seq: i64) -> Result<(), StoreError>;
 }
+
+/// Leases of the entity-hosting roles (catalog, orders, payments): the one
+/// process active for a role holds its lease and renews it; another waits as a
+/// standby and takes it when it lapses. Each take raises the role's **epoch**,
+/// and the store refuses a batch written under an older epoch
+/// ([`StoreError::Fenced`]), so a process that was paused past its lease cannot
+/// overwrite what its successor wrote.
+#[async_trait]
+pub trait RoleLeases: Send + Sync + 'static {
+    /// Takes `role` for `holder` if it is free or lapsed: the new epoch, or `None`
+    /// while another holder's lease runs. From then on this store's batches are
+    /// fenced by that epoch.
+    async fn acquire(
+        &self,
+        role: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Extends the lease; `false` when it is no longer this holder's at `epoch`.
+    async fn renew(
+        &self,
+        role: &str,
+        holder: &str,
+        epoch: i64,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease up (at shutdown), so a standby takes over at once.
+    async fn release(&self, role: &str, holder: &str, epoch: i64) -> Result<(), StoreError>;
+}

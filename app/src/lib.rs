@@ -18,10 +18,13 @@
 //! ```
 
 pub mod api;
+pub mod lease;
+pub mod roles;
 pub mod server;
 pub mod shop;
 
 pub use pazar_notifications::MailConfig;
+pub use roles::{Roles, Service};
 pub use server::{app, serve, HttpConfig};
 pub use shop::{Shop, ShopConfig};
 

@@ -1,8 +1,12 @@
 //! Assembling the routes and middleware, and running the server.
 
 use crate::api::{admin::AdminApi, events::EventsApi, health::HealthApi};
+use crate::roles::{owner_of, Roles, Service};
 use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
+use pazar_http::internal::InternalToken;
+use pazar_http::openapi::Maybe;
+use pazar_http::trace::{self, TraceContext};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
@@ -23,6 +27,8 @@ pub struct HttpConfig {
     pub idle_timeout: Duration,
     /// The secret Stripe signs webhooks with; without it the webhook endpoint is 404.
     pub stripe_webhook_secret: Option<pazar_payments::webhooks::WebhookSecret>,
+    /// The internal API's shared secret; without it `/internal/v1` is 404.
+    pub internal_token: Option<InternalToken>,
 }
 
 impl Default for HttpConfig {
@@ -31,44 +37,80 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             idle_timeout: Duration::from_secs(15),
             stripe_webhook_secret: None,
+            internal_token: None,
         }
     }
 }
 
 /// The whole application as one endpoint: API, OpenAPI document, Swagger UI.
 pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
+    let shop = &state.shop;
     let apis = (
         HealthApi {
             state: state.clone(),
         },
-        pazar_users::routes::AuthApi {
-            accounts: state.shop.accounts.clone(),
-            auth: state.auth.clone(),
-            trusted_proxies: state.trusted_proxies.clone(),
-        },
-        pazar_catalog::routes::ProductApi {
-            catalog: state.shop.catalog.clone(),
-            inventory: state.shop.inventory.clone(),
-        },
-        pazar_orders::cart_routes::CartApi {
-            orders: state.shop.orders.clone(),
-        },
-        pazar_orders::routes::OrderApi {
-            orders: state.shop.orders.clone(),
-            payments: state.shop.payments.clone(),
-        },
-        pazar_payments::routes::PaymentApi {
-            payments: state.shop.payments.clone(),
-        },
+        Maybe(
+            shop.roles
+                .runs(Service::Users)
+                .then(|| pazar_users::routes::AuthApi {
+                    accounts: shop.accounts.clone(),
+                    auth: state.auth.clone(),
+                    trusted_proxies: state.trusted_proxies.clone(),
+                }),
+        ),
+        Maybe(
+            shop.catalog
+                .as_ref()
+                .map(|c| pazar_catalog::routes::ProductApi {
+                    catalog: c.catalog.clone(),
+                    inventory: c.inventory.clone(),
+                }),
+        ),
+        Maybe(
+            shop.orders
+                .as_ref()
+                .map(|orders| pazar_orders::cart_routes::CartApi {
+                    orders: orders.clone(),
+                }),
+        ),
+        Maybe(
+            shop.orders
+                .as_ref()
+                .map(|orders| pazar_orders::routes::OrderApi {
+                    orders: orders.clone(),
+                }),
+        ),
+        Maybe(
+            shop.payments
+                .as_ref()
+                .map(|p| pazar_payments::routes::PaymentApi {
+                    payments: p.clone(),
+                }),
+        ),
+        Maybe(
+            shop.payments
+                .as_ref()
+                .map(|p| pazar_payments::routes::RefundApi {
+                    payments: p.clone(),
+                }),
+        ),
         AdminApi {
             state: state.clone(),
         },
-        pazar_catalog::routes::StockHoldsApi {
-            inventory: state.shop.inventory.clone(),
-        },
-        pazar_notifications::routes::EmailsApi {
-            notifications: state.shop.notifications.clone(),
-        },
+        Maybe(
+            shop.catalog
+                .as_ref()
+                .map(|c| pazar_catalog::routes::StockHoldsApi {
+                    inventory: c.inventory.clone(),
+                }),
+        ),
+        Maybe(
+            shop.notifications
+                .as_ref()
+                .map(|n| pazar_notifications::routes::EmailsApi {
+                    notifications: n.clone(),
+                }),
+        ),
         EventsApi,
     );
     let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
@@ -85,29 +127,71 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     ));
     let (spec, docs) = pazar_http::openapi::endpoints(generated, service.swagger_ui_html());
     let limit = config.max_body_bytes;
-    Route::new()
+    let mut routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", service)
-        .at("/metrics", poem::get(metrics))
-        .at(
+        .at("/metrics", poem::get(metrics));
+    if let Some(orders) = &shop.orders {
+        routes = routes.at(
             "/api/v1/cart/live",
             poem::get(pazar_orders::socket::live_cart)
                 .data(pazar_orders::socket::PingEvery(config.idle_timeout / 2))
-                .data(state.shop.orders.clone()),
-        )
-        .at(
+                .data(orders.clone()),
+        );
+    }
+    if let Some(payments) = &shop.payments {
+        routes = routes.at(
             "/api/v1/webhooks/stripe",
             poem::post(pazar_payments::webhooks::stripe_webhook)
                 .data(config.stripe_webhook_secret.clone())
-                .data(state.shop.payments.clone()),
-        )
+                .data(payments.clone()),
+        );
+    }
+    if let (Some(catalog), Some(token)) = (&shop.catalog, &config.internal_token) {
+        let stock = Arc::new(pazar_catalog::StockActors(
+            catalog.inventory.actors().clone(),
+        ));
+        routes = routes.nest(
+            "/internal/v1",
+            pazar_catalog::internal::routes(stock, token.clone()),
+        );
+    }
+    let roles = shop.roles;
+    routes
+        .around(move |endpoint, request| elsewhere(endpoint, request, roles))
         .data(state.clone())
         .data(state.auth.clone())
         .around(move |endpoint, request| limit_body(endpoint, request, limit))
         .catch_all_error(|error| async move { into_problem_response(error) })
         .around(move |endpoint, request| allow(endpoint, request, allowed.clone()))
         .around(move |endpoint, request| record(endpoint, request, state.clone()))
+}
+
+/// A path of a role this process does not run: 404 problem+json naming the role,
+/// so a misrouted request says where it should have gone.
+async fn elsewhere<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+    roles: Roles,
+) -> poem::Result<Response> {
+    if let Some(role) = owner_of(request.uri().path()).filter(|role| !roles.runs(*role)) {
+        let mut problem = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "role-not-here",
+            "Not served by this process",
+            format!(
+                "{} belongs to the {role} role, which this process does not run (it runs \
+                 {roles}); send it through the gateway",
+                request.uri().path()
+            ),
+        );
+        problem
+            .extra
+            .insert("role".into(), serde_json::Value::from(role.as_str()));
+        return Err(problem.into());
+    }
+    Ok(endpoint.call(request).await?.into_response())
 }
 
 /// A 405 says which methods the path does answer (`Allow`, RFC 9110 §15.5.6).
@@ -132,15 +216,28 @@ async fn allow<E: Endpoint>(
     Ok(response)
 }
 
-/// Times every request and counts it by route and status.
+/// Times every request and counts it by route and status. Each request runs in
+/// its trace (the caller's `traceparent`, or a new one): its log lines name the
+/// trace id, and the internal calls it makes carry it on.
 async fn record<E: Endpoint>(
     endpoint: Arc<E>,
     request: Request,
     state: Arc<AppState>,
 ) -> poem::Result<Response> {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let response = endpoint.call(request).await?.into_response();
+    let trace = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse)
+        .map(|caller| caller.child())
+        .unwrap_or_else(TraceContext::start);
+    let span = tracing::info_span!("request", trace_id = %trace.trace_id_hex(), %method, path = %uri.path());
+    let response = trace::scope(trace, endpoint.call(request).instrument(span))
+        .await?
+        .into_response();
     state.metrics.record(
         method.as_str(),
         uri.path(),
@@ -153,10 +250,14 @@ async fn record<E: Endpoint>(
 /// `GET /metrics`: the OpenMetrics text format Prometheus scrapes.
 #[poem::handler]
 async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
-    let tree = state.shop.inventory.actors().snapshot(0).await;
-    let body = state
-        .metrics
-        .render(tree.alive, tree.restarts_total, tree.passivated_total);
+    let (alive, restarts, passivated) = match &state.shop.catalog {
+        Some(catalog) => {
+            let tree = catalog.inventory.actors().snapshot(0).await;
+            (tree.alive, tree.restarts_total, tree.passivated_total)
+        }
+        None => (0, 0, 0),
+    };
+    let body = state.metrics.render(alive, restarts, passivated);
     Response::builder()
         .content_type(pazar_http::metrics::CONTENT_TYPE)
         .body(body)

@@ -1,10 +1,13 @@
 //! The root of the tree and the [`Shop`] facade the HTTP layer talks to.
 
+use crate::lease::{self, HeldLeases};
+use crate::roles::{Roles, Service};
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::StockGateway;
 use pazar_actors::store_writer::StoreWriterConfig;
 use pazar_actors::{Currency, DomainError, EventBus, EventSignal, Store, StoreWriter};
-use pazar_catalog::{Catalog, Inventory, StockActors};
+use pazar_catalog::{Catalog, Inventory, ProductViews, StockActors};
+use pazar_http::internal::InternalToken;
 use pazar_notifications::{MailConfig, Notifications};
 use pazar_orders::Orders;
 use pazar_payments::{PaymentProvider, Payments};
@@ -54,6 +57,18 @@ pub struct ShopConfig {
     /// How the loops (store writer, deliveries, sweeper, reconciler, mailroom) are
     /// restarted after a panic.
     pub task_policy: TaskPolicy,
+    /// The services this process runs (default: all).
+    pub roles: Roles,
+    /// Where the catalog role answers the internal API, for an orders role
+    /// running without it (`PAZAR_CATALOG_URL`).
+    pub catalog_url: Option<String>,
+    /// The internal API's shared secret (`PAZAR_INTERNAL_TOKEN`): required when
+    /// roles are split; it also enables the catalog's internal routes.
+    pub internal_token: Option<InternalToken>,
+    /// Take the entity-hosting roles' leases (life `PAZAR_LEASE_TTL`) before
+    /// hosting them, waiting as a standby while another process holds one; `None`
+    /// takes none. Only PostgreSQL has leases.
+    pub lease_ttl: Option<Duration>,
 }
 
 impl Default for ShopConfig {
@@ -74,6 +89,10 @@ impl Default for ShopConfig {
             mail: None,
             live_sockets_per_user: pazar_orders::live::DEFAULT_SOCKETS_PER_USER,
             task_policy: TaskPolicy::default(),
+            roles: Roles::all(),
+            catalog_url: None,
+            internal_token: None,
+            lease_ttl: None,
         }
     }
 }
@@ -84,13 +103,13 @@ impl Default for ShopConfig {
 struct ShopRoot;
 
 struct RootState {
-    failed: watch::Sender<Option<String>>,
+    failed: Arc<watch::Sender<Option<String>>>,
 }
 
 impl Actor for ShopRoot {
     type Msg = ();
     type State = RootState;
-    type Arguments = watch::Sender<Option<String>>;
+    type Arguments = Arc<watch::Sender<Option<String>>>;
 
     async fn pre_start(
         &self,
@@ -122,25 +141,31 @@ impl Actor for ShopRoot {
     }
 }
 
-/// Everything the HTTP layer needs: the services and the supervised entities.
+/// Everything the HTTP layer needs: the services this process runs and the
+/// supervised entities. A service whose role runs elsewhere is `None`.
 #[derive(Clone)]
 pub struct Shop {
+    /// The roles this process runs.
+    pub roles: Roles,
     /// The store, for readiness checks.
     pub store: Arc<dyn Store>,
-    /// Users and logins.
+    /// Users and logins (every process: it checks the role of a token's user).
     pub accounts: Accounts,
-    /// Catalog reads and catalog-field changes.
-    pub catalog: Catalog,
-    /// Stock commands (adjustments, holds, sales, retiring a product).
-    pub inventory: Inventory,
-    /// The orders service (carts, checkout, orders).
-    pub orders: Orders,
-    /// The payments service.
-    pub payments: Payments,
+    /// The catalog service (products, stock): catalog role.
+    pub catalog: Option<pazar_catalog::Started>,
+    /// The orders service (carts, checkout, orders): orders role.
+    pub orders: Option<Orders>,
+    /// The payments service: payments role.
+    pub payments: Option<Payments>,
     /// The outbox and its delivery to subscribers.
     pub events: EventBus,
-    /// The notifications service (the mail queue).
-    pub notifications: Notifications,
+    /// The notifications service (the mail queue): notifications role.
+    pub notifications: Option<Notifications>,
+    /// The stock as this process reaches it (the actors, or the catalog's
+    /// internal API); orders role.
+    stock: Option<Arc<dyn StockGateway>>,
+    /// The role leases this process holds (PostgreSQL with `lease_ttl`).
+    leases: Option<Arc<HeldLeases>>,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     tasks: TaskSupervisor,
@@ -149,83 +174,148 @@ pub struct Shop {
 }
 
 impl Shop {
-    /// Builds the tree on migrated stores.
+    /// Builds the tree on migrated stores, with the services of `config.roles`.
     pub async fn start(stores: Stores, config: ShopConfig) -> Result<Self, DomainError> {
+        let roles = config.roles;
+        // The leases first: their epochs fence every write from here on.
+        let leases = match (&stores.leases, config.lease_ttl) {
+            (Some(leases), Some(ttl)) => {
+                Some(Arc::new(lease::take(leases.clone(), roles, ttl).await?))
+            }
+            _ => None,
+        };
         let store = stores.kernel;
         let signal = EventSignal::default();
         let events = EventBus::new(store.clone(), signal.clone(), config.delivery);
         let stopped = Arc::new(AtomicBool::new(false));
         let tasks = TaskSupervisor::new(config.task_policy, stopped.clone());
+        let (failed_tx, failed) = watch::channel(None);
+        let failed_tx = Arc::new(failed_tx);
+        if let Some(held) = &leases {
+            let (held, failed_tx) = (held.clone(), failed_tx.clone());
+            tasks.keep_running("leases", move || {
+                let (held, failed_tx) = (held.clone(), failed_tx.clone());
+                async move {
+                    let reason = held.keep().await;
+                    tracing::error!(%reason, "this process no longer holds its roles");
+                    let _ = failed_tx.send(Some(reason));
+                }
+            });
+        }
         let (writer, writer_loop) = StoreWriter::new(store.clone(), config.writer, signal.clone());
         tasks.keep_running("store_writer", move || writer_loop.run());
-        let (failed_tx, failed) = watch::channel(None);
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
             .await
             .map_err(|e| DomainError::Unavailable(format!("root supervisor: {e}")))?;
-        let pazar_catalog::Started { catalog, inventory } =
-            pazar_catalog::start(pazar_catalog::Dependencies {
-                store: stores.products,
+        let catalog = if roles.runs(Service::Catalog) {
+            Some(
+                pazar_catalog::start(pazar_catalog::Dependencies {
+                    store: stores.products.clone(),
+                    writer: writer.clone(),
+                    signal: signal.clone(),
+                    policy: config.stock_policy,
+                    root: root.get_cell(),
+                    tasks: &tasks,
+                    sweep_every: config.sweep_every,
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
+        let (orders, stock) = if roles.runs(Service::Orders) {
+            let (reader, stock) = match &catalog {
+                Some(started) => (
+                    started.catalog.clone(),
+                    Arc::new(StockActors(started.inventory.actors().clone()))
+                        as Arc<dyn StockGateway>,
+                ),
+                // The catalog runs in another process: products are read from the
+                // shared store (the `live-carts` subscriber drops cached views when
+                // a product changes there), stock is held through its internal API.
+                None => (
+                    Catalog::new(
+                        stores.products.clone(),
+                        Arc::new(ProductViews::default()),
+                        signal.clone(),
+                    ),
+                    remote_stock(&config)?,
+                ),
+            };
+            let orders = pazar_orders::start(pazar_orders::Dependencies {
+                store: stores.orders.clone(),
+                catalog: Arc::new(reader.clone()),
+                views: reader.views().clone(),
+                stock: stock.clone(),
                 writer: writer.clone(),
-                signal: signal.clone(),
-                policy: config.stock_policy,
-                root: root.get_cell(),
-                tasks: &tasks,
-                sweep_every: config.sweep_every,
-            })
-            .await?;
-        let gateway: Arc<dyn StockGateway> = Arc::new(StockActors(inventory.actors().clone()));
-        let orders = pazar_orders::start(pazar_orders::Dependencies {
-            store: stores.orders.clone(),
-            catalog: Arc::new(catalog.clone()),
-            views: catalog.views().clone(),
-            stock: gateway,
-            writer: writer.clone(),
-            events: &events,
-            tasks: &tasks,
-            root: root.get_cell(),
-            cart_policy: config.cart_policy,
-            order_policy: config.order_policy,
-            currency: config.currency,
-            order_ttl: config.order_ttl,
-            live_sockets_per_user: config.live_sockets_per_user,
-        })
-        .await?;
-        let payments = pazar_payments::start(pazar_payments::Dependencies {
-            store: stores.payments,
-            orders: Arc::new(orders.desk()),
-            provider: config.payment_provider.clone(),
-            writer: writer.clone(),
-            events: &events,
-            tasks: &tasks,
-            root: root.get_cell(),
-            policy: config.payment_policy,
-            reconcile_after: config.reconcile_after,
-            reconcile_every: config.sweep_every,
-        })
-        .await?;
-        orders.follow_payments(&events, &tasks, payments.clone());
-        let accounts = Accounts::new(stores.users, config.login_throttle, signal)?;
-        let notifications = pazar_notifications::start(
-            pazar_notifications::Dependencies {
-                mails: stores.mails,
-                reads: stores.orders,
-                users: accounts.clone(),
                 events: &events,
                 tasks: &tasks,
-                stopped: stopped.clone(),
-                poll: config.sweep_every,
-            },
-            config.mail.clone(),
-        );
-        orders.start_sweeper(&tasks, config.sweep_every).await?;
+                root: root.get_cell(),
+                cart_policy: config.cart_policy,
+                order_policy: config.order_policy,
+                currency: config.currency,
+                order_ttl: config.order_ttl,
+                live_sockets_per_user: config.live_sockets_per_user,
+            })
+            .await?;
+            (Some(orders), Some(stock))
+        } else {
+            (None, None)
+        };
+        let payments = if roles.runs(Service::Payments) {
+            let desk: Arc<dyn pazar_payments::OrderDesk> = match &orders {
+                Some(orders) => Arc::new(orders.desk()),
+                None => Arc::new(pazar_payments::desk::StoredOrders {
+                    store: stores.orders.clone(),
+                    wait: config.payment_policy.call_timeout * 2,
+                }),
+            };
+            Some(
+                pazar_payments::start(pazar_payments::Dependencies {
+                    store: stores.payments,
+                    orders: desk,
+                    provider: config.payment_provider.clone(),
+                    writer: writer.clone(),
+                    events: &events,
+                    tasks: &tasks,
+                    root: root.get_cell(),
+                    policy: config.payment_policy,
+                    reconcile_after: config.reconcile_after,
+                    reconcile_every: config.sweep_every,
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
+        let accounts = Accounts::new(stores.users, config.login_throttle, signal)?;
+        let notifications = roles.runs(Service::Notifications).then(|| {
+            pazar_notifications::start(
+                pazar_notifications::Dependencies {
+                    mails: stores.mails,
+                    reads: stores.orders,
+                    users: accounts.clone(),
+                    events: &events,
+                    tasks: &tasks,
+                    stopped: stopped.clone(),
+                    poll: config.sweep_every,
+                },
+                config.mail.clone(),
+            )
+        });
+        if let Some(orders) = &orders {
+            orders.start_sweeper(&tasks, config.sweep_every).await?;
+        }
         Ok(Self {
+            roles,
             accounts,
             catalog,
-            inventory,
             orders,
             payments,
             events,
             store,
+            stock,
+            leases,
             root,
             failed,
             started_at: Instant::now(),
@@ -233,6 +323,61 @@ impl Shop {
             notifications,
             tasks,
         })
+    }
+
+    /// The catalog service; panics unless this process runs the catalog role (for
+    /// the all-in-one default, tests and benchmarks).
+    pub fn catalog(&self) -> &Catalog {
+        &self.expect(&self.catalog, Service::Catalog).catalog
+    }
+
+    /// Stock commands; panics unless this process runs the catalog role.
+    pub fn inventory(&self) -> &Inventory {
+        &self.expect(&self.catalog, Service::Catalog).inventory
+    }
+
+    /// The orders service; panics unless this process runs the orders role.
+    pub fn orders(&self) -> &Orders {
+        self.expect(&self.orders, Service::Orders)
+    }
+
+    /// The payments service; panics unless this process runs the payments role.
+    pub fn payments(&self) -> &Payments {
+        self.expect(&self.payments, Service::Payments)
+    }
+
+    /// The notifications service; panics unless this process runs its role.
+    pub fn notifications(&self) -> &Notifications {
+        self.expect(&self.notifications, Service::Notifications)
+    }
+
+    fn expect<'a, T>(&self, service: &'a Option<T>, role: Service) -> &'a T {
+        service.as_ref().unwrap_or_else(|| {
+            panic!(
+                "this process does not run the {role} role (it runs {})",
+                self.roles
+            )
+        })
+    }
+
+    /// The stock as the order flow reaches it, when this process runs orders.
+    pub fn stock(&self) -> Option<&Arc<dyn StockGateway>> {
+        self.stock.as_ref()
+    }
+
+    /// Entity actors alive in this process (all kinds).
+    pub fn alive_actors(&self) -> usize {
+        let mut alive = 0;
+        if let Some(catalog) = &self.catalog {
+            alive += catalog.inventory.actors().alive();
+        }
+        if let Some(orders) = &self.orders {
+            alive += orders.cart_actors().alive() + orders.order_actors().alive();
+        }
+        if let Some(payments) = &self.payments {
+            alive += payments.sessions().alive();
+        }
+        alive
     }
 
     /// Resolves when the tree has given up (a supervisor escalated), with the reason.
@@ -267,6 +412,14 @@ impl Shop {
             )
             .await;
         self.root.stop(Some("shutdown".into()));
+        if let Some(leases) = &self.leases {
+            leases.release().await;
+        }
+    }
+
+    /// The leases held (`catalog@3,orders@1`), when this process takes leases.
+    pub fn leases(&self) -> Option<String> {
+        self.leases.as_ref().map(|held| held.describe())
     }
 
     /// The inspection snapshot, listing at most `limit` actors per kind.
@@ -278,14 +431,45 @@ impl Shop {
                 "failed"
             }
             .to_owned(),
+            roles: self.roles.to_string(),
+            leases: self.leases(),
             uptime_seconds: self.started_at.elapsed().as_secs_f64(),
-            supervisors: vec![
-                self.inventory.actors().snapshot(limit).await,
-                self.orders.cart_actors().snapshot(limit).await,
-                self.orders.order_actors().snapshot(limit).await,
-                self.payments.sessions().snapshot(limit).await,
-            ],
+            supervisors: {
+                let mut supervisors = Vec::new();
+                if let Some(catalog) = &self.catalog {
+                    supervisors.push(catalog.inventory.actors().snapshot(limit).await);
+                }
+                if let Some(orders) = &self.orders {
+                    supervisors.push(orders.cart_actors().snapshot(limit).await);
+                    supervisors.push(orders.order_actors().snapshot(limit).await);
+                }
+                if let Some(payments) = &self.payments {
+                    supervisors.push(payments.sessions().snapshot(limit).await);
+                }
+                supervisors
+            },
             tasks: self.tasks.snapshot(),
         }
     }
+}
+
+/// The catalog's stock over its internal API, for an orders role without it.
+fn remote_stock(config: &ShopConfig) -> Result<Arc<dyn StockGateway>, DomainError> {
+    let url = config.catalog_url.as_deref().ok_or_else(|| {
+        DomainError::invalid(
+            "PAZAR_CATALOG_URL",
+            "is needed by the orders role when the catalog role runs in another process",
+        )
+    })?;
+    let token = config.internal_token.clone().ok_or_else(|| {
+        DomainError::invalid(
+            "PAZAR_INTERNAL_TOKEN",
+            "is needed by the orders role to reach the catalog's internal API",
+        )
+    })?;
+    Ok(Arc::new(pazar_catalog::internal::RemoteStock::new(
+        url,
+        token,
+        config.stock_policy.call_timeout,
+    )?))
 }

@@ -8,12 +8,15 @@
 //!   and the actors seen as the order flow's `StockGateway`;
 //! - [`store`]: its store port, [`ProductStore`];
 //! - [`routes`]: its HTTP routes (`/api/v1/products…`, admin holds);
+//!   [`internal`]: its internal API (stock holds for an orders service in another
+//!   process) and that API's client;
 //! - [`start`]: wires it into a process.
 //!
 //! The products' published model (`Product`, `ProductView`, `StockLevels`) lives in
 //! the shared kernel (`pazar-actors`), because the order flow reads it and the
 //! store writer commits stock changes in the same group commits as orders.
 
+pub mod internal;
 pub mod kind;
 pub mod routes;
 pub mod service;

@@ -219,6 +219,16 @@ impl From<DomainError> for ApiError {
                 )
                 .retry_after(Duration::from_secs(1))
             }
+            DomainError::Store(StoreError::Fenced { role }) => {
+                tracing::error!(%role, "a write was fenced: another process holds the role now");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    format!("the {role} role has moved to another process; try again"),
+                )
+                .retry_after(Duration::from_secs(1))
+            }
             DomainError::Store(StoreError::NotFound) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", "not found")
             }

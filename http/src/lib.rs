@@ -3,7 +3,8 @@
 //! problem+json errors mapped from domain errors in exactly one place ([`error`]),
 //! request inputs that name the offending field ([`params`], [`validate`]),
 //! metrics, the client address behind trusted proxies, the silent-connection
-//! timeout, and the OpenAPI document's shared parts ([`openapi`]). The services'
+//! timeout, the OpenAPI document's shared parts ([`openapi`]), the internal API's
+//! shared secret ([`internal`]) and W3C trace context ([`trace`]). The services'
 //! routes and the app that assembles them live elsewhere (`app/`); nothing here
 //! knows a service.
 
@@ -11,9 +12,11 @@ pub mod auth;
 pub mod client_address;
 pub mod connection;
 pub mod error;
+pub mod internal;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
+pub mod trace;
 pub mod validate;
 
 pub use auth::{Authenticator, BearerAuth, RoleSource, TokenConfig, TokenIssuer};

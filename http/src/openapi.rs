@@ -178,6 +178,33 @@ fn ui_handler(page: poem::web::Data<&String>) -> Html<String> {
     Html(page.0.clone())
 }
 
+/// An API of a role this process may not run: its operations are always in the
+/// document (every process serves the whole shop's document), its routes only
+/// when the role runs here.
+pub struct Maybe<T>(pub Option<T>);
+
+impl<T: poem_openapi::OpenApi> poem_openapi::OpenApi for Maybe<T> {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        T::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+        if let Some(api) = self.0 {
+            api.add_routes(route_table);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,9 @@ pub enum CartMessage {
     Checkout {
         /// The client's Idempotency-Key: a repeated checkout returns the same order.
         idempotency_key: Option<String>,
+        /// The caller's trace: the stock holds (through the catalog's internal
+        /// API when it runs elsewhere) carry it on.
+        trace: Option<pazar_http::trace::TraceContext>,
         /// The order, and whether it was created now (false: found by its key).
         reply: RpcReplyPort<Result<(Order, bool), DomainError>>,
     },
@@ -523,9 +526,15 @@ impl Actor for Cart {
             }
             CartMessage::Checkout {
                 idempotency_key,
+                trace,
                 reply,
             } => {
-                let outcome = state.checkout(idempotency_key).await;
+                let outcome = match trace {
+                    Some(trace) => {
+                        pazar_http::trace::scope(trace, state.checkout(idempotency_key)).await
+                    }
+                    None => state.checkout(idempotency_key).await,
+                };
                 if matches!(outcome, Ok((_, true))) && state.live.is_watched(state.user_id) {
                     let emptied = state.snapshot().await;
                     state.announce(&emptied);

@@ -6,7 +6,6 @@ use crate::cart::{Cart, CartArgs};
 use crate::live::LiveCarts;
 use crate::order::{CheckoutsInProgress, OrderActor, OrderArgs, OrderMessage};
 use crate::store::OrderStore;
-use async_trait::async_trait;
 use pazar_actors::order::StockGateway;
 use pazar_actors::{Currency, DomainError, Order, OrderId, ProductCatalog, StoreWriter, UserId};
 use pazar_supervisor::entity::{EntityHandle, EntityKind};
@@ -75,16 +74,20 @@ impl EntityKind for CartKind {
     }
 }
 
-/// The Order actors as the payments service's [`OrderDesk`](pazar_payments::OrderDesk).
+/// The Order actors, as another service in this process reaches them (the
+/// payments service reads orders and marks them refunded through these).
+#[derive(Clone)]
 pub struct OrderActors(pub EntityHandle<OrderKind>);
 
-#[async_trait]
-impl pazar_payments::OrderDesk for OrderActors {
-    async fn order(&self, id: OrderId) -> Result<Order, DomainError> {
+impl OrderActors {
+    /// The order as it stands; `NotFound` if there is none.
+    pub async fn order(&self, id: OrderId) -> Result<Order, DomainError> {
         self.0.call(id, |reply| OrderMessage::Get { reply }).await
     }
 
-    async fn mark_refunded(&self, id: OrderId) -> Result<Order, DomainError> {
+    /// A refunded order's units go back on the shelf and it becomes `refunded`
+    /// (a no-op when it is already).
+    pub async fn mark_refunded(&self, id: OrderId) -> Result<Order, DomainError> {
         self.0
             .call(id, |reply| OrderMessage::Refund { reply })
             .await?

@@ -96,9 +96,8 @@ fn subscribe(events: &EventBus, tasks: &TaskSupervisor, subscriber: Arc<dyn Even
     });
 }
 
-/// Starts the service's entity supervisors (carts, orders) and the `live-carts`
-/// subscriber. The `orders` subscriber needs the payments service, which needs
-/// this one: [`Orders::follow_payments`] starts it once both exist; and
+/// Starts the service's entity supervisors (carts, orders) and its subscribers
+/// (`live-carts`: catalog changes; `orders`: payments' results).
 /// [`Orders::start_sweeper`] starts the sweeper after releasing holds whose
 /// checkout died before this process started.
 pub async fn start(deps: Dependencies<'_>) -> Result<Orders, DomainError> {
@@ -138,6 +137,13 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Orders, DomainError> {
         deps.root,
     )
     .await?;
+    subscribe(
+        deps.events,
+        deps.tasks,
+        Arc::new(subscribers::OrdersOnPayments {
+            orders: orders.clone(),
+        }),
+    );
     Ok(Orders {
         carts,
         orders,
@@ -149,24 +155,6 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Orders, DomainError> {
 }
 
 impl Orders {
-    /// The `orders` subscriber: a successful payment makes its order paid (or,
-    /// when the order closed first, is refunded through `payments`).
-    pub fn follow_payments(
-        &self,
-        events: &EventBus,
-        tasks: &TaskSupervisor,
-        payments: pazar_payments::Payments,
-    ) {
-        subscribe(
-            events,
-            tasks,
-            Arc::new(subscribers::OrdersOnPayments {
-                orders: self.orders.clone(),
-                payments,
-            }),
-        );
-    }
-
     /// Releases the holds of checkouts that died before this process started
     /// (none runs here yet), then runs the sweeper every `every`.
     pub async fn start_sweeper(
@@ -193,7 +181,7 @@ impl Orders {
         Ok(())
     }
 
-    /// The Order actors as the payments service's `OrderDesk`.
+    /// The Order actors, for the payments service in the same process.
     pub fn desk(&self) -> OrderActors {
         OrderActors(self.orders.clone())
     }
@@ -273,6 +261,7 @@ impl Orders {
         self.carts
             .call(user, |reply| CartMessage::Checkout {
                 idempotency_key: idempotency_key.clone(),
+                trace: pazar_http::trace::current(),
                 reply,
             })
             .await?

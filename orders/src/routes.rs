@@ -7,7 +7,6 @@ use pazar_http::auth::BearerAuth;
 use pazar_http::error::{problem, ApiError};
 use pazar_http::openapi::Tag;
 use pazar_http::params::{status_filter, MoneyDto, UuidParam};
-use pazar_payments::Payments;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -17,8 +16,6 @@ use uuid::Uuid;
 pub struct OrderApi {
     /// The service.
     pub orders: Orders,
-    /// The payments service (an admin's refund).
-    pub payments: Payments,
 }
 
 /// A line of an order, at the price of checkout.
@@ -246,19 +243,6 @@ impl OrderApi {
                 .collect::<Result<_, _>>()?,
             total: orders.total,
         }))
-    }
-
-    /// Refund a paid order (admin): the money goes back at the provider, the stock
-    /// back on the shelf; 409 unless paid.
-    #[oai(path = "/api/v1/admin/orders/:id/refund", method = "post")]
-    async fn refund(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
-        auth.0.require_admin()?;
-        let order = self
-            .payments
-            .refund_order(OrderId(id.0.parse("id")?))
-            .await
-            .map_err(problem)?;
-        Ok(Json(order.try_into()?))
     }
 
     /// Mark a paid order as shipped (admin; 409 unless paid).

@@ -7,19 +7,20 @@ use crate::live::LiveCarts;
 use crate::order::OrderMessage;
 use async_trait::async_trait;
 use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, OrderStatus, ProductId,
-    StoredEvent,
+    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, ProductId, StoredEvent,
 };
-use pazar_payments::Payments;
 use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
 
-/// The order service's ears: a successful payment makes the order paid, which
-/// sells its held stock. A payment that succeeds for an order that can no longer be
-/// paid (it expired or was cancelled first) is refunded automatically.
+/// The order service's ears on payments: a successful payment makes the order
+/// paid, which sells its held stock; a refund of a paid order puts its units back
+/// on the shelf and makes it refunded.
+///
+/// A payment that succeeds for an order that can no longer be paid (it expired or
+/// was cancelled first) is left as it is here: the payments service sees both
+/// facts and refunds it, and its `payments.refunded` finds the order closed.
 pub(crate) struct OrdersOnPayments {
     pub(crate) orders: EntityHandle<OrderKind>,
-    pub(crate) payments: Payments,
 }
 
 #[async_trait]
@@ -29,37 +30,28 @@ impl EventSubscriber for OrdersOnPayments {
     }
 
     fn wants(&self, kind: EventType) -> bool {
-        kind == EventType::PaymentSucceeded
+        matches!(
+            kind,
+            EventType::PaymentSucceeded | EventType::PaymentRefunded
+        )
     }
 
-    async fn handle(&self, event: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
+    async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
-        let paid = self
-            .orders
-            .call(order, |reply| OrderMessage::MarkPaid { reply })
-            .await
-            .and_then(|outcome| outcome);
-        let status = match paid {
-            Ok(_) => return Ok(()),
-            Err(DomainError::Conflict { .. }) => {
-                self.orders
-                    .call(order, |reply| OrderMessage::Get { reply })
-                    .await?
-                    .status
-            }
-            Err(error) => return Err(error),
+        let done = if let DomainEvent::PaymentRefunded(_) = payload {
+            self.orders
+                .call(order, |reply| OrderMessage::Refund { reply })
+                .await
+        } else {
+            self.orders
+                .call(order, |reply| OrderMessage::MarkPaid { reply })
+                .await
         };
-        match status {
-            // A redelivery: the order is paid already (or further along).
-            OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Refunded => Ok(()),
-            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PendingPayment => {
-                let reason = format!(
-                    "paid after the order was {}: refunded automatically",
-                    status.as_str()
-                );
-                tracing::warn!(%order, %reason);
-                self.payments.refund(order, reason).await.map(|_| ())
-            }
+        match done.and_then(|outcome| outcome) {
+            // A conflict is a redelivery (already paid or further along) or an
+            // order that closed first (the payments service refunds it).
+            Ok(_) | Err(DomainError::Conflict { .. }) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - [`reconcile`]: the loop that asks the provider about sessions whose news
 //!   never came;
 //! - [`subscriber`]: its ears on the outbox (`orders.created` starts a session,
-//!   `orders.cancelled`/`orders.expired` cancel its intent);
+//!   `orders.cancelled`/`orders.expired` cancel its intent, a payment that
+//!   succeeded for a closed order is refunded);
 //! - [`store`]: its store port, [`PaymentStore`];
 //! - [`routes`]: its HTTP routes;
 //! - [`Payments`]: its commands and queries, with the rules that are not the
@@ -18,8 +19,11 @@
 //!   it all into a process.
 //!
 //! It needs two things from the orders service, through the [`OrderDesk`] port:
-//! an order as it stands, and marking a refunded order `refunded`.
+//! an order as it stands, and marking a refunded order `refunded`; [`desk`] holds
+//! the port's two adapters (the Order actors in this process, or the stored
+//! orders when the orders role runs in another).
 
+pub mod desk;
 pub mod local;
 pub mod provider;
 pub mod reconcile;
@@ -124,6 +128,7 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Payments, DomainError> {
     }
     let delivery = deps.events.delivery(Arc::new(subscriber::PaymentsOnOrders {
         sessions: sessions.clone(),
+        orders: deps.orders.clone(),
     }));
     deps.tasks
         .keep_running(format!("delivery:{}", delivery.name()), move || {

@@ -9,6 +9,7 @@ use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
 use pazar_http::openapi::Tag;
 use pazar_http::params::{JsonBody, MoneyDto, UuidParam};
+use pazar_orders::routes::OrderDto;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -153,5 +154,28 @@ impl PaymentApi {
             status: session.status.as_str().to_owned(),
             last_error: session.last_error,
         }))
+    }
+}
+
+/// An admin's refund of an order. It lives with payments (the money goes back
+/// first), under the orders' path and tag where an admin looks for it.
+pub struct RefundApi {
+    /// The service.
+    pub payments: Payments,
+}
+
+#[OpenApi(tag = "Tag::Orders")]
+impl RefundApi {
+    /// Refund a paid order (admin): the money goes back at the provider, the stock
+    /// back on the shelf; 409 unless paid.
+    #[oai(path = "/api/v1/admin/orders/:id/refund", method = "post")]
+    async fn refund(&self, auth: BearerAuth, id: Path<UuidParam>) -> poem::Result<Json<OrderDto>> {
+        auth.0.require_admin()?;
+        let order = self
+            .payments
+            .refund_order(OrderId(id.0.parse("id")?))
+            .await
+            .map_err(problem)?;
+        Ok(Json(order.try_into()?))
     }
 }

@@ -37,8 +37,11 @@ pub enum PaymentSessionMessage {
         /// The session after the news.
         reply: RpcReplyPort<Result<PaymentSession, DomainError>>,
     },
-    /// The order was cancelled or expired: cancel the intent unless it was paid.
+    /// The order was cancelled or expired (`closed_as`): cancel the intent; if it
+    /// was paid after all, give the money back.
     Cancel {
+        /// What the order became.
+        closed_as: OrderStatus,
         /// The session after cancelling (None when there was none).
         reply: RpcReplyPort<Result<Option<PaymentSession>, DomainError>>,
     },
@@ -164,10 +167,17 @@ impl PaymentSessionState {
         self.update(intent, Some(&reason)).await
     }
 
-    async fn cancel(&mut self) -> Result<Option<PaymentSession>, DomainError> {
+    async fn cancel(
+        &mut self,
+        closed_as: OrderStatus,
+    ) -> Result<Option<PaymentSession>, DomainError> {
         let Some(current) = self.session.clone() else {
             return Ok(None);
         };
+        if current.status == PaymentStatus::Succeeded {
+            // The payment won a race it should have lost: the order had closed.
+            return self.refund(paid_too_late(closed_as)).await.map(Some);
+        }
         if current.status.is_final() {
             return Ok(Some(current));
         }
@@ -176,6 +186,15 @@ impl PaymentSessionState {
             .await
             .map(Some)
     }
+}
+
+/// Why a payment is refunded without being asked: it succeeded for an order that
+/// had closed first.
+pub(crate) fn paid_too_late(closed_as: OrderStatus) -> String {
+    format!(
+        "paid after the order was {}: refunded automatically",
+        closed_as.as_str()
+    )
 }
 
 /// The actor: behaviour only.
@@ -218,8 +237,8 @@ impl Actor for PaymentSessionActor {
             PaymentSessionMessage::Update { intent, reply } => {
                 let _ = reply.send(state.update(intent, None).await);
             }
-            PaymentSessionMessage::Cancel { reply } => {
-                let _ = reply.send(state.cancel().await);
+            PaymentSessionMessage::Cancel { closed_as, reply } => {
+                let _ = reply.send(state.cancel(closed_as).await);
             }
             PaymentSessionMessage::Refund { reason, reply } => {
                 let _ = reply.send(state.refund(reason).await);

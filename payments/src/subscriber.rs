@@ -1,15 +1,27 @@
 //! The payments service's ears: a new order gets its payment session (and
-//! intent); a cancelled or expired order gets its intent cancelled.
+//! intent); a cancelled or expired order gets its intent cancelled, and a payment
+//! that succeeded for a closed order is refunded.
 
-use crate::session::{PaymentSessionKind, PaymentSessionMessage};
+use crate::session::{paid_too_late, PaymentSessionKind, PaymentSessionMessage};
+use crate::OrderDesk;
 use async_trait::async_trait;
-use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, OrderId, StoredEvent};
+use pazar_actors::{
+    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, OrderStatus, StoredEvent,
+};
 use pazar_supervisor::EntityHandle;
+use std::sync::Arc;
 
 /// The payment service's ears: a new order gets its payment session (and intent);
 /// a cancelled or expired order gets its intent cancelled.
+///
+/// A payment can succeed for an order that expired or was cancelled a moment
+/// before (the customer paid at the provider as the order closed). Both events
+/// come here, in their commit order for that order, and whichever is handled
+/// second sees both facts: a succeeded payment of a closed order is refunded.
+/// The rule is the payments service's, so it holds when orders run elsewhere.
 pub(crate) struct PaymentsOnOrders {
     pub(crate) sessions: EntityHandle<PaymentSessionKind>,
+    pub(crate) orders: Arc<dyn OrderDesk>,
 }
 
 #[async_trait]
@@ -21,22 +33,50 @@ impl EventSubscriber for PaymentsOnOrders {
     fn wants(&self, kind: EventType) -> bool {
         matches!(
             kind,
-            EventType::OrderCreated | EventType::OrderCancelled | EventType::OrderExpired
+            EventType::OrderCreated
+                | EventType::OrderCancelled
+                | EventType::OrderExpired
+                | EventType::PaymentSucceeded
         )
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
-        let outcome = if let DomainEvent::OrderCreated(_) = payload {
-            self.sessions
+        let closed_as = match payload {
+            DomainEvent::OrderCreated(_) => None,
+            DomainEvent::OrderCancelled(_) => Some(OrderStatus::Cancelled),
+            DomainEvent::OrderExpired(_) => Some(OrderStatus::Expired),
+            // Paid: is the order still open? (The orders service makes it paid.)
+            _ => match self.orders.order(order).await?.status {
+                status @ (OrderStatus::Cancelled | OrderStatus::Expired) => {
+                    let reason = paid_too_late(status);
+                    tracing::warn!(%order, %reason);
+                    return self
+                        .sessions
+                        .call(order, |reply| PaymentSessionMessage::Refund {
+                            reason: reason.clone(),
+                            reply,
+                        })
+                        .await?
+                        .map(|_| ());
+                }
+                _ => return Ok(()),
+            },
+        };
+        let outcome = match closed_as {
+            None => self
+                .sessions
                 .call(order, |reply| PaymentSessionMessage::Start { reply })
                 .await
-                .and_then(|started| started.map(|_| ()))
-        } else {
-            self.sessions
-                .call(order, |reply| PaymentSessionMessage::Cancel { reply })
+                .and_then(|started| started.map(|_| ())),
+            Some(closed_as) => self
+                .sessions
+                .call(order, |reply| PaymentSessionMessage::Cancel {
+                    closed_as,
+                    reply,
+                })
                 .await
-                .and_then(|cancelled| cancelled.map(|_| ()))
+                .and_then(|cancelled| cancelled.map(|_| ())),
         };
         match outcome {
             // The order moved on before its session started: nothing to pay.

@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pazar_actors::Role;
-use pazar_app::{AppState, HttpConfig, MailConfig, Shop, ShopConfig};
+use pazar_app::{AppState, HttpConfig, MailConfig, Roles, Shop, ShopConfig};
 use pazar_catalog::NewProduct;
+use pazar_http::internal::InternalToken;
 use pazar_http::{TokenConfig, TokenIssuer};
 use pazar_payments::PaymentProvider;
 use pazar_supervisor::EntityPolicy;
@@ -194,6 +195,57 @@ struct ServeArgs {
     /// Live-cart sockets one user may hold open; a new one closes the oldest.
     #[arg(long, env = "PAZAR_LIVE_SOCKETS_PER_USER", default_value_t = 5)]
     live_sockets_per_user: usize,
+    /// The services this process runs: `all`, or a comma-separated subset of
+    /// catalog, orders, users, payments, notifications (split roles need PostgreSQL).
+    #[arg(long, env = "PAZAR_ROLES", default_value = "all")]
+    roles: Roles,
+    /// Where the catalog role answers (e.g. `http://catalog:8080`), for an orders
+    /// role running without it.
+    #[arg(long, env = "PAZAR_CATALOG_URL")]
+    catalog_url: Option<String>,
+    /// Shared secret of the internal API between roles (at least 32 bytes);
+    /// required when roles are split.
+    #[arg(long, env = "PAZAR_INTERNAL_TOKEN", hide_env_values = true)]
+    internal_token: Option<String>,
+    /// Life of a role lease (PostgreSQL): a standby takes a role over within
+    /// about this long of its holder dying; the holder renews every third of it.
+    #[arg(long, env = "PAZAR_LEASE_TTL", default_value = "5s", value_parser = config::parse_duration)]
+    lease_ttl: Duration,
+}
+
+/// What split roles need that one process does not: PostgreSQL shared by all,
+/// one signing key for tokens, the internal API's secret.
+fn check_split(args: &ServeArgs, url: &str) -> anyhow::Result<Option<InternalToken>> {
+    let token = args
+        .internal_token
+        .as_deref()
+        .map(InternalToken::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if args.roles.is_all() {
+        return Ok(token);
+    }
+    anyhow::ensure!(
+        url.starts_with("postgres"),
+        "--roles {} needs PostgreSQL (DATABASE_URL=postgres://…): processes with different \
+         roles share one database, and SQLite is one process's file. Use --roles all \
+         (the default) with SQLite",
+        args.roles
+    );
+    anyhow::ensure!(
+        args.jwt_secret.is_some(),
+        "--roles {} needs PAZAR_JWT_SECRET: every role must accept the tokens the users \
+         role issues, so they share one configured key (the generated key file is for \
+         a single process)",
+        args.roles
+    );
+    anyhow::ensure!(
+        token.is_some(),
+        "--roles {} needs PAZAR_INTERNAL_TOKEN (at least 32 bytes, the same in every \
+         process): roles call each other's internal API with it",
+        args.roles
+    );
+    Ok(token)
 }
 
 /// The payment providers `serve` can use.
@@ -326,6 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let internal_token = check_split(&args, url)?;
     let store = pazar_store::connect_and_migrate(url)
         .await
         .with_context(|| format!("opening {}", pazar_store::redact(url)))?;
@@ -353,6 +406,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 max_failures_per_address: args.login_max_per_address,
                 ..LoginThrottlePolicy::default()
             },
+            roles: args.roles,
+            catalog_url: args.catalog_url.clone(),
+            internal_token: internal_token.clone(),
+            lease_ttl: Some(args.lease_ttl),
             ..ShopConfig::default()
         },
     )
@@ -366,7 +423,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
     );
     let alive = {
         let shop = shop.clone();
-        move || shop.inventory.actors().alive()
+        move || shop.alive_actors()
     };
     pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(5), 1000);
     let failure = {
@@ -393,9 +450,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 .stripe_webhook_secret
                 .clone()
                 .map(pazar_payments::webhooks::WebhookSecret),
+            internal_token,
         },
         |addr| {
-            tracing::info!(%addr, database = %pazar_store::redact(url), "pazar listening");
+            tracing::info!(%addr, database = %pazar_store::redact(url), roles = %args.roles, "pazar listening");
             // Tests and scripts read this line to find the port.
             println!("pazar listening on http://{addr}");
             let _ = std::io::stdout().flush();

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Backend, TestServer, ADMIN_EMAIL};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_both_databases!(
     registration_login_and_me,
@@ -601,16 +601,29 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    // Every loop of the process runs under the task supervisor.
+    // Every loop of the process runs under the task supervisor; on PostgreSQL
+    // the first keeps the role leases.
+    assert_eq!(tree["roles"], "all");
+    let tasks = match server.backend {
+        Backend::Postgres => {
+            assert_eq!(tree["leases"], "catalog@1,orders@1,payments@1");
+            assert_eq!(tasks[0], "leases");
+            &tasks[1..]
+        }
+        Backend::Sqlite => {
+            assert_eq!(tree["leases"], Value::Null);
+            &tasks[..]
+        }
+    };
     assert_eq!(
         tasks,
         [
             "store_writer",
             "hold_sweeper",
             "delivery:live-carts",
+            "delivery:orders",
             "payment_reconciler",
             "delivery:payments",
-            "delivery:orders",
             "delivery:notifier",
             "mailroom",
             "sweeper"

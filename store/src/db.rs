@@ -268,6 +268,23 @@ impl<'q> Statement<'q> {
         .map_err(other)
     }
 
+    /// Runs it on `conn`; the row it returns, if any.
+    pub(crate) async fn fetch_optional_in(self, conn: Conn<'_>) -> Result<Option<Row>, StoreError> {
+        match conn {
+            Conn::Sqlite(conn) => self
+                .sqlite(&sqlite_sql(self.sql))
+                .fetch_optional(conn)
+                .await
+                .map(|row| row.map(Row::Sqlite)),
+            Conn::Postgres(conn) => self
+                .postgres()
+                .fetch_optional(conn)
+                .await
+                .map(|row| row.map(Row::Postgres)),
+        }
+        .map_err(other)
+    }
+
     /// Every row it returns.
     pub(crate) async fn fetch_all(self, pool: &Pool) -> Result<Vec<Row>, StoreError> {
         match pool {

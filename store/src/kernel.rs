@@ -29,6 +29,8 @@ pub struct Kernel {
     /// The store writer's own connection: a group commit never waits for a
     /// connection behind subscribers' and requests' queries.
     pub(crate) writer: Pool,
+    /// The role leases this process holds: every batch checks their epochs.
+    pub(crate) fence: crate::leases::Fence,
 }
 
 #[async_trait]
@@ -43,6 +45,7 @@ impl Store for Kernel {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
+        self.fence.check(&mut tx).await?;
         apply_stock(&mut tx, writes.stock).await?;
         insert_orders(&mut tx, writes.orders).await?;
         transition_orders(&mut tx, writes.transitions).await?;

@@ -17,6 +17,7 @@ mod catalog;
 mod db;
 mod errors;
 mod kernel;
+mod leases;
 mod mail;
 mod orders;
 mod outbox;
@@ -28,7 +29,7 @@ mod users;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use pazar_actors::Store;
+use pazar_actors::{RoleLeases, Store};
 use pazar_catalog::ProductStore;
 use pazar_notifications::MailStore;
 use pazar_orders::OrderStore;
@@ -65,14 +66,18 @@ pub struct Stores {
     pub products: Arc<dyn ProductStore>,
     /// The orders service's carts and orders.
     pub orders: Arc<dyn OrderStore>,
+    /// Role leases, which fence the kernel's batches (PostgreSQL only: SQLite
+    /// runs every role in one process).
+    pub leases: Option<Arc<dyn RoleLeases>>,
 }
 
 impl Stores {
     /// Every port over one database: the kernel's store, and the services'
     /// ports over its general pool.
-    fn new(kernel: Arc<dyn Store>, pool: db::Pool) -> Self {
+    fn new(kernel: Arc<dyn Store>, pool: db::Pool, leases: Option<Arc<dyn RoleLeases>>) -> Self {
         Self {
             kernel,
+            leases,
             mails: Arc::new(mail::Mails { pool: pool.clone() }),
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),
@@ -85,16 +90,27 @@ impl Stores {
         let kernel = kernel::Kernel {
             pool: db::Pool::Sqlite(store.pool.clone()),
             writer: db::Pool::Sqlite(store.writer),
+            fence: leases::Fence::default(),
         };
-        Self::new(Arc::new(kernel), db::Pool::Sqlite(store.pool))
+        Self::new(Arc::new(kernel), db::Pool::Sqlite(store.pool), None)
     }
 
     fn postgres(store: PostgresStore) -> Self {
+        let fence = leases::Fence::default();
         let kernel = kernel::Kernel {
             pool: db::Pool::Postgres(store.pool.clone()),
             writer: db::Pool::Postgres(store.writer),
+            fence: fence.clone(),
         };
-        Self::new(Arc::new(kernel), db::Pool::Postgres(store.pool))
+        let leases = leases::Leases {
+            pool: db::Pool::Postgres(store.pool.clone()),
+            fence,
+        };
+        Self::new(
+            Arc::new(kernel),
+            db::Pool::Postgres(store.pool),
+            Some(Arc::new(leases)),
+        )
     }
 }
 

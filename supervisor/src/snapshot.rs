@@ -7,6 +7,11 @@ use serde::Serialize;
 pub struct TreeSnapshot {
     /// `running`, or `failed` once a child supervisor escalated.
     pub status: String,
+    /// The roles this process runs (`all`, or e.g. `catalog,orders`).
+    pub roles: String,
+    /// The role leases held, with their epochs (`catalog@3,orders@1`); null when
+    /// the process takes none (SQLite, or tests).
+    pub leases: Option<String>,
     /// Seconds since the tree started.
     pub uptime_seconds: f64,
     /// One entry per entity kind.

@@ -268,7 +268,7 @@ async fn pay_all(
                 pay_locally(&client, &base, &secret).await;
                 let id = pazar_actors::OrderId(order.parse().unwrap());
                 loop {
-                    let read_back = shop.orders.order(id).await.expect("order");
+                    let read_back = shop.orders().order(id).await.expect("order");
                     if read_back.status == pazar_actors::OrderStatus::Paid {
                         return Instant::now();
                     }

@@ -45,7 +45,7 @@ async fn main() {
         .await
         .expect("shop");
     let product = shop
-        .catalog
+        .catalog()
         .create(NewProduct {
             name: "Copper Kettle".into(),
             description: "Whistles when the water boils.".into(),

@@ -52,7 +52,7 @@ async fn measure(args: Args) {
     // As `pazar serve` does: give memory back once many actors are gone.
     let alive = {
         let shop = shop.clone();
-        move || shop.inventory.actors().alive()
+        move || shop.inventory().actors().alive()
     };
     pazar_allocator::spawn_reclaimer(alive, Duration::from_secs(1), 1000);
 
@@ -68,7 +68,11 @@ async fn measure(args: Args) {
                 stock: 10,
             })
             .collect();
-        let created = shop.catalog.create_many(products).await.expect("products");
+        let created = shop
+            .catalog()
+            .create_many(products)
+            .await
+            .expect("products");
         ids.extend(created.into_iter().map(|view| view.product.id));
     }
     let baseline = resident_mib();
@@ -89,7 +93,7 @@ async fn measure(args: Args) {
             let shop = shop.clone();
             tokio::spawn(async move {
                 for id in chunk {
-                    shop.inventory
+                    shop.inventory()
                         .stock_levels(id)
                         .await
                         .expect("actor answers");
@@ -100,7 +104,7 @@ async fn measure(args: Args) {
     for task in tasks {
         task.await.unwrap();
     }
-    let alive = shop.inventory.actors().alive();
+    let alive = shop.inventory().actors().alive();
     let with_actors = resident_mib();
     println!(
         "{alive} actors alive after {:.1} s: resident {with_actors:.0} MiB (+{:.0} MiB, {:.2} KiB per actor; target < 1024 MiB)",
@@ -110,7 +114,7 @@ async fn measure(args: Args) {
     );
 
     let deadline = Instant::now() + Duration::from_secs(args.idle_seconds * 4 + 120);
-    while shop.inventory.actors().alive() > 0 {
+    while shop.inventory().actors().alive() > 0 {
         assert!(Instant::now() < deadline, "passivation did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

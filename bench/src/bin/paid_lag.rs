@@ -101,7 +101,7 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
     let mut products = Vec::new();
     for i in 0..args.products {
         let created = shop
-            .catalog
+            .catalog()
             .create(NewProduct {
                 name: format!("Product {i}"),
                 description: String::new(),
@@ -292,7 +292,7 @@ async fn watch_until_paid(
         }
     }
     for order in confirmed_at.keys() {
-        let read_back = shop.orders.order(*order).await.expect("order");
+        let read_back = shop.orders().order(*order).await.expect("order");
         assert_eq!(read_back.status, OrderStatus::Paid, "order {order}");
     }
     let lags = paid_at

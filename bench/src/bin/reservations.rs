@@ -65,7 +65,7 @@ async fn through_actor(db: &BenchDb, callers: usize, duration: Duration) -> Meas
         .await
         .expect("shop");
     let product = shop
-        .catalog
+        .catalog()
         .create(NewProduct {
             name: "Hot product".into(),
             description: String::new(),
@@ -80,14 +80,14 @@ async fn through_actor(db: &BenchDb, callers: usize, duration: Duration) -> Meas
         .id;
     let expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
     // Warm-up: spawn the actor.
-    shop.inventory
+    shop.inventory()
         .reserve(product, OrderId::new(), 1, expires_at)
         .await
         .expect("warm-up reservation");
     let measured = run(callers, duration, move |_| {
         let shop = shop.clone();
         async move {
-            shop.inventory
+            shop.inventory()
                 .reserve(product, OrderId::new(), 1, expires_at)
                 .await
                 .expect("reservation");

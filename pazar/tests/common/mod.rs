@@ -39,6 +39,12 @@ pub struct TestServer {
     env: Vec<(String, String)>,
 }
 
+/// A `pazar serve` spawned but not yet listening.
+pub struct Starting {
+    pub child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
 /// A response: status, content type and JSON body (Null when empty or not JSON).
 pub struct Reply {
     pub status: StatusCode,
@@ -147,6 +153,13 @@ impl TestServer {
     }
 
     async fn launch(&mut self) {
+        let starting = self.spawn();
+        self.adopt(starting).await;
+    }
+
+    /// Starts `pazar serve` without waiting for it to listen (a standby waits for
+    /// its role leases before it does).
+    pub fn spawn(&self) -> Starting {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pazar"))
             .arg("serve")
             .env("PAZAR_BIND", "127.0.0.1:0")
@@ -154,6 +167,9 @@ impl TestServer {
             .env("DATABASE_URL", &self.database_url)
             .env("PAZAR_LOG", "warn")
             .env("PAZAR_CONFIG", self.data_dir.path().join("absent.toml"))
+            // A restart after SIGKILL waits for the killed process's role leases
+            // (PostgreSQL) to lapse: keep that short.
+            .env("PAZAR_LEASE_TTL", "2s")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -161,7 +177,16 @@ impl TestServer {
             .spawn()
             .expect("spawn pazar serve");
         let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
+        Starting {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// Waits (up to 60 s) for a spawned server to announce its address, and makes
+    /// it this server's process.
+    pub async fn adopt(&mut self, starting: Starting) {
+        let Starting { child, mut lines } = starting;
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
             .expect("server did not announce its address within 60 s")
@@ -174,6 +199,41 @@ impl TestServer {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+    }
+
+    /// Another process on this server's database (its own data directory), with
+    /// `env` on top of this one's; not started. Finishing it leaves the database.
+    pub fn sibling(&self, env: &[(&str, &str)]) -> TestServer {
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        TestServer {
+            base: String::new(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: self.client.clone(),
+            child: None,
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            postgres_db: None,
+            env: all,
+        }
+    }
+
+    /// Starts a sibling and waits for it to listen.
+    pub async fn start_sibling(&self, env: &[(&str, &str)]) -> TestServer {
+        let mut sibling = self.sibling(env);
+        sibling.launch().await;
+        sibling
+    }
+
+    /// Waits for the process to exit by itself (up to `within`); its status.
+    pub async fn exits_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("a running process");
+        let status = tokio::time::timeout(within, child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the server did not exit within {within:?}"))
+            .expect("wait");
+        self.child = None;
+        status
     }
 
     /// SIGKILLs the server process and waits for it to be gone.

@@ -1,0 +1,341 @@
+//! The catalog's internal API: stock holds for an orders service in another
+//! process (roles split across processes). Both ends are here, so the wire is
+//! defined once:
+//!
+//! | request | what it does |
+//! | --- | --- |
+//! | `PUT /internal/v1/stock/{product}/holds/{order}` `{quantity, expires_at}` | hold units for an order (a repeat is a no-op) |
+//! | `DELETE /internal/v1/stock/{product}/holds/{order}` | drop the hold (a repeat is a no-op) |
+//! | `POST /internal/v1/stock/{product}/holds/{order}/sale` | turn the hold into a sale (a repeat: 404 `reservation`) |
+//! | `POST /internal/v1/stock/{product}/restock` `{quantity, reason}` | put sold units back (a refund) |
+//!
+//! Every request carries `Authorization: Bearer <PAZAR_INTERNAL_TOKEN>` (401
+//! otherwise, and nothing runs). Answers are the product's [`StockLevels`], or a
+//! problem document that [`RemoteStock`] turns back into the same [`DomainError`]
+//! the ProductStock actor gave, so the order flow cannot tell the two apart.
+//! Holds are idempotent by order id, so a retry after a timeout cannot hold twice.
+//! In one process none of this is used: the order flow calls the actors.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pazar_actors::order::StockGateway;
+use pazar_actors::{DomainError, OrderId, ProductId, StockLevels};
+use pazar_http::error::ApiError;
+use pazar_http::internal::{require_token, InternalToken};
+use poem::http::StatusCode;
+use poem::web::{Data, Json, Path};
+use poem::{Endpoint, EndpointExt, Route};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Body of a hold.
+#[derive(Serialize, Deserialize)]
+struct HoldBody {
+    quantity: i64,
+    expires_at: DateTime<Utc>,
+}
+
+/// Body of a restock.
+#[derive(Serialize, Deserialize)]
+struct RestockBody {
+    quantity: i64,
+    reason: String,
+}
+
+type Stock = Arc<dyn StockGateway>;
+
+fn answer(result: Result<StockLevels, DomainError>) -> poem::Result<Json<StockLevels>> {
+    result.map(Json).map_err(|e| ApiError::from(e).into())
+}
+
+#[poem::handler]
+async fn hold(
+    Path((product, order)): Path<(Uuid, Uuid)>,
+    Data(stock): Data<&Stock>,
+    Json(body): Json<HoldBody>,
+) -> poem::Result<Json<StockLevels>> {
+    answer(
+        stock
+            .reserve(
+                ProductId(product),
+                OrderId(order),
+                body.quantity,
+                body.expires_at,
+            )
+            .await,
+    )
+}
+
+#[poem::handler]
+async fn release(
+    Path((product, order)): Path<(Uuid, Uuid)>,
+    Data(stock): Data<&Stock>,
+) -> poem::Result<Json<StockLevels>> {
+    answer(stock.release(ProductId(product), OrderId(order)).await)
+}
+
+#[poem::handler]
+async fn sale(
+    Path((product, order)): Path<(Uuid, Uuid)>,
+    Data(stock): Data<&Stock>,
+) -> poem::Result<Json<StockLevels>> {
+    answer(stock.commit(ProductId(product), OrderId(order)).await)
+}
+
+#[poem::handler]
+async fn restock(
+    Path(product): Path<Uuid>,
+    Data(stock): Data<&Stock>,
+    Json(body): Json<RestockBody>,
+) -> poem::Result<Json<StockLevels>> {
+    answer(
+        stock
+            .restock(ProductId(product), body.quantity, &body.reason)
+            .await,
+    )
+}
+
+/// The internal routes over this process's ProductStock actors, behind the token.
+pub fn routes(stock: Stock, token: InternalToken) -> impl Endpoint {
+    Route::new()
+        .at(
+            "/stock/:product/holds/:order",
+            poem::put(hold).delete(release),
+        )
+        .at("/stock/:product/holds/:order/sale", poem::post(sale))
+        .at("/stock/:product/restock", poem::post(restock))
+        .data(stock)
+        .around(move |endpoint, request| require_token(endpoint, request, token.clone()))
+}
+
+/// The catalog's stock as an orders service in another process reaches it: the
+/// order flow's [`StockGateway`] over the internal API.
+pub struct RemoteStock {
+    http: reqwest::Client,
+    base: String,
+    token: InternalToken,
+}
+
+/// Attempts of an idempotent request (a hold, a release, a sale) before its
+/// error is the caller's.
+const ATTEMPTS: u32 = 3;
+
+impl RemoteStock {
+    /// A client of the catalog at `base` (e.g. `http://catalog:8080`); each
+    /// attempt gives up after `timeout`.
+    pub fn new(base: &str, token: InternalToken, timeout: Duration) -> Result<Self, DomainError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| DomainError::Unavailable(format!("internal HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: format!("{}/internal/v1", base.trim_end_matches('/')),
+            token,
+        })
+    }
+
+    /// Sends one request; `idempotent` ones are retried after a transport error
+    /// or a 502/503/504, with a short backoff.
+    async fn send(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<Value>,
+        idempotent: bool,
+    ) -> Result<StockLevels, DomainError> {
+        let url = format!("{}{path}", self.base);
+        let attempts = if idempotent { ATTEMPTS } else { 1 };
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header(reqwest::header::AUTHORIZATION, self.token.bearer());
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            if let Some(traceparent) = pazar_http::trace::current_traceparent() {
+                request = request.header("traceparent", traceparent);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    last = format!("the catalog did not answer: {error}");
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| DomainError::Unavailable(format!("the catalog's answer: {e}")))?;
+            if status == 200 {
+                return serde_json::from_value(value)
+                    .map_err(|e| DomainError::Unavailable(format!("the catalog's answer: {e}")));
+            }
+            let error = domain_error(StatusCode::from_u16(status).ok(), &value);
+            match error {
+                DomainError::Unavailable(detail) if matches!(status, 502..=504) => last = detail,
+                other => return Err(other),
+            }
+        }
+        Err(DomainError::Unavailable(last))
+    }
+}
+
+/// A conflict's reason is a `&'static str` in [`DomainError`]: the catalog's
+/// reasons are listed here, anything else reads as `conflict`.
+fn static_reason(reason: &str) -> &'static str {
+    const KNOWN: [&str; 3] = ["reservation_exists", "below_reserved", "open_reservations"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == reason)
+        .unwrap_or("conflict")
+}
+
+/// The catalog's problem document back into the error its actor gave.
+fn domain_error(status: Option<StatusCode>, problem: &Value) -> DomainError {
+    let text = |key: &str| problem[key].as_str().unwrap_or_default().to_owned();
+    let kind = text("type");
+    let kind = kind.strip_prefix("urn:pazar:problem:").unwrap_or(&kind);
+    match kind {
+        "not-found" if text("detail").starts_with("reservation") => DomainError::NotFound {
+            what: "reservation",
+        },
+        "not-found" => DomainError::NotFound { what: "product" },
+        "conflict" => DomainError::conflict(static_reason(&text("reason")), text("detail")),
+        "insufficient-stock" => DomainError::InsufficientStock {
+            product_id: text("product_id")
+                .parse()
+                .map(ProductId)
+                .unwrap_or(ProductId(Uuid::nil())),
+            requested: problem["requested"].as_i64().unwrap_or_default(),
+            available: problem["available"].as_i64().unwrap_or_default(),
+        },
+        "validation" => {
+            let field = text("field");
+            let detail = text("detail");
+            let message = detail
+                .strip_prefix(&format!("{field} "))
+                .unwrap_or(&detail)
+                .to_owned();
+            DomainError::Invalid { field, message }
+        }
+        _ => DomainError::Unavailable(format!(
+            "the catalog answered {}: {}",
+            status.map_or(0, |s| s.as_u16()),
+            text("detail")
+        )),
+    }
+}
+
+#[async_trait]
+impl StockGateway for RemoteStock {
+    async fn reserve(
+        &self,
+        product: ProductId,
+        order: OrderId,
+        quantity: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<StockLevels, DomainError> {
+        let body = serde_json::to_value(HoldBody {
+            quantity,
+            expires_at,
+        })
+        .ok();
+        self.send(
+            Method::PUT,
+            format!("/stock/{product}/holds/{order}"),
+            body,
+            true,
+        )
+        .await
+    }
+
+    async fn release(
+        &self,
+        product: ProductId,
+        order: OrderId,
+    ) -> Result<StockLevels, DomainError> {
+        self.send(
+            Method::DELETE,
+            format!("/stock/{product}/holds/{order}"),
+            None,
+            true,
+        )
+        .await
+    }
+
+    async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError> {
+        // A repeat after a lost answer finds no hold (404 `reservation`), which the
+        // order flow already reads as "sold by an earlier attempt".
+        self.send(
+            Method::POST,
+            format!("/stock/{product}/holds/{order}/sale"),
+            None,
+            true,
+        )
+        .await
+    }
+
+    async fn restock(
+        &self,
+        product: ProductId,
+        quantity: i64,
+        reason: &str,
+    ) -> Result<StockLevels, DomainError> {
+        // Not idempotent: sent once.
+        let body = serde_json::to_value(RestockBody {
+            quantity,
+            reason: reason.to_owned(),
+        })
+        .ok();
+        self.send(
+            Method::POST,
+            format!("/stock/{product}/restock"),
+            body,
+            false,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the actor says comes back as what the actor said.
+    #[test]
+    fn problems_read_back_as_the_actors_errors() {
+        let product = ProductId(Uuid::now_v7());
+        let cases = [
+            DomainError::NotFound { what: "product" },
+            DomainError::NotFound {
+                what: "reservation",
+            },
+            DomainError::conflict("reservation_exists", "order x already holds 2 units"),
+            DomainError::InsufficientStock {
+                product_id: product,
+                requested: 3,
+                available: 1,
+            },
+            DomainError::invalid("quantity", "must be at least 1"),
+        ];
+        for error in cases {
+            let expected = format!("{error:?}");
+            let api = ApiError::from(error);
+            let value = serde_json::to_value(&api).unwrap();
+            let back = domain_error(StatusCode::from_u16(api.status).ok(), &value);
+            assert_eq!(format!("{back:?}"), expected);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! W3C trace context (`traceparent`): one request followed across processes.
+//!
+//! The HTTP layer reads a request's `traceparent` (or starts a trace), keeps it
+//! for the request's task ([`scope`]) and names its trace id in the request's log
+//! span; the internal API client sends it on ([`current_traceparent`]); events
+//! written while it is current carry it, and their delivery runs in it.
+
+use rand::RngCore;
+use std::future::Future;
+
+/// A trace id and the id of the span that is current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 16 bytes, never all zero.
+    pub trace_id: [u8; 16],
+    /// 8 bytes, never all zero.
+    pub span_id: [u8; 8],
+    /// `01` when sampled.
+    pub flags: u8,
+}
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+impl TraceContext {
+    /// A new trace (sampled).
+    pub fn start() -> Self {
+        let mut rng = rand::thread_rng();
+        let mut trace_id = [0u8; 16];
+        let mut span_id = [0u8; 8];
+        while trace_id == [0; 16] {
+            rng.fill_bytes(&mut trace_id);
+        }
+        while span_id == [0; 8] {
+            rng.fill_bytes(&mut span_id);
+        }
+        Self {
+            trace_id,
+            span_id,
+            flags: 1,
+        }
+    }
+
+    /// A child span of the same trace (what a process does for a caller).
+    pub fn child(&self) -> Self {
+        let mut child = Self::start();
+        child.trace_id = self.trace_id;
+        child.flags = self.flags;
+        child
+    }
+
+    /// Reads a `traceparent` header (version 00); `None` when malformed.
+    pub fn parse(header: &str) -> Option<Self> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, span, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if version != "00" || parts.next().is_some() {
+            return None;
+        }
+        let mut trace_id = [0u8; 16];
+        let mut span_id = [0u8; 8];
+        hex_into(trace, &mut trace_id)?;
+        hex_into(span, &mut span_id)?;
+        let mut flag = [0u8; 1];
+        hex_into(flags, &mut flag)?;
+        if trace_id == [0; 16] || span_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            span_id,
+            flags: flag[0],
+        })
+    }
+
+    /// The trace id in hex, as log lines and trace backends show it.
+    pub fn trace_id_hex(&self) -> String {
+        hex(&self.trace_id)
+    }
+
+    /// The `traceparent` header value.
+    pub fn header(&self) -> String {
+        format!(
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&self.span_id),
+            self.flags
+        )
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_into(text: &str, out: &mut [u8]) -> Option<()> {
+    if text.len() != out.len() * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Some(())
+}
+
+/// The trace current on this task, if any.
+pub fn current() -> Option<TraceContext> {
+    CURRENT.try_with(|c| *c).ok()
+}
+
+/// The `traceparent` to send on from this task, if a trace is current.
+pub fn current_traceparent() -> Option<String> {
+    current().map(|c| c.header())
+}
+
+/// Runs `future` with `context` current.
+pub async fn scope<F: Future>(context: TraceContext, future: F) -> F::Output {
+    CURRENT.scope(context, future).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_round_trips_and_refuses_garbage() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let context = TraceContext::parse(header).unwrap();
+        assert_eq!(context.header(), header);
+        assert_eq!(context.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let child = context.child();
+        assert_eq!(child.trace_id, context.trace_id);
+        assert_ne!(child.span_id, context.span_id);
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx",
+        ] {
+            assert!(TraceContext::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scope_makes_its_trace_current() {
+        assert!(current().is_none());
+        let context = TraceContext::start();
+        let seen = scope(context, async { current_traceparent() }).await;
+        assert_eq!(seen, Some(context.header()));
+    }
+}

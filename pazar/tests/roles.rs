@@ -1,0 +1,329 @@
+//! Roles split across processes on one PostgreSQL: what each process serves,
+//! checkout through the catalog's internal API, the internal API's secret, and a
+//! standby taking a role over from a paused holder whose late writes are fenced.
+
+mod common;
+
+use common::{Backend, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const JWT_SECRET: &str = "split-roles-test-signing-key-0123456789abcdef";
+const INTERNAL_TOKEN: &str = "split-roles-internal-secret-0123456789abcdef";
+
+/// What every process of a split deployment shares.
+fn split(roles: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PAZAR_ROLES", roles.to_owned()),
+        ("PAZAR_JWT_SECRET", JWT_SECRET.to_owned()),
+        ("PAZAR_INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
+    ]
+}
+
+fn env<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// `pazar serve` with these settings exits at once with an error naming `needle`.
+async fn refused(backend: Backend, settings: &[(&str, &str)], needle: &str) {
+    let server = TestServer::start(backend).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pazar"))
+        .arg("serve")
+        .env("PAZAR_BIND", "127.0.0.1:0")
+        .env("PAZAR_DATA_DIR", server.data_dir())
+        .env("DATABASE_URL", &server.database_url)
+        .env("PAZAR_CONFIG", server.data_dir().join("absent.toml"))
+        .envs(settings.iter().copied())
+        .output()
+        .await
+        .expect("run pazar serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it started: {stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_roles_on_sqlite_are_refused() {
+    refused(Backend::Sqlite, &env(&split("catalog")), "needs PostgreSQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_roles_without_a_signing_key_or_secret_are_refused() {
+    refused(
+        Backend::Postgres,
+        &[
+            ("PAZAR_ROLES", "orders"),
+            ("PAZAR_INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ],
+        "PAZAR_JWT_SECRET",
+    )
+    .await;
+    refused(
+        Backend::Postgres,
+        &[("PAZAR_ROLES", "orders"), ("PAZAR_JWT_SECRET", JWT_SECRET)],
+        "PAZAR_INTERNAL_TOKEN",
+    )
+    .await;
+    refused(
+        Backend::Postgres,
+        &[("PAZAR_ROLES", "catalog,shipping")],
+        "unknown role `shipping`",
+    )
+    .await;
+}
+
+/// The kinds of entity supervisors a process's snapshot lists.
+async fn kinds(server: &TestServer, admin: &str) -> Vec<String> {
+    let tree = server
+        .get("/api/v1/admin/supervisor", Some(admin))
+        .await
+        .ok(200)
+        .clone();
+    tree["supervisors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_crosses_from_the_orders_process_to_the_catalog_process() {
+    let catalog = TestServer::start_with(Backend::Postgres, &env(&split("catalog,users"))).await;
+    let orders = catalog
+        .start_sibling(&env(&[
+            ("PAZAR_ROLES", "orders,payments,notifications".to_owned()),
+            ("PAZAR_CATALOG_URL", catalog.base.clone()),
+        ]))
+        .await;
+    let admin = catalog.admin_token().await;
+    let product = catalog.create_product(&admin, "SPLIT-1", 5).await;
+    let customer = catalog.customer_token("split@example.com").await;
+
+    // Each process answers its own roles' paths, and names the role of others'.
+    let elsewhere = catalog.get("/api/v1/cart", Some(&customer)).await;
+    let problem = elsewhere.problem(404);
+    assert_eq!(problem["role"], "orders", "{problem}");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("catalog,users"));
+    let elsewhere = orders
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "x@example.com", "password": "whatever1"}),
+        )
+        .await;
+    assert_eq!(elsewhere.problem(404)["role"], "users");
+    let refund = orders
+        .post(
+            &format!("/api/v1/admin/orders/{}/refund", uuid::Uuid::nil()),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    refund.problem(404); // payments runs here: the order is what is missing
+    assert_ne!(refund.body["role"], "payments");
+    // Both serve the whole shop's document.
+    for server in [&catalog, &orders] {
+        let document = server.get("/openapi.json", None).await.ok(200).clone();
+        assert!(document["paths"]["/api/v1/cart"].is_object());
+        assert!(document["paths"]["/api/v1/products"].is_object());
+    }
+
+    // A token issued by the users role is good in the orders process.
+    orders
+        .post(
+            "/api/v1/cart/items",
+            Some(&customer),
+            json!({"product_id": product["id"], "quantity": 2}),
+        )
+        .await
+        .ok(200);
+    let order = orders
+        .post("/api/v1/orders", Some(&customer), json!({}))
+        .await
+        .ok(201)
+        .clone();
+    // The hold is the catalog process's: its actor has it.
+    assert_eq!(
+        common::stock(&catalog, &product).await,
+        json!({"on_hand": 5, "reserved": 2, "available": 3})
+    );
+    // More than is left: the catalog's refusal comes back as the usual 409.
+    let other = catalog.customer_token("split-2@example.com").await;
+    orders
+        .post(
+            "/api/v1/cart/items",
+            Some(&other),
+            json!({"product_id": product["id"], "quantity": 4}),
+        )
+        .await
+        .ok(200);
+    let short = orders.post("/api/v1/orders", Some(&other), json!({})).await;
+    let problem = short.problem(409);
+    assert_eq!(problem["unavailable"][0]["available"], 3, "{problem}");
+
+    let payment = common::start_payment(&orders, &customer, &order).await;
+    let secret = payment["client_secret"].as_str().unwrap();
+    common::pay_locally(&orders, secret, "4242424242424242")
+        .await
+        .ok(200);
+    common::order_status_becomes(&orders, &customer, &order, "paid").await;
+    // The sale reached the catalog process through the internal API.
+    assert_eq!(
+        common::stock(&catalog, &product).await,
+        json!({"on_hand": 3, "reserved": 0, "available": 3})
+    );
+    // Entities live where their roles run.
+    assert_eq!(kinds(&catalog, &admin).await, ["product_stock"]);
+    assert_eq!(
+        kinds(&orders, &admin).await,
+        ["cart", "order", "payment_session"]
+    );
+    orders.finish().await;
+    catalog.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_api_needs_the_secret_and_holds_once_per_order() {
+    let catalog = TestServer::start_with(Backend::Postgres, &env(&split("catalog,users"))).await;
+    let admin = catalog.admin_token().await;
+    let product = catalog.create_product(&admin, "INT-1", 5).await;
+    let order = uuid::Uuid::now_v7();
+    let path = format!(
+        "/internal/v1/stock/{}/holds/{order}",
+        product["id"].as_str().unwrap()
+    );
+    let body = json!({"quantity": 2, "expires_at": "2099-01-01T00:00:00Z"});
+    let hold = |token: Option<String>| {
+        let mut request = catalog
+            .client
+            .request(Method::PUT, format!("{}{path}", catalog.base))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.header("authorization", token);
+        }
+        catalog.send_built(request)
+    };
+    hold(None).await.problem(401);
+    hold(Some(format!("Bearer {}x", &INTERNAL_TOKEN[1..])))
+        .await
+        .problem(401);
+    hold(Some(format!("Bearer {admin}"))).await.problem(401);
+    // Nothing was held by the refused requests.
+    assert_eq!(common::stock(&catalog, &product).await["reserved"], 0);
+    let held = hold(Some(format!("Bearer {INTERNAL_TOKEN}"))).await;
+    assert_eq!(held.ok(200)["reserved"], 2);
+    // A retry (an answer lost to a timeout) holds nothing more.
+    let again = hold(Some(format!("Bearer {INTERNAL_TOKEN}"))).await;
+    assert_eq!(again.ok(200)["reserved"], 2);
+    assert_eq!(common::stock(&catalog, &product).await["reserved"], 2);
+    // The gateway-facing API does not know the internal paths' secret, and a
+    // process without the catalog role has no internal API.
+    let users = catalog.start_sibling(&[("PAZAR_ROLES", "users")]).await;
+    let request = users
+        .client
+        .request(Method::PUT, format!("{}{path}", users.base))
+        .header("authorization", format!("Bearer {INTERNAL_TOKEN}"))
+        .json(&body);
+    users.send_built(request).await.problem(404);
+    users.finish().await;
+    catalog.finish().await;
+}
+
+/// The catalog's stock figures as stored (what a successor process loads).
+async fn stored_on_hand(server: &TestServer, product: &Value) -> i64 {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&server.database_url)
+        .await
+        .unwrap();
+    let id: uuid::Uuid = product["id"].as_str().unwrap().parse().unwrap();
+    sqlx::query_scalar("select on_hand from product_stock where product_id = $1")
+        .bind(id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_a_paused_catalog_whose_late_writes_are_fenced() {
+    let mut active = TestServer::start_with(Backend::Postgres, &env(&split("catalog,users"))).await;
+    let admin = active.admin_token().await;
+    let product = active.create_product(&admin, "FENCE-1", 10).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    // The standby waits for the lease: it does not listen yet.
+    let mut standby = active.sibling(&[]);
+    let mut starting = standby.spawn();
+    let early = tokio::time::timeout(Duration::from_millis(2500), starting.child.wait()).await;
+    assert!(early.is_err(), "the standby exited: {early:?}");
+    let tree = active
+        .get("/api/v1/admin/supervisor", Some(&admin))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(tree["leases"], "catalog@1", "{tree}");
+
+    // The active process is paused (SIGSTOP): its lease lapses, the standby
+    // takes the role within about one lease life (2 s here).
+    let paused = active.pid().unwrap();
+    signal(paused, "-STOP");
+    let stopped_at = Instant::now();
+    standby.adopt(starting).await;
+    let took = stopped_at.elapsed();
+    assert!(took < Duration::from_secs(10), "take-over took {took:?}");
+    let tree = standby
+        .get("/api/v1/admin/supervisor", Some(&admin))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(tree["leases"], "catalog@2", "{tree}");
+    // The new holder writes.
+    standby
+        .post(
+            &format!("/api/v1/products/{id}/stock-adjustments"),
+            Some(&admin),
+            json!({"delta": 5, "reason": "restock"}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(stored_on_hand(&standby, &product).await, 15);
+
+    // The old holder wakes up and tries to write with its stale state: refused,
+    // whether its store refuses the batch (503) or it has already stopped.
+    signal(paused, "-CONT");
+    let late = active
+        .client
+        .post(format!(
+            "{}/api/v1/products/{id}/stock-adjustments",
+            active.base
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({"delta": -10, "reason": "stale"}))
+        .send()
+        .await;
+    if let Ok(response) = late {
+        assert_eq!(response.status().as_u16(), 503);
+    }
+    // It learns it lost the role and exits; the store kept the new holder's figure.
+    let status = active.exits_within(Duration::from_secs(15)).await;
+    assert!(!status.success());
+    assert_eq!(stored_on_hand(&standby, &product).await, 15);
+    assert_eq!(
+        common::stock(&standby, &product).await,
+        json!({"on_hand": 15, "reserved": 0, "available": 15})
+    );
+    standby.finish().await;
+    active.finish().await;
+}

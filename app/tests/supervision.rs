@@ -1127,3 +1127,59 @@ async fn a_write_under_a_lapsed_lease_is_fenced() {
     new.shutdown().await;
     db.finish().await;
 }
+
+/// The mailroom is stateless work that may run in several processes at once:
+/// each mail is claimed by one of them and sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailrooms_in_two_processes_send_each_mail_once() {
+    let db = TestStore::new(Backend::Postgres).await;
+    let sent = Arc::new(Outbox::default());
+    let mut config = policy(Duration::from_secs(60), 10);
+    config.sweep_every = Duration::from_millis(20);
+    config.mail = Some(pazar_app::MailConfig {
+        renderer: Arc::new(KindOnly),
+        transport: sent.clone(),
+        max_attempts: 3,
+        retry_base: Duration::from_millis(10),
+        retry_max: Duration::from_millis(100),
+    });
+    config.roles = "users,notifications".parse().unwrap();
+    let first = Shop::start(db.stores.clone(), config.clone())
+        .await
+        .unwrap();
+    let second = Shop::start(pazar_store::connect(&db.url).await.unwrap(), config)
+        .await
+        .unwrap();
+    for i in 0..40 {
+        let shop = if i % 2 == 0 { &first } else { &second };
+        customer(shop, &format!("twice-{i}@example.com")).await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the queue has 40 sent mails",
+        || async {
+            let sent = first
+                .notifications()
+                .mails(
+                    Some(pazar_notifications::mail::MailStatus::Sent),
+                    pazar_actors::Page {
+                        limit: 100,
+                        offset: 0,
+                    },
+                )
+                .await
+                .unwrap();
+            sent.len() == 40
+        },
+    )
+    .await;
+    // A mail is sent before it is marked sent, and only its claimant sends it.
+    let mut sends = sent.0.lock().unwrap().clone();
+    assert_eq!(sends.len(), 40, "a mail was sent twice");
+    sends.sort();
+    sends.dedup();
+    assert_eq!(sends.len(), 40);
+    first.shutdown().await;
+    second.shutdown().await;
+    db.finish().await;
+}

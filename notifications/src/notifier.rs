@@ -95,6 +95,11 @@ impl EventSubscriber for Notifier {
     }
 }
 
+/// How long the mailroom holds the mails it claimed: longer than sending a batch
+/// takes, so no other process's mailroom sends them too; a mailroom that dies
+/// leaves its claimed mails to be sent this long after.
+const CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// Sends due mails until the shop stops; woken by new mail or every `poll`.
 pub(crate) async fn mailroom(
     store: Arc<dyn MailStore>,
@@ -108,7 +113,8 @@ pub(crate) async fn mailroom(
             return;
         }
         pazar_actors::faults::point("mailroom");
-        let due = match store.due_mails(Utc::now(), 50).await {
+        let now = Utc::now();
+        let due = match store.claim_due_mails(now, 50, now + CLAIM).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "the mailroom cannot read the queue");

@@ -13,11 +13,15 @@ pub trait MailStore: Send + Sync + 'static {
     /// Queues a mail; `false` (and nothing stored) when a mail for the same event
     /// and recipient is queued already (a redelivered event).
     async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<bool, StoreError>;
-    /// Queued mails whose `next_attempt_at` has come, oldest first.
-    async fn due_mails(
+    /// Claims up to `limit` queued mails whose `next_attempt_at` has come: their
+    /// `next_attempt_at` moves to `claim_until`, so the mailroom of another
+    /// process does not take them too (one that dies holding a claim leaves its
+    /// mails to be retried after it). Oldest first.
+    async fn claim_due_mails(
         &self,
         now: DateTime<Utc>,
         limit: i64,
+        claim_until: DateTime<Utc>,
     ) -> Result<Vec<QueuedMail>, StoreError>;
     /// Stores a mail's new status, attempts, next attempt and error.
     async fn update_mail(&self, mail: &QueuedMail) -> Result<(), StoreError>;

@@ -68,21 +68,36 @@ impl MailStore for Mails {
         Ok(inserted == 1)
     }
 
-    async fn due_mails(
+    async fn claim_due_mails(
         &self,
         now: DateTime<Utc>,
         limit: i64,
+        claim_until: DateTime<Utc>,
     ) -> Result<Vec<QueuedMail>, StoreError> {
+        // PostgreSQL: mailrooms of other processes skip the rows being claimed;
+        // SQLite has one writer at a time, so its claims never overlap.
+        let skip_locked = match self.pool {
+            Pool::Postgres(_) => "for update skip locked",
+            Pool::Sqlite(_) => "",
+        };
         let sql = format!(
-            "select {COLUMNS} from mails where status = 'queued' and next_attempt_at <= $1 \
-             order by next_attempt_at, id limit $2"
+            "update mails set next_attempt_at = $3 where id in (\
+                 select id from mails where status = 'queued' and next_attempt_at <= $1 \
+                 order by next_attempt_at, id limit $2 {skip_locked}) \
+             returning {COLUMNS}"
         );
         let rows = db::sql(&sql)
             .bind(&now)
             .bind(&limit)
+            .bind(&claim_until)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(mail_from_row).collect()
+        let mut mails = rows
+            .iter()
+            .map(mail_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        mails.sort_by_key(|m| m.created_at);
+        Ok(mails)
     }
 
     async fn update_mail(&self, mail: &QueuedMail) -> Result<(), StoreError> {

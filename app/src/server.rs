@@ -6,6 +6,7 @@ use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
 use pazar_http::internal::InternalToken;
 use pazar_http::openapi::Maybe;
+use pazar_http::otlp;
 use pazar_http::trace::{self, TraceContext};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -227,17 +228,33 @@ async fn record<E: Endpoint>(
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let trace = request
+    let caller = request
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse)
+        .and_then(TraceContext::parse);
+    let trace = caller
         .map(|caller| caller.child())
         .unwrap_or_else(TraceContext::start);
     let span = tracing::info_span!("request", trace_id = %trace.trace_id_hex(), %method, path = %uri.path());
+    let begun = otlp::Span::now();
     let response = trace::scope(trace, endpoint.call(request).instrument(span))
         .await?
         .into_response();
+    if otlp::enabled() {
+        otlp::record(otlp::Span {
+            context: trace,
+            parent: caller.map(|caller| caller.span_id),
+            name: format!(
+                "{method} {}",
+                pazar_http::metrics::route_template(uri.path())
+            ),
+            kind: otlp::SpanKind::Server,
+            start: begun,
+            end: otlp::Span::now(),
+            status: response.status().as_u16(),
+        });
+    }
     state.metrics.record(
         method.as_str(),
         uri.path(),

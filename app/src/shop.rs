@@ -69,6 +69,9 @@ pub struct ShopConfig {
     /// hosting them, waiting as a standby while another process holds one; `None`
     /// takes none. Only PostgreSQL has leases.
     pub lease_ttl: Option<Duration>,
+    /// Export spans over OTLP/HTTP to this collector (`OTEL_EXPORTER_OTLP_ENDPOINT`)
+    /// under this service name; `None` exports nothing.
+    pub otlp: Option<(String, String)>,
 }
 
 impl Default for ShopConfig {
@@ -93,6 +96,7 @@ impl Default for ShopConfig {
             catalog_url: None,
             internal_token: None,
             lease_ttl: None,
+            otlp: None,
         }
     }
 }
@@ -201,6 +205,11 @@ impl Shop {
                     let _ = failed_tx.send(Some(reason));
                 }
             });
+        }
+        if let Some((endpoint, service)) = &config.otlp {
+            if let Some(export) = pazar_http::otlp::start(endpoint, service) {
+                tasks.keep_running("otlp_export", move || export.clone().run());
+            }
         }
         let (writer, writer_loop) = StoreWriter::new(store.clone(), config.writer, signal.clone());
         tasks.keep_running("store_writer", move || writer_loop.run());

@@ -240,3 +240,97 @@ pub async fn pay_locally(client: &reqwest::Client, base: &str, secret: &str) {
         .expect("confirm JSON");
     assert_eq!(reply["status"], "succeeded", "{reply}");
 }
+
+/// The `pazar` binary the split-role benchmarks run (`PAZAR_BIN`, default the
+/// release build under `CARGO_TARGET_DIR` or `target/`): build it first with
+/// `cargo build --release -p pazar`.
+pub fn pazar_binary() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("PAZAR_BIN") {
+        return path.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target")
+            .display()
+            .to_string()
+    });
+    let binary = std::path::Path::new(&target).join("release/pazar");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --release -p pazar` first (or set PAZAR_BIN)",
+        binary.display()
+    );
+    binary
+}
+
+/// A `pazar serve` process with some roles, killed when dropped.
+pub struct RoleProcess {
+    /// Its base URL.
+    pub base: String,
+    child: tokio::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl RoleProcess {
+    /// Starts `pazar serve` on `database_url` with `env` (e.g. `PAZAR_ROLES`) and
+    /// waits until it listens.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let data = tempfile::tempdir().expect("data dir");
+        let mut child = tokio::process::Command::new(pazar_binary())
+            .arg("serve")
+            .env("PAZAR_BIND", "127.0.0.1:0")
+            .env("PAZAR_DATA_DIR", data.path())
+            .env("DATABASE_URL", database_url)
+            .env("PAZAR_LOG", "warn")
+            .env("PAZAR_CONFIG", data.path().join("absent.toml"))
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn pazar serve");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+            .await
+            .expect("pazar serve did not listen within 120 s")
+            .expect("stdout")
+            .expect("pazar serve exited");
+        let base = line
+            .strip_prefix("pazar listening on ")
+            .expect("the announcement")
+            .trim()
+            .to_owned();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            base,
+            child,
+            _data: data,
+        }
+    }
+
+    /// The process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// SIGKILLs it and waits until it is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Runs `pazar admin create` on `database_url`.
+pub async fn create_admin(database_url: &str, email: &str, password: &str) {
+    let data = tempfile::tempdir().expect("data dir");
+    let output = tokio::process::Command::new(pazar_binary())
+        .args(["admin", "create", "--email", email, "--password", password])
+        .env("PAZAR_DATA_DIR", data.path())
+        .env("DATABASE_URL", database_url)
+        .env("PAZAR_LOG", "warn")
+        .env("PAZAR_CONFIG", data.path().join("absent.toml"))
+        .output()
+        .await
+        .expect("pazar admin create");
+    assert!(output.status.success(), "{output:?}");
+}

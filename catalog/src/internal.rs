@@ -22,6 +22,7 @@ use pazar_actors::order::StockGateway;
 use pazar_actors::{DomainError, OrderId, ProductId, StockLevels};
 use pazar_http::error::ApiError;
 use pazar_http::internal::{require_token, InternalToken};
+use pazar_http::otlp;
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route};
@@ -114,9 +115,15 @@ pub fn routes(stock: Stock, token: InternalToken) -> impl Endpoint {
 
 /// The catalog's stock as an orders service in another process reaches it: the
 /// order flow's [`StockGateway`] over the internal API.
+///
+/// It may know several catalog processes (the active one and its standbys): a
+/// standby does not listen until it holds the role, so a request that cannot
+/// connect to one tries the next, and the one that answered is tried first next
+/// time.
 pub struct RemoteStock {
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
+    preferred: std::sync::atomic::AtomicUsize,
     token: InternalToken,
 }
 
@@ -125,19 +132,96 @@ pub struct RemoteStock {
 const ATTEMPTS: u32 = 3;
 
 impl RemoteStock {
-    /// A client of the catalog at `base` (e.g. `http://catalog:8080`); each
-    /// attempt gives up after `timeout`.
-    pub fn new(base: &str, token: InternalToken, timeout: Duration) -> Result<Self, DomainError> {
+    /// A client of the catalog at `bases`, comma-separated (e.g.
+    /// `http://catalog:8080`, or an active process and its standby); each attempt
+    /// gives up after `timeout`.
+    pub fn new(bases: &str, token: InternalToken, timeout: Duration) -> Result<Self, DomainError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
             .map_err(|e| DomainError::Unavailable(format!("internal HTTP client: {e}")))?;
+        let bases: Vec<String> = bases
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(|b| format!("{}/internal/v1", b.trim_end_matches('/')))
+            .collect();
+        if bases.is_empty() {
+            return Err(DomainError::invalid(
+                "PAZAR_CATALOG_URL",
+                "names no address of the catalog",
+            ));
+        }
         Ok(Self {
             http,
-            base: format!("{}/internal/v1", base.trim_end_matches('/')),
+            bases,
+            preferred: Default::default(),
             token,
         })
+    }
+
+    /// Sends to the preferred catalog process, then to the others while they
+    /// cannot be connected to.
+    async fn send_once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        // A client span of the caller's trace: the catalog's server span is its child.
+        let caller = pazar_http::trace::current();
+        let span = caller.map(|caller| caller.child());
+        let begun = otlp::Span::now();
+        let answer = self.send_to_any(method, path, body, span).await;
+        if let (Some(caller), Some(span)) = (caller, span) {
+            otlp::record(otlp::Span {
+                context: span,
+                parent: Some(caller.span_id),
+                name: format!(
+                    "{method} {}",
+                    pazar_http::metrics::route_template(&format!("/internal/v1{path}"))
+                ),
+                kind: otlp::SpanKind::Client,
+                start: begun,
+                end: otlp::Span::now(),
+                status: answer.as_ref().map_or(0, |r| r.status().as_u16()),
+            });
+        }
+        answer
+    }
+
+    async fn send_to_any(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        span: Option<pazar_http::trace::TraceContext>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        use std::sync::atomic::Ordering;
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut outcome = None;
+        for offset in 0..self.bases.len() {
+            let index = (first + offset) % self.bases.len();
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.bases[index]))
+                .header(reqwest::header::AUTHORIZATION, self.token.bearer());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            if let Some(span) = span {
+                request = request.header("traceparent", span.header());
+            }
+            match request.send().await {
+                Err(error) if error.is_connect() => outcome = Some(Err(error)),
+                other => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return other;
+                }
+            }
+        }
+        outcome.expect("at least one catalog address")
     }
 
     /// Sends one request; `idempotent` ones are retried after a transport error
@@ -149,24 +233,13 @@ impl RemoteStock {
         body: Option<Value>,
         idempotent: bool,
     ) -> Result<StockLevels, DomainError> {
-        let url = format!("{}{path}", self.base);
         let attempts = if idempotent { ATTEMPTS } else { 1 };
         let mut last = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header(reqwest::header::AUTHORIZATION, self.token.bearer());
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            if let Some(traceparent) = pazar_http::trace::current_traceparent() {
-                request = request.header("traceparent", traceparent);
-            }
-            let response = match request.send().await {
+            let response = match self.send_once(&method, &path, body.as_ref()).await {
                 Ok(response) => response,
                 Err(error) => {
                     last = format!("the catalog did not answer: {error}");

@@ -4,7 +4,8 @@
 //! request inputs that name the offending field ([`params`], [`validate`]),
 //! metrics, the client address behind trusted proxies, the silent-connection
 //! timeout, the OpenAPI document's shared parts ([`openapi`]), the internal API's
-//! shared secret ([`internal`]) and W3C trace context ([`trace`]). The services'
+//! shared secret ([`internal`]), W3C trace context ([`trace`]) and its export over
+//! OTLP ([`otlp`]). The services'
 //! routes and the app that assembles them live elsewhere (`app/`); nothing here
 //! knows a service.
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod internal;
 pub mod metrics;
 pub mod openapi;
+pub mod otlp;
 pub mod params;
 pub mod trace;
 pub mod validate;

@@ -161,7 +161,7 @@ impl Metrics {
 }
 
 /// `/api/v1/products/0190…/stock-adjustments` → `/api/v1/products/{id}/stock-adjustments`.
-fn route_template(path: &str) -> String {
+pub fn route_template(path: &str) -> String {
     if !path.split('/').any(|segment| segment.len() == 36) {
         return path.to_owned();
     }

@@ -2,8 +2,9 @@
 //!
 //! The HTTP layer reads a request's `traceparent` (or starts a trace), keeps it
 //! for the request's task ([`scope`]) and names its trace id in the request's log
-//! span; the internal API client sends it on ([`current_traceparent`]); events
-//! written while it is current carry it, and their delivery runs in it.
+//! span; a message that crosses into an actor carries it ([`current`]), and the
+//! internal API client sends a child span of it on. With OTLP export on
+//! (`otlp.rs`) each of those is a span of the same trace.
 
 use rand::RngCore;
 use std::future::Future;
@@ -112,11 +113,6 @@ pub fn current() -> Option<TraceContext> {
     CURRENT.try_with(|c| *c).ok()
 }
 
-/// The `traceparent` to send on from this task, if a trace is current.
-pub fn current_traceparent() -> Option<String> {
-    current().map(|c| c.header())
-}
-
 /// Runs `future` with `context` current.
 pub async fn scope<F: Future>(context: TraceContext, future: F) -> F::Output {
     CURRENT.scope(context, future).await
@@ -152,7 +148,7 @@ mod tests {
     async fn a_scope_makes_its_trace_current() {
         assert!(current().is_none());
         let context = TraceContext::start();
-        let seen = scope(context, async { current_traceparent() }).await;
-        assert_eq!(seen, Some(context.header()));
+        let seen = scope(context, async { current() }).await;
+        assert_eq!(seen, Some(context));
     }
 }

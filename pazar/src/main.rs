@@ -199,18 +199,30 @@ struct ServeArgs {
     /// catalog, orders, users, payments, notifications (split roles need PostgreSQL).
     #[arg(long, env = "PAZAR_ROLES", default_value = "all")]
     roles: Roles,
-    /// Where the catalog role answers (e.g. `http://catalog:8080`), for an orders
-    /// role running without it.
+    /// Where the catalog role answers (e.g. `http://catalog:8080`; several,
+    /// comma-separated, for a standby), for an orders role running without it.
     #[arg(long, env = "PAZAR_CATALOG_URL")]
     catalog_url: Option<String>,
     /// Shared secret of the internal API between roles (at least 32 bytes);
     /// required when roles are split.
     #[arg(long, env = "PAZAR_INTERNAL_TOKEN", hide_env_values = true)]
     internal_token: Option<String>,
+    /// Query connections to PostgreSQL this process opens at most (the store
+    /// writer has one more); processes of split roles share the server's limit.
+    #[arg(long, env = "PAZAR_DB_POOL_SIZE", default_value_t = pazar_store::DEFAULT_POOL_SIZE)]
+    db_pool_size: u32,
     /// Life of a role lease (PostgreSQL): a standby takes a role over within
     /// about this long of its holder dying; the holder renews every third of it.
     #[arg(long, env = "PAZAR_LEASE_TTL", default_value = "5s", value_parser = config::parse_duration)]
     lease_ttl: Duration,
+    /// An OpenTelemetry collector's OTLP/HTTP address (e.g. `http://collector:4318`):
+    /// each request and internal call is exported as a span. Unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otel_endpoint: Option<String>,
+    /// The service name spans are exported under; default `pazar` (`pazar-<roles>`
+    /// for split roles).
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    otel_service_name: Option<String>,
 }
 
 /// What split roles need that one process does not: PostgreSQL shared by all,
@@ -379,7 +391,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let internal_token = check_split(&args, url)?;
-    let store = pazar_store::connect_and_migrate(url)
+    let store = pazar_store::connect_and_migrate_with(url, args.db_pool_size)
         .await
         .with_context(|| format!("opening {}", pazar_store::redact(url)))?;
     let policy = EntityPolicy {
@@ -410,6 +422,16 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             catalog_url: args.catalog_url.clone(),
             internal_token: internal_token.clone(),
             lease_ttl: Some(args.lease_ttl),
+            otlp: args.otel_endpoint.clone().map(|endpoint| {
+                let service = args.otel_service_name.clone().unwrap_or_else(|| {
+                    if args.roles.is_all() {
+                        "pazar".to_owned()
+                    } else {
+                        format!("pazar-{}", args.roles)
+                    }
+                });
+                (endpoint, service)
+            }),
             ..ShopConfig::default()
         },
     )

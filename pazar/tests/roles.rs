@@ -327,3 +327,150 @@ async fn a_standby_takes_over_a_paused_catalog_whose_late_writes_are_fenced() {
     standby.finish().await;
     active.finish().await;
 }
+
+/// A minimal OTLP/HTTP collector: keeps the JSON body of every POST.
+struct Collector {
+    endpoint: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(socket);
+                    loop {
+                        let mut length = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(value) = lower.strip_prefix("content-length:") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).await.unwrap();
+                        store
+                            .lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap());
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                        reader.get_mut().write_all(answer).await.unwrap();
+                    }
+                });
+            }
+        });
+        Self { endpoint, received }
+    }
+
+    /// (service, span) of every span received so far.
+    fn spans(&self) -> Vec<(String, Value)> {
+        let mut spans = Vec::new();
+        for post in self.received.lock().unwrap().iter() {
+            for resource in post["resourceSpans"].as_array().unwrap() {
+                let service = resource["resource"]["attributes"][0]["value"]["stringValue"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                for scope in resource["scopeSpans"].as_array().unwrap() {
+                    for span in scope["spans"].as_array().unwrap() {
+                        spans.push((service.clone(), span.clone()));
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_checkout_is_one_trace_across_the_processes() {
+    let collector = Collector::start().await;
+    let mut catalog_env = split("catalog,users");
+    catalog_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.clone()));
+    let catalog = TestServer::start_with(Backend::Postgres, &env(&catalog_env)).await;
+    let orders = catalog
+        .start_sibling(&env(&[
+            ("PAZAR_ROLES", "orders,payments,notifications".to_owned()),
+            ("PAZAR_CATALOG_URL", catalog.base.clone()),
+        ]))
+        .await;
+    let admin = catalog.admin_token().await;
+    let product = catalog.create_product(&admin, "TRACE-1", 5).await;
+    let customer = catalog.customer_token("trace@example.com").await;
+    orders
+        .post(
+            "/api/v1/cart/items",
+            Some(&customer),
+            json!({"product_id": product["id"], "quantity": 1}),
+        )
+        .await
+        .ok(200);
+    // The client's trace: W3C's example trace id.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let request = orders
+        .client
+        .post(format!("{}/api/v1/orders", orders.base))
+        .bearer_auth(&customer)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&json!({}));
+    orders.send_built(request).await.ok(201);
+
+    // Both processes export their part of it: the checkout (orders), its call to
+    // the catalog, and the catalog's answer, one the parent of the next.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let spans: Vec<(String, Value)> = collector
+            .spans()
+            .into_iter()
+            .filter(|(_, span)| span["traceId"] == trace)
+            .collect();
+        if spans.len() >= 3 {
+            break spans;
+        }
+        assert!(Instant::now() < deadline, "spans of the trace: {spans:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let find = |name: &str, kind: u8| {
+        spans
+            .iter()
+            .find(|(_, span)| {
+                span["name"].as_str().unwrap().starts_with(name) && span["kind"] == kind
+            })
+            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+    };
+    let (service, checkout) = find("POST /api/v1/orders", 2);
+    assert_eq!(service, "pazar-orders,payments,notifications", "{spans:#?}");
+    assert_eq!(checkout["parentSpanId"], "00f067aa0ba902b7");
+    assert_eq!(checkout["kind"], 2);
+    let (service, call) = find("PUT /internal/v1/stock/", 3);
+    assert_eq!(service, "pazar-orders,payments,notifications");
+    assert_eq!(call["kind"], 3);
+    assert_eq!(call["parentSpanId"], checkout["spanId"]);
+    let answered: Vec<_> = spans
+        .iter()
+        .filter(|(service, span)| service == "pazar-catalog,users" && span["kind"] == 2)
+        .collect();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(answered[0].1["parentSpanId"], call["spanId"]);
+    assert!(answered[0].1["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("PUT /internal/v1/stock/{id}/holds/{id}"));
+    orders.finish().await;
+    catalog.finish().await;
+}

@@ -145,7 +145,7 @@ async fn payment_becomes(
     check: impl Fn(&Value) -> bool,
 ) -> Value {
     let id = order["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let payment = server
             .get(&format!("/api/v1/orders/{id}/payment"), Some(token))

@@ -114,17 +114,29 @@ impl Stores {
     }
 }
 
+/// Query connections a PostgreSQL store opens at most, unless told otherwise
+/// (`PAZAR_DB_POOL_SIZE`); the store writer has one more of its own.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
 /// Opens the store named by `url`, creating a SQLite file (and its folder) if missing.
 /// Migrations are not run: call [`migrate`] (or [`connect_and_migrate`]).
 pub async fn connect(url: &str) -> Result<Stores, StoreOpenError> {
     Ok(match Backend::of(url)? {
         Backend::Sqlite => Stores::sqlite(SqliteStore::connect(url).await?),
-        Backend::Postgres => Stores::postgres(PostgresStore::connect(url).await?),
+        Backend::Postgres => {
+            Stores::postgres(PostgresStore::connect(url, DEFAULT_POOL_SIZE).await?)
+        }
     })
 }
 
 /// Opens the store and brings its schema up to date.
 pub async fn connect_and_migrate(url: &str) -> Result<Stores, StoreOpenError> {
+    connect_and_migrate_with(url, DEFAULT_POOL_SIZE).await
+}
+
+/// [`connect_and_migrate`] with at most `pool_size` query connections on
+/// PostgreSQL (processes of split roles share one server's connection limit).
+pub async fn connect_and_migrate_with(url: &str, pool_size: u32) -> Result<Stores, StoreOpenError> {
     Ok(match Backend::of(url)? {
         Backend::Sqlite => {
             let store = SqliteStore::connect(url).await?;
@@ -132,7 +144,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<Stores, StoreOpenError> {
             Stores::sqlite(store)
         }
         Backend::Postgres => {
-            let store = PostgresStore::connect(url).await?;
+            let store = PostgresStore::connect(url, pool_size).await?;
             store.migrate().await?;
             Stores::postgres(store)
         }
@@ -143,7 +155,12 @@ pub async fn connect_and_migrate(url: &str) -> Result<Stores, StoreOpenError> {
 pub async fn migrate(url: &str) -> Result<usize, StoreOpenError> {
     match Backend::of(url)? {
         Backend::Sqlite => SqliteStore::connect(url).await?.migrate().await,
-        Backend::Postgres => PostgresStore::connect(url).await?.migrate().await,
+        Backend::Postgres => {
+            PostgresStore::connect(url, DEFAULT_POOL_SIZE)
+                .await?
+                .migrate()
+                .await
+        }
     }
 }
 

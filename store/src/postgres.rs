@@ -15,8 +15,9 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database named by a `postgres:` URL.
-    pub async fn connect(url: &str) -> Result<Self, StoreOpenError> {
+    /// Connects to the database named by a `postgres:` URL, with at most
+    /// `pool_size` connections for queries (and one for the store writer).
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, StoreOpenError> {
         // No ping before each use: it is a round trip on every query. A dead
         // connection fails its query and is dropped; the next one reconnects.
         let options = |connections| {
@@ -25,7 +26,7 @@ impl PostgresStore {
                 .acquire_timeout(Duration::from_secs(10))
                 .test_before_acquire(false)
         };
-        let pool = options(16).connect(url).await?;
+        let pool = options(pool_size.max(2)).connect(url).await?;
         let writer = options(1).connect(url).await?;
         Ok(Self { pool, writer })
     }

@@ -5,12 +5,17 @@
 //! as plain PostgreSQL row-lock transactions from the same number of tasks.
 //! Pazar runs as `pazar serve` does by default: the notifier queues an "order
 //! received" mail per order and the mailroom writes it as an `.eml` file.
+//! On PostgreSQL it also runs split: the catalog (with users) and the orders
+//! (with payments and notifications) as two `pazar serve --roles …` processes,
+//! checkout holding stock through the catalog's internal API.
 //!
-//! `cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
+//! `cargo build --release -p pazar && cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
 use clap::Parser;
 use pazar_app::{Shop, ShopConfig};
-use pazar_bench::{pay_locally, payment_secret, serve_in_process, BenchDb, Measurement};
+use pazar_bench::{
+    pay_locally, payment_secret, serve_in_process, BenchDb, Measurement, RoleProcess,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -92,17 +97,42 @@ async fn main() {
     let on_sqlite = through_pazar(&sqlite, &args).await;
     let postgres = BenchDb::postgres().await;
     let on_postgres = through_pazar(&postgres, &args).await;
+    let split_db = BenchDb::postgres().await;
+    let split = through_split_roles(&split_db, &args).await;
     let plain = plain_transactions(&postgres.url, &args).await;
     let sqlite_rate = on_sqlite.print("pazar HTTP, SQLite");
     let postgres_rate = on_postgres.print("pazar HTTP, PostgreSQL");
+    let split_rate = split.print("pazar split roles, PG");
     let plain_rate = plain.print("plain row locks, PostgreSQL");
     println!(
         "ratio pazar/plain on PostgreSQL: {:.1}x, SQLite/plain: {:.1}x (target >= 5x, p99 < 100 ms, 0 oversold)",
         postgres_rate / plain_rate,
         sqlite_rate / plain_rate
     );
+    println!(
+        "ratio split roles (catalog | orders processes)/plain: {:.1}x (target >= 2x); split/all-in-one: {:.2}",
+        split_rate / plain_rate,
+        split_rate / postgres_rate
+    );
     sqlite.drop_database().await;
     postgres.drop_database().await;
+    split_db.drop_database().await;
+}
+
+/// Where each service answers.
+struct Endpoints {
+    users: String,
+    catalog: String,
+    orders: String,
+}
+
+/// How a payer learns its order is paid.
+#[derive(Clone)]
+enum PaidCheck {
+    /// Read in this process (all-in-one).
+    Shop(Box<Shop>),
+    /// `GET /api/v1/orders/{id}` at the orders process.
+    Http,
 }
 
 async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
@@ -131,6 +161,60 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         .unwrap();
     let (base, issuer, _keys) = serve_in_process(shop.clone()).await;
     let admin_token = issuer.issue(admin.id, admin.role).unwrap();
+    let endpoints = Endpoints {
+        users: base.clone(),
+        catalog: base.clone(),
+        orders: base,
+    };
+    sell(
+        &endpoints,
+        &admin_token,
+        PaidCheck::Shop(Box::new(shop)),
+        args,
+    )
+    .await
+}
+
+/// The same sale with the catalog (and users) in one `pazar serve` process and
+/// the orders (with payments and notifications) in another.
+async fn through_split_roles(db: &BenchDb, args: &Args) -> Sale {
+    const JWT: &str = "flash-sale-bench-signing-key-0123456789abcdef";
+    const INTERNAL: &str = "flash-sale-bench-internal-secret-0123456789";
+    pazar_bench::create_admin(&db.url, "admin@bench.test", "admin-password").await;
+    let shared = [
+        ("PAZAR_JWT_SECRET", JWT),
+        ("PAZAR_INTERNAL_TOKEN", INTERNAL),
+    ];
+    let mut env = shared.to_vec();
+    env.push(("PAZAR_ROLES", "catalog,users"));
+    let catalog = RoleProcess::start(&db.url, &env).await;
+    let mut env = shared.to_vec();
+    env.push(("PAZAR_ROLES", "orders,payments,notifications"));
+    env.push(("PAZAR_CATALOG_URL", &catalog.base));
+    let orders = RoleProcess::start(&db.url, &env).await;
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", catalog.base))
+        .json(&json!({"email": "admin@bench.test", "password": "admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_token = login["access_token"].as_str().unwrap().to_owned();
+    let endpoints = Endpoints {
+        users: catalog.base.clone(),
+        catalog: catalog.base.clone(),
+        orders: orders.base.clone(),
+    };
+    let sale = sell(&endpoints, &admin_token, PaidCheck::Http, args).await;
+    orders.kill().await;
+    catalog.kill().await;
+    sale
+}
+
+async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &Args) -> Sale {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()
@@ -140,7 +224,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
     let mut buyers = Vec::new();
     for i in 0..args.clients {
         let reply: Value = client
-            .post(format!("{base}/api/v1/auth/register"))
+            .post(format!("{}/api/v1/auth/register", endpoints.users))
             .json(&json!({"email": format!("buyer{i}@bench.test"), "password": "buyer-password", "name": "Buyer"}))
             .send()
             .await
@@ -155,8 +239,8 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
     for round in 0..args.rounds {
         let stock = (args.clients / 2) as i64;
         let product: Value = client
-            .post(format!("{base}/api/v1/products"))
-            .bearer_auth(&admin_token)
+            .post(format!("{}/api/v1/products", endpoints.catalog))
+            .bearer_auth(admin_token)
             .json(&json!({"name": "Hot", "sku": format!("HOT-{round}"), "price": {"amount": 999, "currency": "EUR"}, "stock": stock}))
             .send()
             .await
@@ -166,7 +250,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
             .unwrap();
         for token in &buyers {
             let added = client
-                .post(format!("{base}/api/v1/cart/items"))
+                .post(format!("{}/api/v1/cart/items", endpoints.orders))
                 .bearer_auth(token)
                 .json(&json!({"product_id": product["id"], "quantity": 1}))
                 .send()
@@ -178,7 +262,8 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         let checkouts: Vec<_> = buyers
             .iter()
             .map(|token| {
-                let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                let (client, base, token) =
+                    (client.clone(), endpoints.orders.clone(), token.clone());
                 tokio::spawn(async move {
                     let begun = Instant::now();
                     let response = client
@@ -213,12 +298,12 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
         }
         sale.busy += started.elapsed();
         sale.paid_after
-            .push(pay_all(&client, &base, &shop, winners).await);
+            .push(pay_all(&client, &endpoints.orders, &paid, winners).await);
         let id = product["id"].as_str().unwrap();
         // Buyers who lost empty their cart for the next round (not timed).
         for token in losers {
             let emptied = client
-                .delete(format!("{base}/api/v1/cart/items/{id}"))
+                .delete(format!("{}/api/v1/cart/items/{id}", endpoints.orders))
                 .bearer_auth(&token)
                 .send()
                 .await
@@ -226,7 +311,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
             assert!(emptied.status().is_success());
         }
         let after: Value = client
-            .get(format!("{base}/api/v1/products/{id}"))
+            .get(format!("{}/api/v1/products/{id}", endpoints.catalog))
             .send()
             .await
             .unwrap()
@@ -253,7 +338,7 @@ async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
 async fn pay_all(
     client: &reqwest::Client,
     base: &str,
-    shop: &Shop,
+    paid: &PaidCheck,
     winners: Vec<(String, String)>,
 ) -> Duration {
     let sale_ended = Instant::now();
@@ -261,15 +346,32 @@ async fn pay_all(
     let payers: Vec<_> = winners
         .into_iter()
         .map(|(token, order)| {
-            let (client, base, shop) = (client.clone(), base.to_owned(), shop.clone());
+            let (client, base, paid) = (client.clone(), base.to_owned(), paid.clone());
             tokio::spawn(async move {
                 let every = Duration::from_millis(5);
                 let secret = payment_secret(&client, &base, &token, &order, every, deadline).await;
                 pay_locally(&client, &base, &secret).await;
                 let id = pazar_actors::OrderId(order.parse().unwrap());
                 loop {
-                    let read_back = shop.orders().order(id).await.expect("order");
-                    if read_back.status == pazar_actors::OrderStatus::Paid {
+                    let is_paid = match &paid {
+                        PaidCheck::Shop(shop) => {
+                            shop.orders().order(id).await.expect("order").status
+                                == pazar_actors::OrderStatus::Paid
+                        }
+                        PaidCheck::Http => {
+                            let read_back: Value = client
+                                .get(format!("{base}/api/v1/orders/{order}"))
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                                .expect("GET order")
+                                .json()
+                                .await
+                                .expect("order JSON");
+                            read_back["status"] == "paid"
+                        }
+                    };
+                    if is_paid {
                         return Instant::now();
                     }
                     assert!(

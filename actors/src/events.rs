@@ -18,6 +18,7 @@
 //! one the Kafka bridge will use.
 
 use crate::lanes::KeyedLanes;
+use crate::trace;
 use crate::{DomainError, Store};
 use async_trait::async_trait;
 use futures_util::FutureExt;
@@ -27,6 +28,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// An event as stored in the outbox, with its commit-order position.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -267,17 +269,55 @@ async fn handle_until_done(
     policy: DeliveryPolicy,
 ) {
     let mut delay = policy.backoff;
+    // The trace of the request that caused the event: its handling continues it
+    // (log lines name its id, internal calls send it on, its writes' events carry it).
+    let cause = event
+        .event
+        .traceparent
+        .as_deref()
+        .and_then(trace::TraceContext::parse);
     loop {
-        let error = match DomainEvent::decode(&event.event) {
-            Err(error) => format!("refused: {error}"),
-            Ok(payload) => match AssertUnwindSafe(subscriber.handle(event, &payload))
-                .catch_unwind()
-                .await
-            {
-                Ok(Ok(())) => return,
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => "the handler panicked".to_owned(),
-            },
+        let context = cause.map(|cause| cause.child());
+        let begun = trace::Span::now();
+        let attempt = async {
+            match DomainEvent::decode(&event.event) {
+                Err(error) => Err(format!("refused: {error}")),
+                Ok(payload) => match AssertUnwindSafe(subscriber.handle(event, &payload))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the handler panicked".to_owned()),
+                },
+            }
+        };
+        let outcome = match context {
+            Some(context) => {
+                let span = tracing::info_span!(
+                    "event",
+                    trace_id = %context.trace_id_hex(),
+                    subscriber = subscriber.name(),
+                    kind = %event.event.kind
+                );
+                trace::scope(context, attempt.instrument(span)).await
+            }
+            None => attempt.await,
+        };
+        if let (Some(cause), Some(context)) = (cause, context) {
+            trace::record(trace::Span {
+                context,
+                parent: Some(cause.span_id),
+                name: format!("{} → {}", event.event.kind, subscriber.name()),
+                kind: trace::SpanKind::Consumer,
+                start: begun,
+                end: trace::Span::now(),
+                failed: outcome.is_err(),
+                status: None,
+            });
+        }
+        let Err(error) = outcome else {
+            return;
         };
         tracing::warn!(
             subscriber = subscriber.name(),

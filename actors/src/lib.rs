@@ -25,6 +25,7 @@ pub mod order;
 pub mod payments;
 pub mod ports;
 pub mod store_writer;
+pub mod trace;
 
 pub use catalog::{Product, ProductCatalog, ProductView, Sku, StockLevels};
 pub use error::{DomainError, StoreError};

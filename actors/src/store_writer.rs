@@ -59,6 +59,8 @@ enum Command {
     Write {
         write: Write,
         on_done: Pending,
+        /// The submitter's trace (`traceparent`), stamped on the write's events.
+        trace: Option<String>,
     },
     /// Answered once every write queued before it is committed (or failed).
     Barrier(oneshot::Sender<()>),
@@ -145,8 +147,13 @@ impl StoreWriter {
     /// with [`StoreError::Interrupted`] if the writer stops before it knows which.
     pub async fn submit(&self, write: Write, on_done: Completion) -> Result<(), DomainError> {
         let on_done = Pending(Some(on_done));
+        let trace = crate::trace::current().map(|context| context.header());
         self.queue
-            .send(Command::Write { write, on_done })
+            .send(Command::Write {
+                write,
+                on_done,
+                trace,
+            })
             .await
             .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
     }
@@ -196,8 +203,12 @@ async fn run(
         let mut barriers = Vec::new();
         for command in commands.drain(..) {
             match command {
-                Command::Write { write, on_done } => {
-                    batch.push(write);
+                Command::Write {
+                    write,
+                    on_done,
+                    trace,
+                } => {
+                    batch.push(write, trace);
                     completions.push(on_done);
                 }
                 Command::Barrier(done) => barriers.push(done),
@@ -299,6 +310,8 @@ struct Batch {
     changes: Vec<StockChange>,
     levels: Vec<StockLevels>,
     orders: Vec<Order>,
+    /// The trace of each new order's checkout, for its `orders.created`.
+    order_traces: Vec<Option<String>>,
     transitions: Vec<OrderTransition>,
     payments: Vec<PaymentSession>,
     /// The events of transitions and payment updates, in submission order.
@@ -314,6 +327,7 @@ impl Batch {
             changes: Vec::with_capacity(capacity),
             levels: Vec::with_capacity(capacity),
             orders: Vec::new(),
+            order_traces: Vec::new(),
             transitions: Vec::new(),
             payments: Vec::new(),
             events: Vec::new(),
@@ -321,20 +335,31 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, write: Write) {
+    /// Adds a write; `trace` is its submitter's, for the events it causes (a
+    /// product's stock events sum many writes and carry none).
+    fn push(&mut self, write: Write, trace: Option<String>) {
+        let traced = |mut event: Event| {
+            if event.traceparent.is_none() {
+                event.traceparent.clone_from(&trace);
+            }
+            event
+        };
         match write {
             Write::Stock { change, levels } => {
                 self.changes.push(change);
                 self.levels.push(levels);
             }
-            Write::CreateOrder(order) => self.orders.push(*order),
+            Write::CreateOrder(order) => {
+                self.orders.push(*order);
+                self.order_traces.push(trace.clone());
+            }
             Write::Transition { transition, event } => {
                 self.transitions.push(transition);
-                self.events.push(*event);
+                self.events.push(traced(*event));
             }
             Write::Payment { session, event } => {
                 self.payments.push(*session);
-                self.events.extend(event.map(|event| *event));
+                self.events.extend(event.map(|event| traced(*event)));
             }
         }
         self.before.push(Counts {
@@ -362,7 +387,12 @@ impl Batch {
             &self.levels[from.stock..to.stock],
             &self.failed_effects(&failed, from.stock),
         );
-        events.extend(orders.iter().map(Order::event));
+        let traces = &self.order_traces[from.orders..to.orders];
+        events.extend(orders.iter().zip(traces).map(|(order, trace)| {
+            let mut event = order.event();
+            event.traceparent.clone_from(trace);
+            event
+        }));
         events.extend_from_slice(&self.events[from.events..to.events]);
         let set = WriteSet {
             stock: &self.changes[from.stock..to.stock],
@@ -664,8 +694,8 @@ mod tests {
             levels: StockLevels::new(10 + delta, 0),
         };
         let mut batch = Batch::with_capacity(2);
-        batch.push(adjust(5)); // fails
-        batch.push(adjust(5 + 3)); // memory counted the failed +5
+        batch.push(adjust(5), None); // fails
+        batch.push(adjust(5 + 3), None); // memory counted the failed +5
         let effects = batch.failed_effects(&[0], 1);
         let events = batch_events(&batch.changes[1..], &batch.levels[1..], &effects);
         assert_eq!(events[0].data["on_hand"], 13);

@@ -6,7 +6,6 @@ use crate::AppState;
 use pazar_http::error::{into_problem_response, ApiError};
 use pazar_http::internal::InternalToken;
 use pazar_http::openapi::Maybe;
-use pazar_http::otlp;
 use pazar_http::trace::{self, TraceContext};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -233,26 +232,27 @@ async fn record<E: Endpoint>(
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let trace = caller
+    let context = caller
         .map(|caller| caller.child())
         .unwrap_or_else(TraceContext::start);
-    let span = tracing::info_span!("request", trace_id = %trace.trace_id_hex(), %method, path = %uri.path());
-    let begun = otlp::Span::now();
-    let response = trace::scope(trace, endpoint.call(request).instrument(span))
+    let span = tracing::info_span!("request", trace_id = %context.trace_id_hex(), %method, path = %uri.path());
+    let begun = trace::Span::now();
+    let response = trace::scope(context, endpoint.call(request).instrument(span))
         .await?
         .into_response();
-    if otlp::enabled() {
-        otlp::record(otlp::Span {
-            context: trace,
+    if trace::exporting() {
+        trace::record(trace::Span {
+            context,
             parent: caller.map(|caller| caller.span_id),
             name: format!(
                 "{method} {}",
                 pazar_http::metrics::route_template(uri.path())
             ),
-            kind: otlp::SpanKind::Server,
+            kind: trace::SpanKind::Server,
             start: begun,
-            end: otlp::Span::now(),
-            status: response.status().as_u16(),
+            end: trace::Span::now(),
+            failed: response.status().is_server_error(),
+            status: Some(response.status().as_u16()),
         });
     }
     state.metrics.record(

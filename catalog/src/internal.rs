@@ -22,7 +22,7 @@ use pazar_actors::order::StockGateway;
 use pazar_actors::{DomainError, OrderId, ProductId, StockLevels};
 use pazar_http::error::ApiError;
 use pazar_http::internal::{require_token, InternalToken};
-use pazar_http::otlp;
+use pazar_http::trace;
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path};
 use poem::{Endpoint, EndpointExt, Route};
@@ -170,22 +170,24 @@ impl RemoteStock {
         body: Option<&Value>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         // A client span of the caller's trace: the catalog's server span is its child.
-        let caller = pazar_http::trace::current();
+        let caller = trace::current();
         let span = caller.map(|caller| caller.child());
-        let begun = otlp::Span::now();
+        let begun = trace::Span::now();
         let answer = self.send_to_any(method, path, body, span).await;
         if let (Some(caller), Some(span)) = (caller, span) {
-            otlp::record(otlp::Span {
+            let status = answer.as_ref().ok().map(|r| r.status().as_u16());
+            trace::record(trace::Span {
                 context: span,
                 parent: Some(caller.span_id),
                 name: format!(
                     "{method} {}",
                     pazar_http::metrics::route_template(&format!("/internal/v1{path}"))
                 ),
-                kind: otlp::SpanKind::Client,
+                kind: trace::SpanKind::Client,
                 start: begun,
-                end: otlp::Span::now(),
-                status: answer.as_ref().map_or(0, |r| r.status().as_u16()),
+                end: trace::Span::now(),
+                failed: status.is_none_or(|s| s >= 500),
+                status,
             });
         }
         answer
@@ -196,7 +198,7 @@ impl RemoteStock {
         method: &Method,
         path: &str,
         body: Option<&Value>,
-        span: Option<pazar_http::trace::TraceContext>,
+        span: Option<trace::TraceContext>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         use std::sync::atomic::Ordering;
         let first = self.preferred.load(Ordering::Relaxed);

@@ -58,6 +58,10 @@ pub struct Event {
     pub version: i32,
     /// The payload.
     pub data: serde_json::Value,
+    /// The W3C trace context of the request that caused it, if it was traced:
+    /// its handling, in whichever process, continues that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Event {
@@ -72,6 +76,7 @@ impl Event {
             version: P::TYPE.version(),
             // Payloads are plain structs of strings, numbers and timestamps.
             data: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+            traceparent: None,
         }
     }
 

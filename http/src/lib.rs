@@ -18,8 +18,10 @@ pub mod metrics;
 pub mod openapi;
 pub mod otlp;
 pub mod params;
-pub mod trace;
 pub mod validate;
+
+/// W3C trace context, shared with the kernel (the store writer stamps it on events).
+pub use pazar_actors::trace;
 
 pub use auth::{Authenticator, BearerAuth, RoleSource, TokenConfig, TokenIssuer};
 pub use error::ApiError;

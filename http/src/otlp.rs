@@ -1,94 +1,47 @@
 //! OpenTelemetry export of spans over OTLP/HTTP (JSON encoding), off unless
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
-//! Each HTTP request is a server span, each internal API call a client span
-//! ([`Span`]); they are queued without blocking (a full queue drops spans, never
-//! requests) and posted in batches to `{endpoint}/v1/traces` by [`ExportLoop`],
+//! Each HTTP request is a server span, each internal API call a client span, each
+//! event handled a consumer span (`pazar_actors::trace::Span`); they are queued
+//! without blocking (a full queue drops spans, never requests) and posted in
+//! batches to `{endpoint}/v1/traces` by [`ExportLoop`],
 //! which the app runs under its task supervisor. The JSON form of OTLP needs no
 //! protobuf or gRPC stack; any OpenTelemetry collector accepts it.
 
-use crate::trace::TraceContext;
+use crate::trace::{self, Span, SpanKind};
 use serde_json::{json, Value};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, Mutex};
 
-/// What a span was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpanKind {
-    /// A request this process answered.
-    Server,
-    /// A request this process made.
-    Client,
-}
-
-/// One finished span.
-#[derive(Clone, Debug)]
-pub struct Span {
-    /// Its trace and its own id.
-    pub context: TraceContext,
-    /// The span it was made for (the caller's), if any.
-    pub parent: Option<[u8; 8]>,
-    /// E.g. `POST /api/v1/orders`.
-    pub name: String,
-    /// Server or client.
-    pub kind: SpanKind,
-    /// Start, since the Unix epoch.
-    pub start: Duration,
-    /// End, since the Unix epoch.
-    pub end: Duration,
-    /// The HTTP status answered or received (0: none).
-    pub status: u16,
-}
-
-impl Span {
-    /// The time now, as spans record it.
-    pub fn now() -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
+fn to_json(span: &Span) -> Value {
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let mut json = json!({
+        "traceId": hex(&span.context.trace_id),
+        "spanId": hex(&span.context.span_id),
+        "name": span.name,
+        "kind": match span.kind { SpanKind::Server => 2, SpanKind::Client => 3, SpanKind::Consumer => 5 },
+        "startTimeUnixNano": span.start.as_nanos().to_string(),
+        "endTimeUnixNano": span.end.as_nanos().to_string(),
+        "attributes": [],
+        // 2 = error, 0 = unset.
+        "status": {"code": if span.failed { 2 } else { 0 }},
+    });
+    if let Some(status) = span.status {
+        json["attributes"] = json!([
+            {"key": "http.response.status_code", "value": {"intValue": status.to_string()}}
+        ]);
     }
-
-    fn to_json(&self) -> Value {
-        let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
-        let mut span = json!({
-            "traceId": hex(&self.context.trace_id),
-            "spanId": hex(&self.context.span_id),
-            "name": self.name,
-            "kind": match self.kind { SpanKind::Server => 2, SpanKind::Client => 3 },
-            "startTimeUnixNano": self.start.as_nanos().to_string(),
-            "endTimeUnixNano": self.end.as_nanos().to_string(),
-            "attributes": [
-                {"key": "http.response.status_code", "value": {"intValue": self.status.to_string()}}
-            ],
-            // 2 = error (a 5xx or no answer), 0 = unset.
-            "status": {"code": if self.status >= 500 || self.status == 0 { 2 } else { 0 }},
-        });
-        if let Some(parent) = self.parent {
-            span["parentSpanId"] = Value::from(hex(&parent));
-        }
-        span
+    if let Some(parent) = span.parent {
+        json["parentSpanId"] = Value::from(hex(&parent));
     }
+    json
 }
 
 /// Spans queued but not yet posted.
 const QUEUE: usize = 8192;
 /// The most spans in one post.
 const BATCH: usize = 512;
-
-static EXPORTER: OnceLock<mpsc::Sender<Span>> = OnceLock::new();
-
-/// Queues a finished span, if export is on; never waits.
-pub fn record(span: Span) {
-    if let Some(queue) = EXPORTER.get() {
-        let _ = queue.try_send(span);
-    }
-}
-
-/// Whether spans are exported (so callers can skip building them).
-pub fn enabled() -> bool {
-    EXPORTER.get().is_some()
-}
 
 /// The loop that posts queued spans; run it under a supervisor (a fresh run
 /// picks up the same queue).
@@ -104,7 +57,13 @@ pub struct ExportLoop {
 /// `service`. `None` when export was already on.
 pub fn start(endpoint: &str, service: &str) -> Option<ExportLoop> {
     let (sender, receiver) = mpsc::channel(QUEUE);
-    EXPORTER.set(sender).ok()?;
+    // A full queue drops the span: telemetry never waits.
+    let installed = trace::install(Box::new(move |span| {
+        let _ = sender.try_send(span);
+    }));
+    if !installed {
+        return None;
+    }
     Some(ExportLoop {
         queue: Arc::new(Mutex::new(receiver)),
         url: format!("{}/v1/traces", endpoint.trim_end_matches('/')),
@@ -133,7 +92,7 @@ impl ExportLoop {
                 ]},
                 "scopeSpans": [{
                     "scope": {"name": "pazar", "version": env!("CARGO_PKG_VERSION")},
-                    "spans": batch.iter().map(Span::to_json).collect::<Vec<_>>(),
+                    "spans": batch.iter().map(to_json).collect::<Vec<_>>(),
                 }],
             }]});
             match self.http.post(&self.url).json(&body).send().await {

@@ -400,12 +400,12 @@ impl Collector {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_checkout_is_one_trace_across_the_processes() {
     let collector = Collector::start().await;
-    let mut catalog_env = split("catalog,users");
+    let mut catalog_env = split("catalog,users,notifications");
     catalog_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.clone()));
     let catalog = TestServer::start_with(Backend::Postgres, &env(&catalog_env)).await;
     let orders = catalog
         .start_sibling(&env(&[
-            ("PAZAR_ROLES", "orders,payments,notifications".to_owned()),
+            ("PAZAR_ROLES", "orders,payments".to_owned()),
             ("PAZAR_CATALOG_URL", catalog.base.clone()),
         ]))
         .await;
@@ -431,7 +431,9 @@ async fn one_checkout_is_one_trace_across_the_processes() {
     orders.send_built(request).await.ok(201);
 
     // Both processes export their part of it: the checkout (orders), its call to
-    // the catalog, and the catalog's answer, one the parent of the next.
+    // the catalog, and the catalog's answer, one the parent of the next; then the
+    // `orders.created` it wrote, handled by the payments service (orders process)
+    // and the notifier (catalog process).
     let deadline = Instant::now() + Duration::from_secs(15);
     let spans = loop {
         let spans: Vec<(String, Value)> = collector
@@ -439,7 +441,7 @@ async fn one_checkout_is_one_trace_across_the_processes() {
             .into_iter()
             .filter(|(_, span)| span["traceId"] == trace)
             .collect();
-        if spans.len() >= 3 {
+        if spans.len() >= 5 {
             break spans;
         }
         assert!(Instant::now() < deadline, "spans of the trace: {spans:?}");
@@ -454,16 +456,18 @@ async fn one_checkout_is_one_trace_across_the_processes() {
             .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
     };
     let (service, checkout) = find("POST /api/v1/orders", 2);
-    assert_eq!(service, "pazar-orders,payments,notifications", "{spans:#?}");
+    assert_eq!(service, "pazar-orders,payments", "{spans:#?}");
     assert_eq!(checkout["parentSpanId"], "00f067aa0ba902b7");
     assert_eq!(checkout["kind"], 2);
     let (service, call) = find("PUT /internal/v1/stock/", 3);
-    assert_eq!(service, "pazar-orders,payments,notifications");
+    assert_eq!(service, "pazar-orders,payments");
     assert_eq!(call["kind"], 3);
     assert_eq!(call["parentSpanId"], checkout["spanId"]);
     let answered: Vec<_> = spans
         .iter()
-        .filter(|(service, span)| service == "pazar-catalog,users" && span["kind"] == 2)
+        .filter(|(service, span)| {
+            service == "pazar-catalog,users,notifications" && span["kind"] == 2
+        })
         .collect();
     assert_eq!(answered.len(), 1, "{answered:?}");
     assert_eq!(answered[0].1["parentSpanId"], call["spanId"]);
@@ -471,6 +475,34 @@ async fn one_checkout_is_one_trace_across_the_processes() {
         .as_str()
         .unwrap()
         .starts_with("PUT /internal/v1/stock/{id}/holds/{id}"));
+    let (service, paying) = find("orders.created → payments", 5);
+    assert_eq!(service, "pazar-orders,payments");
+    let (service, mailing) = find("orders.created → notifier", 5);
+    assert_eq!(service, "pazar-catalog,users,notifications");
+    // Both handled the event the checkout wrote: children of the same span.
+    assert_eq!(paying["parentSpanId"], mailing["parentSpanId"]);
+    // The event carries the trace in the outbox.
+    let events = catalog
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await
+        .ok(200)
+        .clone();
+    let created = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "orders.created")
+        .expect("orders.created")
+        .clone();
+    let traceparent = created["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    assert!(
+        traceparent.starts_with(&format!("00-{trace}-")),
+        "{traceparent}"
+    );
+    assert!(traceparent.ends_with(&format!("-{}-01", paying["parentSpanId"].as_str().unwrap())));
     orders.finish().await;
     catalog.finish().await;
 }

@@ -58,7 +58,7 @@ impl Store for Kernel {
 
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = db::sql(
-            "select seq, id, type, subject, time, source, version, data \
+            "select seq, id, type, subject, time, source, version, data, traceparent \
              from outbox_events where seq > $1 order by seq limit $2",
         )
         .bind(&after)
@@ -78,6 +78,7 @@ impl Store for Kernel {
                         source: row.get("source")?,
                         version: row.get("version")?,
                         data: serde_json::from_str(&data).map_err(|e| corrupt("event data", e))?,
+                        traceparent: row.get("traceparent")?,
                     },
                 })
             })

@@ -20,20 +20,20 @@ pub(crate) async fn append(mut conn: Conn<'_>, events: &[Event]) -> Result<(), S
             .await?
             .get("last_seq")?;
     let first = last - count + 1;
-    // 8 parameters a row; SQLite allows 32766 per statement.
+    // 9 parameters a row; SQLite allows 32766 per statement.
     const ROWS_PER_STATEMENT: usize = 1000;
     for (chunk_index, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
         let offset = first + (chunk_index * ROWS_PER_STATEMENT) as i64;
         let seqs: Vec<i64> = (0..chunk.len() as i64).map(|i| offset + i).collect();
         let data: Vec<String> = chunk.iter().map(|event| event.data.to_string()).collect();
         let sql = format!(
-            "insert into outbox_events (seq, id, type, subject, time, source, version, data) \
-             values {}",
-            db::rows(chunk.len(), 8)
+            "insert into outbox_events \
+             (seq, id, type, subject, time, source, version, data, traceparent) values {}",
+            db::rows(chunk.len(), 9)
         );
         let mut insert = db::sql(&sql);
         for ((event, seq), data) in chunk.iter().zip(&seqs).zip(&data) {
-            let values: [&dyn Param; 8] = [
+            let values: [&dyn Param; 9] = [
                 seq,
                 &event.id,
                 &event.kind,
@@ -42,6 +42,7 @@ pub(crate) async fn append(mut conn: Conn<'_>, events: &[Event]) -> Result<(), S
                 &event.source,
                 &event.version,
                 data,
+                &event.traceparent,
             ];
             insert = insert.bind_all(values);
         }

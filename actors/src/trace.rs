@@ -2,12 +2,15 @@
 //!
 //! The HTTP layer reads a request's `traceparent` (or starts a trace), keeps it
 //! for the request's task ([`scope`]) and names its trace id in the request's log
-//! span; a message that crosses into an actor carries it ([`current`]), and the
-//! internal API client sends a child span of it on. With OTLP export on
-//! (`otlp.rs`) each of those is a span of the same trace.
+//! span; a message that crosses into an actor carries it ([`current`]); the
+//! internal API client sends a child span of it on; the store writer stamps it on
+//! the events a traced write causes, and their delivery runs in it, in whichever
+//! process. Finished spans go to [`record`], which exports them when an exporter
+//! is installed (`pazar_http::otlp`, over OTLP); otherwise they cost nothing.
 
-use rand::RngCore;
 use std::future::Future;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A trace id and the id of the span that is current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,15 +30,10 @@ tokio::task_local! {
 impl TraceContext {
     /// A new trace (sampled).
     pub fn start() -> Self {
-        let mut rng = rand::thread_rng();
-        let mut trace_id = [0u8; 16];
+        // Version-4 UUIDs are 122 random bits: never all zero.
+        let trace_id = *uuid::Uuid::new_v4().as_bytes();
         let mut span_id = [0u8; 8];
-        while trace_id == [0; 16] {
-            rng.fill_bytes(&mut trace_id);
-        }
-        while span_id == [0; 8] {
-            rng.fill_bytes(&mut span_id);
-        }
+        span_id.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[8..]);
         Self {
             trace_id,
             span_id,
@@ -116,6 +114,68 @@ pub fn current() -> Option<TraceContext> {
 /// Runs `future` with `context` current.
 pub async fn scope<F: Future>(context: TraceContext, future: F) -> F::Output {
     CURRENT.scope(context, future).await
+}
+
+/// What a span was (OTLP's kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    /// A request this process answered.
+    Server,
+    /// A request this process made.
+    Client,
+    /// An event this process handled.
+    Consumer,
+}
+
+/// One finished span.
+#[derive(Clone, Debug)]
+pub struct Span {
+    /// Its trace and its own id.
+    pub context: TraceContext,
+    /// The span it was made for (the caller's, or the event writer's), if any.
+    pub parent: Option<[u8; 8]>,
+    /// E.g. `POST /api/v1/orders`.
+    pub name: String,
+    /// Server, client or consumer.
+    pub kind: SpanKind,
+    /// Start, since the Unix epoch.
+    pub start: Duration,
+    /// End, since the Unix epoch.
+    pub end: Duration,
+    /// Whether it failed (a 5xx, no answer, a handler's error).
+    pub failed: bool,
+    /// The HTTP status answered or received, if any.
+    pub status: Option<u16>,
+}
+
+impl Span {
+    /// The time now, as spans record it.
+    pub fn now() -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+}
+
+/// Where finished spans go; set once by the exporter.
+static SINK: OnceLock<Box<dyn Fn(Span) + Send + Sync>> = OnceLock::new();
+
+/// Installs the exporter's sink (it must never block); `false` if one was
+/// installed already.
+pub fn install(sink: Box<dyn Fn(Span) + Send + Sync>) -> bool {
+    SINK.set(sink).is_ok()
+}
+
+/// Whether finished spans are exported (so callers can skip building them).
+pub fn exporting() -> bool {
+    SINK.get().is_some()
+}
+
+/// Hands a finished span to the exporter, if one is installed.
+pub fn record(span: Span) {
+    if let Some(sink) = SINK.get() {
+        sink(span);
+    }
 }
 
 #[cfg(test)]

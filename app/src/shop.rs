@@ -165,9 +165,6 @@ pub struct Shop {
     pub events: EventBus,
     /// The notifications service (the mail queue): notifications role.
     pub notifications: Option<Notifications>,
-    /// The stock as this process reaches it (the actors, or the catalog's
-    /// internal API); orders role.
-    stock: Option<Arc<dyn StockGateway>>,
     /// The role leases this process holds (PostgreSQL with `lease_ttl`).
     leases: Option<Arc<HeldLeases>>,
     root: ActorRef<()>,
@@ -232,7 +229,7 @@ impl Shop {
         } else {
             None
         };
-        let (orders, stock) = if roles.runs(Service::Orders) {
+        let orders = if roles.runs(Service::Orders) {
             let (reader, stock) = match &catalog {
                 Some(started) => (
                     started.catalog.clone(),
@@ -255,7 +252,7 @@ impl Shop {
                 store: stores.orders.clone(),
                 catalog: Arc::new(reader.clone()),
                 views: reader.views().clone(),
-                stock: stock.clone(),
+                stock,
                 writer: writer.clone(),
                 events: &events,
                 tasks: &tasks,
@@ -267,9 +264,9 @@ impl Shop {
                 live_sockets_per_user: config.live_sockets_per_user,
             })
             .await?;
-            (Some(orders), Some(stock))
+            Some(orders)
         } else {
-            (None, None)
+            None
         };
         let payments = if roles.runs(Service::Payments) {
             let desk: Arc<dyn pazar_payments::OrderDesk> = match &orders {
@@ -323,7 +320,6 @@ impl Shop {
             payments,
             events,
             store,
-            stock,
             leases,
             root,
             failed,
@@ -367,11 +363,6 @@ impl Shop {
                 self.roles
             )
         })
-    }
-
-    /// The stock as the order flow reaches it, when this process runs orders.
-    pub fn stock(&self) -> Option<&Arc<dyn StockGateway>> {
-        self.stock.as_ref()
     }
 
     /// Entity actors alive in this process (all kinds).

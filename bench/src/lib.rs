@@ -334,3 +334,35 @@ pub async fn create_admin(database_url: &str, email: &str, password: &str) {
         .expect("pazar admin create");
     assert!(output.status.success(), "{output:?}");
 }
+
+/// POSTs `body` as JSON (with `token` as bearer, if any); the answer's JSON.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let mut request = client.post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON answer")
+}
+
+/// Registers a customer; their access token.
+pub async fn register(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let reply = post_json(
+        client,
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        &serde_json::json!({"email": email, "password": "customer-password", "name": "Customer"}),
+    )
+    .await;
+    reply["access_token"].as_str().expect("a token").to_owned()
+}

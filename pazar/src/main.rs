@@ -391,6 +391,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let internal_token = check_split(&args, url)?;
+    anyhow::ensure!(
+        args.lease_ttl >= Duration::from_millis(500),
+        "PAZAR_LEASE_TTL must be at least 500ms (it is renewed every third of it)"
+    );
     let store = pazar_store::connect_and_migrate_with(url, args.db_pool_size)
         .await
         .with_context(|| format!("opening {}", pazar_store::redact(url)))?;
@@ -400,7 +404,8 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
         max_restarts: args.max_restarts,
         restart_window: args.restart_window,
     };
-    let shop = Shop::start(
+    // A standby waits here for its roles' leases: a stop signal ends the wait.
+    let starting = Shop::start(
         store,
         ShopConfig {
             stock_policy: policy,
@@ -434,8 +439,14 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             }),
             ..ShopConfig::default()
         },
-    )
-    .await?;
+    );
+    let shop = tokio::select! {
+        shop = starting => shop?,
+        _ = shutdown_signal() => {
+            tracing::info!("stopped before taking the roles' leases");
+            return Ok(());
+        }
+    };
     let tokens =
         TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
             .context("loading the token signing key")?;

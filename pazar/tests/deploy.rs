@@ -15,6 +15,8 @@ use sqlx::Connection;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
@@ -250,6 +252,19 @@ impl Shop {
         }
     }
 
+    /// `count` registered customers, `prefix0@example.com`…, talking to the gateway.
+    async fn buyers(&self, prefix: &str, count: usize) -> Vec<Buyer> {
+        let mut buyers = Vec::new();
+        for i in 0..count {
+            buyers.push(Buyer {
+                gateway: self.gateway.base.clone(),
+                client: self.client.clone(),
+                token: self.register(&format!("{prefix}{i}@example.com")).await,
+            });
+        }
+        buyers
+    }
+
     async fn register(&self, email: &str) -> String {
         let (status, body) = self
             .send(
@@ -380,51 +395,12 @@ async fn a_sale_through_the_gateway_runs_each_step_in_its_role() {
     assert_eq!(status, 201, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
     // The payments process starts the session when it reads `orders.created`.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let secret = loop {
-        let (status, payment) = shop
-            .send(
-                Method::GET,
-                &format!("/api/v1/orders/{id}/payment"),
-                Some(&customer),
-                None,
-            )
-            .await;
-        if status == 200 {
-            break payment["client_secret"].as_str().unwrap().to_owned();
-        }
-        assert_eq!(status, 404, "{payment}");
-        assert!(Instant::now() < deadline, "no payment session");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let buyer = Buyer {
+        gateway: shop.gateway.base.clone(),
+        client: shop.client.clone(),
+        token: customer.clone(),
     };
-    let (status, paid) = shop
-        .send(
-            Method::POST,
-            "/api/v1/payments/local/confirm",
-            None,
-            Some(
-                json!({"client_secret": secret, "card_number": "4242424242424242",
-                        "exp_month": 12, "exp_year": 2099, "cvc": "123"}),
-            ),
-        )
-        .await;
-    assert_eq!((status, paid["status"].as_str()), (200, Some("succeeded")));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, read) = shop
-            .send(
-                Method::GET,
-                &format!("/api/v1/orders/{id}"),
-                Some(&customer),
-                None,
-            )
-            .await;
-        if read["status"] == "paid" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never paid: {read}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    buyer.pay(&id).await;
     // The mails reached the SMTP server, once each.
     let mails = shop
         .sink
@@ -557,44 +533,24 @@ async fn a_payments_process_killed_in_a_burst_loses_and_doubles_nothing() {
     let mut shop = Shop::start(false).await;
     let admin = shop.admin().await;
     let product = shop.product(&admin, "BURST-PAY", 200).await;
-    let mut buyers = Vec::new();
-    for i in 0..100 {
-        buyers.push(shop.register(&format!("burst{i}@example.com")).await);
-    }
+    let buyers = shop.buyers("burst", 100).await;
     // 100 buyers check out and pay; the payments process is killed after the
     // first 30 orders and started again.
-    let placed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let gateway = shop.gateway.base.clone();
-    let client = shop.client.clone();
+    let placed = Arc::new(AtomicUsize::new(0));
     let burst: Vec<_> = buyers
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, token)| {
-            let (token, product, placed, gateway, client) = (
-                token.clone(),
-                product.clone(),
-                placed.clone(),
-                gateway.clone(),
-                client.clone(),
-            );
+        .map(|(i, buyer)| {
+            let (product, placed) = (product.clone(), placed.clone());
             tokio::spawn(async move {
-                let buyer = Buyer {
-                    gateway,
-                    client,
-                    token,
-                };
                 let order = buyer.order(&product, &format!("burst-{i}")).await;
-                placed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                placed.fetch_add(1, Ordering::Relaxed);
                 buyer.pay(&order).await;
                 order
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while placed.load(std::sync::atomic::Ordering::Relaxed) < 30 {
-        assert!(Instant::now() < deadline, "the burst stalled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    at_least(&placed, 30, "orders placed").await;
     let payments = shop.processes.get_mut("payments").unwrap();
     payments.restart().await;
     let mut orders = Vec::new();
@@ -662,6 +618,19 @@ async fn a_payments_process_killed_in_a_burst_loses_and_doubles_nothing() {
         assert_eq!(unique.len(), 3, "{subjects:?}");
     }
     shop.finish().await;
+}
+
+/// Waits (60 s at most) until `counter` reaches `count`.
+async fn at_least(counter: &AtomicUsize, count: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(Ordering::Relaxed) < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} {what}",
+            counter.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A customer talking to the gateway.
@@ -783,33 +752,21 @@ async fn a_catalog_killed_in_a_burst_is_taken_over_by_its_standby() {
     let mut shop = Shop::start(true).await;
     let admin = shop.admin().await;
     let product = shop.product(&admin, "BURST-STOCK", 50).await;
-    let mut buyers = Vec::new();
-    for i in 0..100 {
-        buyers.push(shop.register(&format!("standby{i}@example.com")).await);
-    }
-    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let buyers = shop.buyers("standby", 100).await;
+    let answered = Arc::new(AtomicUsize::new(0));
     let burst: Vec<_> = buyers
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, token)| {
-            let buyer = Buyer {
-                gateway: shop.gateway.base.clone(),
-                client: shop.client.clone(),
-                token: token.clone(),
-            };
+        .map(|(i, buyer)| {
             let (product, answered) = (product.clone(), answered.clone());
             tokio::spawn(async move {
                 let order = buyer.try_order(&product, &format!("standby-{i}")).await;
-                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                answered.fetch_add(1, Ordering::Relaxed);
                 order
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while answered.load(std::sync::atomic::Ordering::Relaxed) < 20 {
-        assert!(Instant::now() < deadline, "the burst stalled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    at_least(&answered, 20, "checkouts answered").await;
     // SIGKILL the active catalog: the standby takes its lease and starts serving.
     let killed_at = Instant::now();
     shop.processes.get_mut("catalog").unwrap().kill().await;

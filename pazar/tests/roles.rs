@@ -506,3 +506,23 @@ async fn one_checkout_is_one_trace_across_the_processes() {
     orders.finish().await;
     catalog.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_stops_on_sigterm_while_it_waits() {
+    let active = TestServer::start_with(Backend::Postgres, &env(&split("catalog"))).await;
+    let standby = active.sibling(&[]);
+    let mut starting = standby.spawn();
+    // Still waiting for the lease after a while: it has not exited.
+    let early = tokio::time::timeout(Duration::from_millis(1500), starting.child.wait()).await;
+    assert!(early.is_err(), "the standby exited: {early:?}");
+    signal(starting.child.id().unwrap(), "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), starting.child.wait())
+        .await
+        .expect("the standby stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    // The active process kept its role.
+    let ready = active.get("/ready", None).await;
+    ready.ok(200);
+    active.finish().await;
+}

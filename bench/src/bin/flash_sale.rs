@@ -193,15 +193,13 @@ async fn through_split_roles(db: &BenchDb, args: &Args) -> Sale {
     env.push(("PAZAR_CATALOG_URL", &catalog.base));
     let orders = RoleProcess::start(&db.url, &env).await;
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", catalog.base))
-        .json(&json!({"email": "admin@bench.test", "password": "admin-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = pazar_bench::post_json(
+        &client,
+        &format!("{}/api/v1/auth/login", catalog.base),
+        None,
+        &json!({"email": "admin@bench.test", "password": "admin-password"}),
+    )
+    .await;
     let admin_token = login["access_token"].as_str().unwrap().to_owned();
     let endpoints = Endpoints {
         users: catalog.base.clone(),
@@ -223,31 +221,20 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
     // The buyers register once (argon2 is deliberately slow; not part of the sale).
     let mut buyers = Vec::new();
     for i in 0..args.clients {
-        let reply: Value = client
-            .post(format!("{}/api/v1/auth/register", endpoints.users))
-            .json(&json!({"email": format!("buyer{i}@bench.test"), "password": "buyer-password", "name": "Buyer"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        buyers.push(reply["access_token"].as_str().unwrap().to_owned());
+        let email = format!("buyer{i}@bench.test");
+        buyers.push(pazar_bench::register(&client, &endpoints.users, &email).await);
     }
 
     let mut sale = Sale::new();
     for round in 0..args.rounds {
         let stock = (args.clients / 2) as i64;
-        let product: Value = client
-            .post(format!("{}/api/v1/products", endpoints.catalog))
-            .bearer_auth(admin_token)
-            .json(&json!({"name": "Hot", "sku": format!("HOT-{round}"), "price": {"amount": 999, "currency": "EUR"}, "stock": stock}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let product = pazar_bench::post_json(
+            &client,
+            &format!("{}/api/v1/products", endpoints.catalog),
+            Some(admin_token),
+            &json!({"name": "Hot", "sku": format!("HOT-{round}"), "price": {"amount": 999, "currency": "EUR"}, "stock": stock}),
+        )
+        .await;
         for token in &buyers {
             let added = client
                 .post(format!("{}/api/v1/cart/items", endpoints.orders))

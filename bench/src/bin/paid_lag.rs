@@ -121,22 +121,16 @@ async fn run(db: &BenchDb, args: &Args) -> Run {
         .unwrap();
 
     // One buyer per worker, registered before the clock starts (argon2 is slow on purpose).
-    let buyers: Vec<String> = join_all((0..args.workers).map(|i| {
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            let reply: Value = client
-                .post(format!("{base}/api/v1/auth/register"))
-                .json(&json!({"email": format!("payer{i}@bench.test"), "password": "payer-password", "name": "Payer"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            reply["access_token"].as_str().unwrap().to_owned()
-        }
-    }))
-    .await;
+    let buyers: Vec<String> =
+        join_all(
+            (0..args.workers).map(|i| {
+                let (client, base) = (client.clone(), base.clone());
+                async move {
+                    pazar_bench::register(&client, &base, &format!("payer{i}@bench.test")).await
+                }
+            }),
+        )
+        .await;
 
     // Checkout: each buyer puts one unit in its cart and places the order, again and again.
     let per_buyer = args.orders.div_ceil(args.workers);

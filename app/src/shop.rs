@@ -72,6 +72,9 @@ pub struct ShopConfig {
     /// Export spans over OTLP/HTTP to this collector (`OTEL_EXPORTER_OTLP_ENDPOINT`)
     /// under this service name; `None` exports nothing.
     pub otlp: Option<(String, String)>,
+    /// Relay the outbox to Kafka (`KAFKA_BROKERS`), from the process that hosts
+    /// the orders role (one at a time, by its lease); `None` relays nothing.
+    pub kafka: Option<pazar_kafka_bridge::KafkaSettings>,
 }
 
 impl Default for ShopConfig {
@@ -97,6 +100,7 @@ impl Default for ShopConfig {
             internal_token: None,
             lease_ttl: None,
             otlp: None,
+            kafka: None,
         }
     }
 }
@@ -312,6 +316,9 @@ impl Shop {
         if let Some(orders) = &orders {
             orders.start_sweeper(&tasks, config.sweep_every).await?;
         }
+        if let (Some(settings), true) = (&config.kafka, roles.runs(Service::Orders)) {
+            start_relay(&events, &tasks, settings.clone())?;
+        }
         Ok(Self {
             roles,
             accounts,
@@ -472,4 +479,27 @@ fn remote_stock(config: &ShopConfig) -> Result<Arc<dyn StockGateway>, DomainErro
         token,
         config.stock_policy.call_timeout,
     )?))
+}
+
+/// The outbox relay to Kafka, under the task supervisor: it creates the topics
+/// (retrying while the broker is unreachable), then delivers like any subscriber.
+fn start_relay(
+    events: &EventBus,
+    tasks: &TaskSupervisor,
+    settings: pazar_kafka_bridge::KafkaSettings,
+) -> Result<(), DomainError> {
+    let relay = pazar_kafka_bridge::KafkaRelay::new(settings.clone())
+        .map_err(|e| DomainError::invalid("KAFKA_BROKERS", e.to_string()))?;
+    let delivery = Arc::new(events.delivery(Arc::new(relay)));
+    tasks.keep_running("kafka_relay", move || {
+        let (delivery, settings) = (delivery.clone(), settings.clone());
+        async move {
+            while let Err(error) = pazar_kafka_bridge::ensure_topics(&settings).await {
+                tracing::warn!(%error, "cannot create the Kafka topics; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            delivery.run().await;
+        }
+    });
+    Ok(())
 }

@@ -215,6 +215,18 @@ struct ServeArgs {
     /// about this long of its holder dying; the holder renews every third of it.
     #[arg(long, env = "PAZAR_LEASE_TTL", default_value = "5s", value_parser = config::parse_duration)]
     lease_ttl: Duration,
+    /// Kafka brokers (`host:port,…`): the outbox is relayed to Kafka topics.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Kafka topic names start with this.
+    #[arg(long, env = "PAZAR_KAFKA_TOPIC_PREFIX", default_value = "pazar")]
+    kafka_topic_prefix: String,
+    /// Partitions of the Kafka topics Pazar creates.
+    #[arg(long, env = "PAZAR_KAFKA_PARTITIONS", default_value_t = 3)]
+    kafka_partitions: i32,
+    /// How long one produce may wait for the broker before the relay retries it.
+    #[arg(long, env = "PAZAR_KAFKA_DELIVERY_TIMEOUT", default_value = "10s", value_parser = config::parse_duration)]
+    kafka_delivery_timeout: Duration,
     /// An OpenTelemetry collector's OTLP/HTTP address (e.g. `http://collector:4318`):
     /// each request and internal call is exported as a span. Unset: no export.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -436,6 +448,14 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                     }
                 });
                 (endpoint, service)
+            }),
+            kafka: args.kafka_brokers.as_deref().map(|brokers| {
+                let mut kafka = pazar_kafka_bridge::KafkaSettings::new(brokers);
+                kafka.topic_prefix.clone_from(&args.kafka_topic_prefix);
+                kafka.partitions = args.kafka_partitions.max(1);
+                kafka.delivery_timeout =
+                    args.kafka_delivery_timeout.max(Duration::from_millis(100));
+                kafka
             }),
             ..ShopConfig::default()
         },

@@ -137,8 +137,9 @@ impl Drop for Gateway {
     }
 }
 
-/// The five roles and the gateway.
+/// The five roles, the gateway, and the broker they relay to.
 struct Shop {
+    broker: common::kafka::Broker,
     /// role → its process.
     processes: HashMap<String, TestServer>,
     /// A second catalog process, waiting for the catalog's lease.
@@ -154,6 +155,7 @@ impl Shop {
     /// catalog process that waits for the catalog's lease; then the gateway.
     async fn start(standby: bool) -> Self {
         let sink = SmtpSink::start().await;
+        let broker = common::kafka::Broker::start().await;
         let ports: HashMap<&str, u16> = ROLES.iter().map(|role| (*role, free_port())).collect();
         let standby_port = free_port();
         let mut catalog_urls = format!("http://127.0.0.1:{}", ports["catalog"]);
@@ -162,6 +164,7 @@ impl Shop {
         }
         let env = deploy_env(&[
             ("SMTP_URL", sink.url()),
+            ("KAFKA_BROKERS", broker.address.clone()),
             ("PAZAR_CATALOG_URL", catalog_urls),
             ("PAZAR_TRUSTED_PROXIES", "127.0.0.1/32".into()),
             ("PAZAR_LOG", "warn".into()),
@@ -211,6 +214,7 @@ impl Shop {
         processes.insert("catalog".into(), catalog);
         let gateway = Gateway::start(&upstreams).await;
         Self {
+            broker,
             processes,
             standby,
             gateway,
@@ -438,6 +442,17 @@ async fn a_sale_through_the_gateway_runs_each_step_in_its_role() {
             );
         }
     }
+    // The orders process relayed the order's events to Kafka.
+    let relayed = common::kafka::read(&shop.broker, "pazar.orders", {
+        let id = id.clone();
+        move |records| common::kafka::of(records, &id).len() >= 2
+    })
+    .await;
+    let kinds: Vec<&str> = common::kafka::of(&relayed, &id)
+        .iter()
+        .map(|r| r.envelope["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["orders.created", "orders.paid"]);
     // The stock was sold at the catalog process; the mails were sent by the
     // notifications process (its queue is the only one with them).
     let (_, stock) = shop

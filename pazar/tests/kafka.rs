@@ -5,143 +5,12 @@
 
 mod common;
 
+use common::kafka::{of, read, Broker};
 use common::{
     order_status_becomes, pay_locally, pending_order, start_payment, Backend, TestServer,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
-
-/// A tansu broker with memory storage on a free port.
-struct Broker {
-    address: String,
-    child: Child,
-}
-
-impl Broker {
-    async fn start() -> Self {
-        let tansu = std::env::var("PAZAR_TEST_TANSU")
-            .expect("PAZAR_TEST_TANSU must name the tansu binary: run the tests with .ci/run");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start tansu");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "tansu did not listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self {
-            address: format!("127.0.0.1:{port}"),
-            child,
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().unwrap().to_string();
-        let status = std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-/// A message as read back: key, headers, envelope.
-#[derive(Debug, Clone)]
-struct Record {
-    key: String,
-    headers: HashMap<String, String>,
-    envelope: Value,
-}
-
-/// Reads `topic` from the beginning (every partition, no consumer group) until
-/// `done` holds for what was read (30 s deadline).
-fn read_topic(address: &str, topic: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .set("group.id", "pazar-test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let partitions = loop {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .unwrap();
-        let count = metadata.topics()[0].partitions().len();
-        if count > 0 {
-            break count;
-        }
-        assert!(Instant::now() < deadline, "topic {topic} never appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions as i32 {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let mut records = Vec::new();
-    while !done(&records) {
-        assert!(
-            Instant::now() < deadline,
-            "{topic}: {:#?}",
-            records
-                .iter()
-                .map(|r: &Record| &r.envelope["type"])
-                .collect::<Vec<_>>()
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.unwrap();
-        let mut headers = HashMap::new();
-        if let Some(all) = message.headers() {
-            for header in all.iter() {
-                headers.insert(
-                    header.key.to_owned(),
-                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
-                );
-            }
-        }
-        records.push(Record {
-            key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
-            headers,
-            envelope: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap(),
-        });
-    }
-    records
-}
-
-fn of<'a>(records: &'a [Record], subject: &str) -> Vec<&'a Record> {
-    records.iter().filter(|r| r.key == subject).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_reaches_kafka_keyed_with_headers_and_in_order() {
@@ -194,18 +63,6 @@ async fn the_outbox_reaches_kafka_keyed_with_headers_and_in_order() {
     .await;
     assert_eq!(of(&payments, &id)[0].envelope["type"], "payments.succeeded");
     server.finish().await;
-}
-
-/// [`read_topic`] off the async runtime.
-async fn read(
-    broker: &Broker,
-    topic: &'static str,
-    done: impl Fn(&[Record]) -> bool + Send + 'static,
-) -> Vec<Record> {
-    let address = broker.address.clone();
-    tokio::task::spawn_blocking(move || read_topic(&address, topic, done))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,6 +171,8 @@ pub struct Shop {
     pub notifications: Option<Notifications>,
     /// The role leases this process holds (PostgreSQL with `lease_ttl`).
     leases: Option<Arc<HeldLeases>>,
+    /// The outbox relay to Kafka, when this process runs it.
+    kafka_relay: Option<Arc<pazar_kafka_bridge::KafkaRelay>>,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     tasks: TaskSupervisor,
@@ -316,9 +318,10 @@ impl Shop {
         if let Some(orders) = &orders {
             orders.start_sweeper(&tasks, config.sweep_every).await?;
         }
-        if let (Some(settings), true) = (&config.kafka, roles.runs(Service::Orders)) {
-            start_relay(&events, &tasks, settings.clone())?;
-        }
+        let kafka_relay = match (&config.kafka, roles.runs(Service::Orders)) {
+            (Some(settings), true) => Some(start_relay(&events, &tasks, settings.clone())?),
+            _ => None,
+        };
         Ok(Self {
             roles,
             accounts,
@@ -328,6 +331,7 @@ impl Shop {
             events,
             store,
             leases,
+            kafka_relay,
             root,
             failed,
             started_at: Instant::now(),
@@ -370,6 +374,11 @@ impl Shop {
                 self.roles
             )
         })
+    }
+
+    /// The outbox relay to Kafka, when this process runs it.
+    pub fn kafka_relay(&self) -> Option<&Arc<pazar_kafka_bridge::KafkaRelay>> {
+        self.kafka_relay.as_ref()
     }
 
     /// Entity actors alive in this process (all kinds).
@@ -487,10 +496,12 @@ fn start_relay(
     events: &EventBus,
     tasks: &TaskSupervisor,
     settings: pazar_kafka_bridge::KafkaSettings,
-) -> Result<(), DomainError> {
-    let relay = pazar_kafka_bridge::KafkaRelay::new(settings.clone())
-        .map_err(|e| DomainError::invalid("KAFKA_BROKERS", e.to_string()))?;
-    let delivery = Arc::new(events.delivery(Arc::new(relay)));
+) -> Result<Arc<pazar_kafka_bridge::KafkaRelay>, DomainError> {
+    let relay = Arc::new(
+        pazar_kafka_bridge::KafkaRelay::new(settings.clone())
+            .map_err(|e| DomainError::invalid("KAFKA_BROKERS", e.to_string()))?,
+    );
+    let delivery = Arc::new(events.delivery(relay.clone()));
     tasks.keep_running("kafka_relay", move || {
         let (delivery, settings) = (delivery.clone(), settings.clone());
         async move {
@@ -501,5 +512,5 @@ fn start_relay(
             delivery.run().await;
         }
     });
-    Ok(())
+    Ok(relay)
 }

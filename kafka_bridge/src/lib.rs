@@ -137,6 +137,20 @@ impl KafkaRelay {
         })
     }
 
+    /// Whether the brokers answer a metadata request within `timeout`.
+    pub async fn broker_reachable(&self, timeout: Duration) -> Result<(), String> {
+        let producer = self.current();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+        .await
+        .map_err(|error| error.to_string())?
+    }
+
     fn current(&self) -> FutureProducer {
         self.producer
             .read()

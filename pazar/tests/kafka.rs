@@ -86,8 +86,15 @@ async fn a_broker_that_stops_answering_loses_no_event() {
     })
     .await;
 
+    // Readiness names the broker's state.
+    let ready = server.get("/ready", None).await;
+    assert_eq!(ready.ok(200)["kafka"], "reachable");
+
     // The broker stops answering (paused); checkouts go on, never waiting on it.
     broker.signal("-STOP");
+    let ready = server.get("/ready", None).await;
+    let kafka = ready.ok(200)["kafka"].as_str().unwrap().to_owned();
+    assert!(kafka.starts_with("unreachable"), "{kafka}");
     let mut orders = Vec::new();
     for i in 0..10 {
         let token = server

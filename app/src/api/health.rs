@@ -4,6 +4,7 @@ use crate::AppState;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Liveness and readiness probes.
 pub struct HealthApi {
@@ -16,6 +17,11 @@ pub struct HealthApi {
 pub struct Status {
     /// `ok`, or what is wrong.
     pub status: String,
+    /// With the Kafka relay in this process: `reachable`, or why the brokers are
+    /// not. An unreachable broker does not make the process unready: the outbox
+    /// keeps the events until it is back.
+    #[oai(skip_serializing_if_is_none)]
+    pub kafka: Option<String>,
 }
 
 /// Readiness answer.
@@ -36,25 +42,36 @@ impl HealthApi {
     async fn health(&self) -> Json<Status> {
         Json(Status {
             status: "ok".into(),
+            kafka: None,
         })
     }
 
     /// The process can serve: the store is reachable and no supervisor gave up.
     #[oai(path = "/ready", method = "get")]
     async fn ready(&self) -> Readiness {
+        let kafka = match self.state.shop.kafka_relay() {
+            Some(relay) => Some(match relay.broker_reachable(Duration::from_secs(1)).await {
+                Ok(()) => "reachable".to_owned(),
+                Err(error) => format!("unreachable: {error}"),
+            }),
+            None => None,
+        };
         if !self.state.shop.is_healthy() {
             return Readiness::NotReady(Json(Status {
                 status: "the supervision tree has failed".into(),
+                kafka,
             }));
         }
         match self.state.shop.store.ping().await {
             Ok(()) => Readiness::Ready(Json(Status {
                 status: "ok".into(),
+                kafka,
             })),
             Err(error) => {
                 tracing::warn!(%error, "readiness: store unreachable");
                 Readiness::NotReady(Json(Status {
                     status: "the store is unreachable".into(),
+                    kafka,
                 }))
             }
         }

@@ -304,7 +304,7 @@ async fn handle_until_done(
             }
             None => attempt.await,
         };
-        if let (Some(cause), Some(context)) = (cause, context) {
+        if let (Some(cause), Some(context), true) = (cause, context, trace::exporting()) {
             trace::record(trace::Span {
                 context,
                 parent: Some(cause.span_id),

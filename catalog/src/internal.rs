@@ -174,7 +174,7 @@ impl RemoteStock {
         let span = caller.map(|caller| caller.child());
         let begun = trace::Span::now();
         let answer = self.send_to_any(method, path, body, span).await;
-        if let (Some(caller), Some(span)) = (caller, span) {
+        if let (Some(caller), Some(span), true) = (caller, span, trace::exporting()) {
             let status = answer.as_ref().ok().map(|r| r.status().as_u16());
             trace::record(trace::Span {
                 context: span,
@@ -267,11 +267,10 @@ impl RemoteStock {
     }
 }
 
-/// A conflict's reason is a `&'static str` in [`DomainError`]: the catalog's
-/// reasons are listed here, anything else reads as `conflict`.
+/// A conflict's reason is a `&'static str` in [`DomainError`]: the ProductStock
+/// actor's reasons are its `CONFLICTS`, anything else reads as `conflict`.
 fn static_reason(reason: &str) -> &'static str {
-    const KNOWN: [&str; 3] = ["reservation_exists", "below_reserved", "open_reservations"];
-    KNOWN
+    crate::stock::CONFLICTS
         .into_iter()
         .find(|known| *known == reason)
         .unwrap_or("conflict")
@@ -397,7 +396,9 @@ mod tests {
             DomainError::NotFound {
                 what: "reservation",
             },
-            DomainError::conflict("reservation_exists", "order x already holds 2 units"),
+            DomainError::conflict(crate::stock::RESERVATION_EXISTS, "order x holds 2 units"),
+            DomainError::conflict(crate::stock::BELOW_RESERVED, "3 are held"),
+            DomainError::conflict(crate::stock::OPEN_RESERVATIONS, "2 orders hold units"),
             DomainError::InsufficientStock {
                 product_id: product,
                 requested: 3,

@@ -23,6 +23,16 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A second hold for an order that holds a different quantity.
+pub(crate) const RESERVATION_EXISTS: &str = "reservation_exists";
+/// An adjustment that would leave less on hand than is held.
+pub(crate) const BELOW_RESERVED: &str = "below_reserved";
+/// Retiring a product that still holds units for orders.
+pub(crate) const OPEN_RESERVATIONS: &str = "open_reservations";
+/// Every conflict the ProductStock actor answers (the internal API's client
+/// reads them back).
+pub(crate) const CONFLICTS: [&str; 3] = [RESERVATION_EXISTS, BELOW_RESERVED, OPEN_RESERVATIONS];
+
 /// What every stock-changing message answers: the levels after the change.
 pub type StockReply = RpcReplyPort<Result<StockLevels, DomainError>>;
 
@@ -227,7 +237,7 @@ impl Actor for ProductStock {
                         Ok(state.levels())
                     } else {
                         Err(DomainError::conflict(
-                            "reservation_exists",
+                            RESERVATION_EXISTS,
                             format!("order {order_id} already holds {} units", existing.quantity),
                         ))
                     };
@@ -303,7 +313,7 @@ impl Actor for ProductStock {
                 };
                 if on_hand < state.reserved {
                     let _ = reply.send(Err(DomainError::conflict(
-                        "below_reserved",
+                        BELOW_RESERVED,
                         format!(
                             "on_hand would become {on_hand}, below the {} units reserved",
                             state.reserved
@@ -322,7 +332,7 @@ impl Actor for ProductStock {
             ProductStockMessage::Retire { reply } => {
                 if !state.reservations.is_empty() {
                     let _ = reply.send(Err(DomainError::conflict(
-                        "open_reservations",
+                        OPEN_RESERVATIONS,
                         format!(
                             "the product has {} open reservations",
                             state.reservations.len()

@@ -8,14 +8,13 @@
 //! which the app runs under its task supervisor. The JSON form of OTLP needs no
 //! protobuf or gRPC stack; any OpenTelemetry collector accepts it.
 
-use crate::trace::{self, Span, SpanKind};
+use crate::trace::{self, hex, Span, SpanKind};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Mutex};
 
 fn to_json(span: &Span) -> Value {
-    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let mut json = json!({
         "traceId": hex(&span.context.trace_id),
         "spanId": hex(&span.context.span_id),

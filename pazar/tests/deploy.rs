@@ -179,8 +179,7 @@ impl Shop {
             env.push(("PAZAR_BIND".into(), format!("127.0.0.1:{port}")));
             env
         };
-        let borrowed = |env: &[(String, String)]| -> Vec<(String, String)> { env.to_vec() };
-        let first = borrowed(&env_of("catalog", ports["catalog"]));
+        let first = env_of("catalog", ports["catalog"]);
         let first: Vec<(&str, &str)> = first
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -47,11 +47,35 @@ pub trait EventSubscriber: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Whether it cares about events of this type (others are skipped, not
     /// handled). An event of a type this build does not know is wanted by no one.
-    fn wants(&self, kind: EventType) -> bool;
+    /// By default, what the routing table (`pazar_events::routing`) says.
+    fn wants(&self, kind: EventType) -> bool {
+        pazar_events::routing::reacts(self.name(), kind)
+    }
     /// Handles one event, given with its decoded payload; an error makes the bus
     /// retry it (with backoff) before the subject's next event, so each subject's
     /// order is kept. Events of different subjects are handled concurrently.
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError>;
+}
+
+/// The subscribers the services of a process start, handed to whichever
+/// transport feeds them: the outbox's deliveries (the embedded default) or the
+/// Kafka bridge. A service adds its subscribers; the process takes them.
+#[derive(Default)]
+pub struct Listeners(Mutex<Vec<Arc<dyn EventSubscriber>>>);
+
+impl Listeners {
+    /// Adds a subscriber.
+    pub fn add(&self, subscriber: Arc<dyn EventSubscriber>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(subscriber);
+    }
+
+    /// Takes the subscribers added so far.
+    pub fn take(&self) -> Vec<Arc<dyn EventSubscriber>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Tells delivery tasks that a commit wrote events. Cheap to clone.
@@ -269,56 +293,7 @@ async fn handle_until_done(
     policy: DeliveryPolicy,
 ) {
     let mut delay = policy.backoff;
-    // The trace of the request that caused the event: its handling continues it
-    // (log lines name its id, internal calls send it on, its writes' events carry it).
-    let cause = event
-        .event
-        .traceparent
-        .as_deref()
-        .and_then(trace::TraceContext::parse);
-    loop {
-        let context = cause.map(|cause| cause.child());
-        let begun = trace::Span::now();
-        let attempt = async {
-            match DomainEvent::decode(&event.event) {
-                Err(error) => Err(format!("refused: {error}")),
-                Ok(payload) => match AssertUnwindSafe(subscriber.handle(event, &payload))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(_) => Err("the handler panicked".to_owned()),
-                },
-            }
-        };
-        let outcome = match context {
-            Some(context) => {
-                let span = tracing::info_span!(
-                    "event",
-                    trace_id = %context.trace_id_hex(),
-                    subscriber = subscriber.name(),
-                    kind = %event.event.kind
-                );
-                trace::scope(context, attempt.instrument(span)).await
-            }
-            None => attempt.await,
-        };
-        if let (Some(cause), Some(context), true) = (cause, context, trace::exporting()) {
-            trace::record(trace::Span {
-                context,
-                parent: Some(cause.span_id),
-                name: format!("{} → {}", event.event.kind, subscriber.name()),
-                kind: trace::SpanKind::Consumer,
-                start: begun,
-                end: trace::Span::now(),
-                failed: outcome.is_err(),
-                status: None,
-            });
-        }
-        let Err(error) = outcome else {
-            return;
-        };
+    while let Err(error) = attempt(subscriber, event).await {
         tracing::warn!(
             subscriber = subscriber.name(),
             event = %event.event.id,
@@ -330,6 +305,83 @@ async fn handle_until_done(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(policy.max_backoff);
     }
+}
+
+/// Why one attempt at handling an event failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AttemptError {
+    /// The event cannot be read by this build (unknown type or version, a
+    /// payload that does not match its schema): no retry will help.
+    #[error("refused: {0}")]
+    Refused(#[from] EventError),
+    /// The handler failed or panicked; a retry may succeed.
+    #[error("{message}")]
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// The handler said its store or a service it needs is unavailable
+        /// ([`DomainError::Unavailable`]): an outage to wait out.
+        transient: bool,
+    },
+}
+
+/// One attempt at handling `event` (decoded first), in the trace of the request
+/// that caused it: log lines name its trace id, internal calls send it on, the
+/// events its writes cause carry it, and its span is exported when tracing is on.
+/// A panicking handler is a failed attempt. Both transports call this.
+pub async fn attempt(
+    subscriber: &dyn EventSubscriber,
+    event: &StoredEvent,
+) -> Result<(), AttemptError> {
+    let cause = event
+        .event
+        .traceparent
+        .as_deref()
+        .and_then(trace::TraceContext::parse);
+    let context = cause.map(|cause| cause.child());
+    let begun = trace::Span::now();
+    let run = async {
+        let payload = DomainEvent::decode(&event.event)?;
+        match AssertUnwindSafe(subscriber.handle(event, &payload))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(AttemptError::Failed {
+                transient: matches!(error, DomainError::Unavailable(_)),
+                message: error.to_string(),
+            }),
+            Err(_) => Err(AttemptError::Failed {
+                message: "the handler panicked".to_owned(),
+                transient: false,
+            }),
+        }
+    };
+    let outcome = match context {
+        Some(context) => {
+            let span = tracing::info_span!(
+                "event",
+                trace_id = %context.trace_id_hex(),
+                subscriber = subscriber.name(),
+                kind = %event.event.kind
+            );
+            trace::scope(context, run.instrument(span)).await
+        }
+        None => run.await,
+    };
+    if let (Some(cause), Some(context), true) = (cause, context, trace::exporting()) {
+        trace::record(trace::Span {
+            context,
+            parent: Some(cause.span_id),
+            name: format!("{} → {}", event.event.kind, subscriber.name()),
+            kind: trace::SpanKind::Consumer,
+            start: begun,
+            end: trace::Span::now(),
+            failed: outcome.is_err(),
+            status: None,
+        });
+    }
+    outcome
 }
 
 /// Saves a subscriber's cursor as its watermark moves: at most once per

@@ -30,7 +30,8 @@ pub mod trace;
 pub use catalog::{Product, ProductCatalog, ProductView, Sku, StockLevels};
 pub use error::{DomainError, StoreError};
 pub use events::{
-    DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber, EventType, StoredEvent,
+    AttemptError, DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber,
+    EventType, Listeners, StoredEvent,
 };
 pub use ids::{OrderId, ProductId, Role, UserId};
 pub use money::{Currency, Money};
@@ -39,7 +40,8 @@ pub use order::{
 };
 pub use payments::{PaymentSession, PaymentStatus, ProviderIntent};
 pub use ports::{
-    HoldSource, OrderTransition, Reservation, RoleLeases, StockChange, StockRecord, Store, WriteSet,
+    BridgeLedger, DeadLetter, HoldSource, OrderTransition, Reservation, RoleLeases, StockChange,
+    StockRecord, Store, WriteSet,
 };
 pub use store_writer::StoreWriter;
 

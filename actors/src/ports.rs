@@ -179,3 +179,54 @@ pub trait RoleLeases: Send + Sync + 'static {
     /// Gives the lease up (at shutdown), so a standby takes over at once.
     async fn release(&self, role: &str, holder: &str, epoch: i64) -> Result<(), StoreError>;
 }
+
+/// A message the Kafka bridge could not deliver, kept for an operator: what it
+/// was, where it came from and why it failed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DeadLetter {
+    /// Its id (UUIDv7: time-ordered).
+    pub id: uuid::Uuid,
+    /// The consumer group that gave up on it.
+    pub group: String,
+    /// The subscriber that failed, when one did (none when the message could
+    /// not be read at all).
+    pub subscriber: Option<String>,
+    /// Where it was read.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its key, as text.
+    pub key: Option<String>,
+    /// Its value, as text (lossy where it was not UTF-8).
+    pub payload: String,
+    /// Its headers, as text.
+    pub headers: Vec<(String, String)>,
+    /// The last error.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: i32,
+    /// When it was given up on.
+    pub created_at: DateTime<Utc>,
+    /// When an operator last fed it back, if ever.
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+/// What the Kafka bridge keeps in the store: which events each subscriber has
+/// processed (so a redelivered message changes nothing) and the dead letters.
+#[async_trait]
+pub trait BridgeLedger: Send + Sync + 'static {
+    /// Whether `subscriber` has processed the event `event`.
+    async fn processed(&self, subscriber: &str, event: uuid::Uuid) -> Result<bool, StoreError>;
+    /// Records that `subscriber` has processed `event` (again is harmless).
+    async fn mark_processed(&self, subscriber: &str, event: uuid::Uuid) -> Result<(), StoreError>;
+    /// Keeps a dead letter.
+    async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+    /// Dead letters, newest first.
+    async fn dead_letters(&self, limit: i64, offset: i64) -> Result<Vec<DeadLetter>, StoreError>;
+    /// One dead letter.
+    async fn dead_letter(&self, id: uuid::Uuid) -> Result<Option<DeadLetter>, StoreError>;
+    /// Records that `id` was fed back at `at`.
+    async fn mark_replayed(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+}

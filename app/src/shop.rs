@@ -5,7 +5,10 @@ use crate::roles::{Roles, Service};
 use pazar_actors::events::DeliveryPolicy;
 use pazar_actors::order::StockGateway;
 use pazar_actors::store_writer::StoreWriterConfig;
-use pazar_actors::{Currency, DomainError, EventBus, EventSignal, Store, StoreWriter};
+use pazar_actors::{
+    BridgeLedger, Currency, DomainError, EventBus, EventSignal, EventSubscriber, Listeners, Store,
+    StoreWriter,
+};
 use pazar_catalog::{Catalog, Inventory, ProductViews, StockActors};
 use pazar_http::internal::InternalToken;
 use pazar_notifications::{MailConfig, Notifications};
@@ -72,8 +75,10 @@ pub struct ShopConfig {
     /// Export spans over OTLP/HTTP to this collector (`OTEL_EXPORTER_OTLP_ENDPOINT`)
     /// under this service name; `None` exports nothing.
     pub otlp: Option<(String, String)>,
-    /// Relay the outbox to Kafka (`KAFKA_BROKERS`), from the process that hosts
-    /// the orders role (one at a time, by its lease); `None` relays nothing.
+    /// Events over Kafka (`KAFKA_BROKERS`): the outbox relayed to it from the
+    /// process that hosts the orders role (one at a time, by its lease), and
+    /// every role's subscribers fed from it by a consumer group per role; `None`
+    /// delivers from the shared outbox (the embedded default).
     pub kafka: Option<pazar_kafka_bridge::KafkaSettings>,
 }
 
@@ -173,6 +178,11 @@ pub struct Shop {
     leases: Option<Arc<HeldLeases>>,
     /// The outbox relay to Kafka, when this process runs it.
     kafka_relay: Option<Arc<pazar_kafka_bridge::KafkaRelay>>,
+    /// The consumer groups feeding this process's subscribers from Kafka.
+    kafka_bridge: Option<pazar_kafka_bridge::Bridge>,
+    /// Dead letters: kept in the store (listed by any process), replayed
+    /// through Kafka when it is configured.
+    dead_letters: DeadLetters,
     root: ActorRef<()>,
     failed: watch::Receiver<Option<String>>,
     tasks: TaskSupervisor,
@@ -235,6 +245,12 @@ impl Shop {
         } else {
             None
         };
+        // Each service adds its subscribers here; the transport is chosen below.
+        let (orders_listeners, payments_listeners, notifications_listeners) = (
+            Listeners::default(),
+            Listeners::default(),
+            Listeners::default(),
+        );
         let orders = if roles.runs(Service::Orders) {
             let (reader, stock) = match &catalog {
                 Some(started) => (
@@ -260,8 +276,7 @@ impl Shop {
                 views: reader.views().clone(),
                 stock,
                 writer: writer.clone(),
-                events: &events,
-                tasks: &tasks,
+                listeners: &orders_listeners,
                 root: root.get_cell(),
                 cart_policy: config.cart_policy,
                 order_policy: config.order_policy,
@@ -288,7 +303,7 @@ impl Shop {
                     orders: desk,
                     provider: config.payment_provider.clone(),
                     writer: writer.clone(),
-                    events: &events,
+                    listeners: &payments_listeners,
                     tasks: &tasks,
                     root: root.get_cell(),
                     policy: config.payment_policy,
@@ -307,7 +322,7 @@ impl Shop {
                     mails: stores.mails,
                     reads: stores.orders,
                     users: accounts.clone(),
-                    events: &events,
+                    listeners: &notifications_listeners,
                     tasks: &tasks,
                     stopped: stopped.clone(),
                     poll: config.sweep_every,
@@ -318,9 +333,56 @@ impl Shop {
         if let Some(orders) = &orders {
             orders.start_sweeper(&tasks, config.sweep_every).await?;
         }
-        let kafka_relay = match (&config.kafka, roles.runs(Service::Orders)) {
-            (Some(settings), true) => Some(start_relay(&events, &tasks, settings.clone())?),
-            _ => None,
+        let groups = [
+            (Service::Orders, orders_listeners.take()),
+            (Service::Payments, payments_listeners.take()),
+            (Service::Notifications, notifications_listeners.take()),
+        ];
+        let (kafka_relay, kafka_bridge, dead_letters) = match &config.kafka {
+            None => {
+                for subscriber in groups.into_iter().flat_map(|(_, group)| group) {
+                    deliver_from_outbox(&events, &tasks, subscriber);
+                }
+                let dead_letters = DeadLetters {
+                    ledger: stores.bridge,
+                    office: None,
+                };
+                (None, None, dead_letters)
+            }
+            Some(settings) => {
+                let relay = roles
+                    .runs(Service::Orders)
+                    .then(|| start_relay(&events, &tasks, settings.clone()))
+                    .transpose()?;
+                let office = Arc::new(
+                    pazar_kafka_bridge::DeadLetterOffice::new(
+                        settings.clone(),
+                        stores.bridge.clone(),
+                    )
+                    .map_err(|e| DomainError::invalid("KAFKA_BROKERS", e.to_string()))?,
+                );
+                let groups = groups
+                    .into_iter()
+                    .map(|(role, subscribers)| pazar_kafka_bridge::Group {
+                        role: role.to_string(),
+                        subscribers,
+                    })
+                    .collect();
+                let bridge = pazar_kafka_bridge::Bridge::start(
+                    settings,
+                    stores.bridge.clone(),
+                    office.clone(),
+                    groups,
+                    root.get_cell(),
+                )
+                .await
+                .map_err(|e| DomainError::Unavailable(format!("the Kafka bridge: {e}")))?;
+                let dead_letters = DeadLetters {
+                    ledger: stores.bridge,
+                    office: Some(office),
+                };
+                (relay, Some(bridge), dead_letters)
+            }
         };
         Ok(Self {
             roles,
@@ -332,6 +394,8 @@ impl Shop {
             store,
             leases,
             kafka_relay,
+            kafka_bridge,
+            dead_letters,
             root,
             failed,
             started_at: Instant::now(),
@@ -379,6 +443,20 @@ impl Shop {
     /// The outbox relay to Kafka, when this process runs it.
     pub fn kafka_relay(&self) -> Option<&Arc<pazar_kafka_bridge::KafkaRelay>> {
         self.kafka_relay.as_ref()
+    }
+
+    /// With Kafka: whether its brokers answer within `timeout`.
+    pub async fn kafka_reachable(&self, timeout: Duration) -> Option<Result<(), String>> {
+        match (&self.kafka_relay, &self.dead_letters.office) {
+            (Some(relay), _) => Some(relay.broker_reachable(timeout).await),
+            (None, Some(office)) => Some(office.broker_reachable(timeout).await),
+            (None, None) => None,
+        }
+    }
+
+    /// Dead letters of the Kafka bridge.
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
     }
 
     /// Entity actors alive in this process (all kinds).
@@ -465,6 +543,11 @@ impl Shop {
                 supervisors
             },
             tasks: self.tasks.snapshot(),
+            consumers: self
+                .kafka_bridge
+                .as_ref()
+                .map(|bridge| bridge.snapshot())
+                .unwrap_or_default(),
         }
     }
 }
@@ -488,6 +571,49 @@ fn remote_stock(config: &ShopConfig) -> Result<Arc<dyn StockGateway>, DomainErro
         token,
         config.stock_policy.call_timeout,
     )?))
+}
+
+/// Feeds `subscriber` from the shared outbox, under the task supervisor.
+fn deliver_from_outbox(
+    events: &EventBus,
+    tasks: &TaskSupervisor,
+    subscriber: Arc<dyn EventSubscriber>,
+) {
+    let delivery = events.delivery(subscriber);
+    tasks.keep_running(format!("delivery:{}", delivery.name()), move || {
+        delivery.run()
+    });
+}
+
+/// The Kafka bridge's dead letters: listed from the store, replayed through
+/// Kafka.
+#[derive(Clone)]
+pub struct DeadLetters {
+    ledger: Arc<dyn BridgeLedger>,
+    office: Option<Arc<pazar_kafka_bridge::DeadLetterOffice>>,
+}
+
+impl DeadLetters {
+    /// Dead letters, newest first.
+    pub async fn list(
+        &self,
+        page: pazar_actors::Page,
+    ) -> Result<Vec<pazar_actors::DeadLetter>, DomainError> {
+        Ok(self.ledger.dead_letters(page.limit, page.offset).await?)
+    }
+
+    /// Feeds dead letter `id` back to its topic.
+    pub async fn replay(&self, id: uuid::Uuid) -> Result<pazar_actors::DeadLetter, DomainError> {
+        match &self.office {
+            Some(office) => office.replay(id).await,
+            None => Err(DomainError::Conflict {
+                reason: "kafka_not_configured",
+                message: "dead letters are replayed through Kafka, and this process has no \
+                          KAFKA_BROKERS"
+                    .into(),
+            }),
+        }
+    }
 }
 
 /// The outbox relay to Kafka, under the task supervisor: it creates the topics

@@ -16,11 +16,13 @@
 //!   so a consumer refuses it whole instead of acting on half of it;
 //! - [`schemas`], the JSON Schema of the envelope and of every payload, generated
 //!   from the types, served at `GET /api/v1/events/schemas` and checked in as
-//!   `events/schemas.json` (a test fails when the two differ).
+//!   `events/schemas.json` (a test fails when the two differ);
+//! - [`routing`], the one table of who reacts to which event types.
 
 pub mod catalog;
 pub mod orders;
 pub mod payments;
+pub mod routing;
 pub mod users;
 
 use chrono::{DateTime, SubsecRound, Utc};

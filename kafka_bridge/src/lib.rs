@@ -1,30 +1,35 @@
-//! The Kafka bridge (rdkafka). This first part is the **relay**: the outbox's
-//! events produced to Kafka, one topic per service.
+//! The Kafka bridge (rdkafka): Pazar's events between its roles over Kafka.
 //!
-//! - topic `{prefix}.{service}` (`pazar.catalog`, `pazar.orders`,
-//!   `pazar.payments`, `pazar.users`) from the event type's first word;
-//! - key: the event's subject, so one entity's events stay in order on one
-//!   partition;
-//! - value: the typed envelope as JSON; headers `type`, `version`, `id` (and
-//!   `traceparent` when the event carries one);
-//! - an idempotent producer with `acks=all`; the relay is an outbox subscriber,
-//!   so an event counts as relayed (the subscriber's cursor moves past it) only
-//!   after its delivery report, one subject's events are produced one after the
-//!   other, and a broker outage is waited out with backoff, never dropped;
-//! - topics are created at start where the broker allows it.
+//! When `KAFKA_BROKERS` is set, the outbox is no longer read by every subscriber:
 //!
-//! Consumers (the bridge actors routing topics to actor messages), dead letters
-//! and inbound stock come next (issue 13).
+//! - the [`relay`] (in the process that runs the orders role) produces every
+//!   outbox event to `{prefix}.{service}`, keyed by subject, and counts it sent
+//!   only after the broker's acknowledgement;
+//! - a [`bridge`] actor per role — its consumer group `{prefix}.{role}` — consumes
+//!   the topics its subscribers need and hands each message to them as the
+//!   routing table (`pazar_events::routing`) says, ordered per subject and
+//!   concurrent across subjects, each subscriber at most once per event id (the
+//!   store's processed-events record), committing a partition's offset only
+//!   past messages every subscriber has finished;
+//! - a message that cannot be read, or keeps failing, becomes a
+//!   [`dead_letters`] entry: produced to `{prefix}.dlq`, kept in the store, and
+//!   replayable by an operator.
 
-use async_trait::async_trait;
-use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, StoredEvent};
+pub mod bridge;
+pub mod dead_letters;
+pub mod relay;
+
+pub use bridge::{Bridge, ConsumerSnapshot, Group, PartitionSnapshot};
+pub use dead_letters::DeadLetterOffice;
+pub use relay::KafkaRelay;
+
+use pazar_actors::EventType;
+use pazar_events::routing;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use std::sync::RwLock;
+use rdkafka::producer::{FutureProducer, Producer};
 use std::time::Duration;
 
 /// How Pazar reaches Kafka.
@@ -38,6 +43,23 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// How long one produce may wait for the broker before it is retried.
     pub delivery_timeout: Duration,
+    /// A consumer silent this long is out of its group
+    /// (`PAZAR_KAFKA_SESSION_TIMEOUT`, librdkafka's `session.timeout.ms`).
+    pub session_timeout: Duration,
+    /// The longest a consumer may go between two reads before it leaves its
+    /// group (`PAZAR_KAFKA_MAX_POLL_INTERVAL`, `max.poll.interval.ms`). It also
+    /// bounds how long a group's first join waits, so it is short by default.
+    pub max_poll_interval: Duration,
+    /// Attempts at a message before it becomes a dead letter
+    /// (`PAZAR_KAFKA_MAX_ATTEMPTS`). A handler that says its store or a service
+    /// it needs is unavailable is retried without limit: an outage is waited
+    /// out, not dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry delay, doubling up to [`max_backoff`](Self::max_backoff)
+    /// (`PAZAR_KAFKA_RETRY_BACKOFF`).
+    pub retry_backoff: Duration,
+    /// The longest retry delay.
+    pub max_backoff: Duration,
 }
 
 impl KafkaSettings {
@@ -48,13 +70,17 @@ impl KafkaSettings {
             topic_prefix: "pazar".to_owned(),
             partitions: 3,
             delivery_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(6),
+            max_poll_interval: Duration::from_secs(10),
+            max_attempts: 5,
+            retry_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
         }
     }
 
     /// The topic of an event type: `{prefix}.{service}`.
     pub fn topic_of(&self, kind: &str) -> String {
-        let service = kind.split('.').next().unwrap_or(kind);
-        format!("{}.{service}", self.topic_prefix)
+        format!("{}.{}", self.topic_prefix, routing::service_of(kind))
     }
 
     /// Every topic the relay produces to.
@@ -66,6 +92,16 @@ impl KafkaSettings {
         topics.sort();
         topics.dedup();
         topics
+    }
+
+    /// Where dead letters go: `{prefix}.dlq`.
+    pub fn dead_letter_topic(&self) -> String {
+        format!("{}.dlq", self.topic_prefix)
+    }
+
+    /// The consumer group of a role: `{prefix}.{role}`.
+    pub fn group_of(&self, role: &str) -> String {
+        format!("{}.{role}", self.topic_prefix)
     }
 }
 
@@ -85,12 +121,14 @@ pub enum KafkaError {
     },
 }
 
-/// Creates the relay's topics where they do not exist yet.
+/// Creates the topics (the services' and the dead letters') where they do not
+/// exist yet.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .create()?;
-    let names = settings.topics();
+    let mut names = settings.topics();
+    names.push(settings.dead_letter_topic());
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(1)))
@@ -106,16 +144,22 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     Ok(())
 }
 
-/// The outbox relay: an outbox subscriber that produces every event to Kafka.
-pub struct KafkaRelay {
-    /// Replaced by a fresh one after a fatal error (an idempotent producer whose
-    /// messages timed out may be fenced by the broker for good).
-    producer: RwLock<FutureProducer>,
-    settings: KafkaSettings,
+/// Whether the brokers `producer` talks to answer a metadata request within
+/// `timeout` (off the async runtime: the request blocks).
+pub(crate) async fn reachable(producer: FutureProducer, timeout: Duration) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|error| error.to_string())?
 }
 
 /// An idempotent producer with `acks=all`.
-fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+pub(crate) fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("enable.idempotence", "true")
@@ -126,119 +170,6 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
         )
         .set("linger.ms", "2")
         .create()?)
-}
-
-impl KafkaRelay {
-    /// A relay to `settings.brokers`.
-    pub fn new(settings: KafkaSettings) -> Result<Self, KafkaError> {
-        Ok(Self {
-            producer: RwLock::new(producer(&settings)?),
-            settings,
-        })
-    }
-
-    /// Whether the brokers answer a metadata request within `timeout`.
-    pub async fn broker_reachable(&self, timeout: Duration) -> Result<(), String> {
-        let producer = self.current();
-        tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(None, timeout)
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        })
-        .await
-        .map_err(|error| error.to_string())?
-    }
-
-    fn current(&self) -> FutureProducer {
-        self.producer
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// After a fatal producer error, starts over with a fresh producer (a new
-    /// producer id): the failed event is retried by its delivery, and one that
-    /// did reach the broker before is a repeat its consumers drop by event id.
-    fn renew_if_fatal(&self, failed: &FutureProducer, error: &rdkafka::error::KafkaError) {
-        let fatal = failed.client().fatal_error().is_some()
-            || matches!(
-                error.rdkafka_error_code(),
-                Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
-            );
-        if !fatal {
-            return;
-        }
-        match producer(&self.settings) {
-            Ok(fresh) => {
-                let mut current = self.producer.write().unwrap_or_else(|e| e.into_inner());
-                // Another lane may have renewed it already.
-                if std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
-                    tracing::warn!(%error, "the Kafka producer failed for good; starting a new one");
-                    *current = fresh;
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot start a new Kafka producer"),
-        }
-    }
-}
-
-#[async_trait]
-impl EventSubscriber for KafkaRelay {
-    fn name(&self) -> &str {
-        "kafka-relay"
-    }
-
-    fn wants(&self, _kind: EventType) -> bool {
-        true
-    }
-
-    async fn handle(&self, event: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
-        let envelope = &event.event;
-        let value = serde_json::to_vec(envelope).map_err(|e| {
-            DomainError::Unavailable(format!("encoding event {}: {e}", envelope.id))
-        })?;
-        let id = envelope.id.to_string();
-        let version = envelope.version.to_string();
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "type",
-                value: Some(envelope.kind.as_str()),
-            })
-            .insert(Header {
-                key: "version",
-                value: Some(version.as_str()),
-            })
-            .insert(Header {
-                key: "id",
-                value: Some(id.as_str()),
-            });
-        if let Some(traceparent) = &envelope.traceparent {
-            headers = headers.insert(Header {
-                key: "traceparent",
-                value: Some(traceparent.as_str()),
-            });
-        }
-        let topic = self.settings.topic_of(&envelope.kind);
-        let record = FutureRecord::to(&topic)
-            .key(envelope.subject.as_str())
-            .payload(&value)
-            .headers(headers);
-        // Never waits for room longer than a delivery may take; a failure is
-        // retried by the delivery with backoff, holding up only this subject.
-        let producer = self.current();
-        match producer.send(record, self.settings.delivery_timeout).await {
-            Ok(_) => Ok(()),
-            Err((error, _)) => {
-                self.renew_if_fatal(&producer, &error);
-                Err(DomainError::Unavailable(format!(
-                    "producing event {} to {topic}: {error}",
-                    envelope.id
-                )))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub use notifier::MailConfig;
 pub use store::MailStore;
 
 use mail::{MailStatus, QueuedMail};
-use pazar_actors::{DomainError, EventBus, Page};
+use pazar_actors::{DomainError, Listeners, Page};
 use pazar_orders::OrderStore;
 use pazar_supervisor::TaskSupervisor;
 use pazar_users::Accounts;
@@ -49,9 +49,9 @@ pub struct Dependencies<'a> {
     pub reads: Arc<dyn OrderStore>,
     /// The users service (recipients).
     pub users: Accounts,
-    /// The outbox the `notifier` subscribes to.
-    pub events: &'a EventBus,
-    /// Runs the delivery and the mailroom.
+    /// Where the `notifier` goes (the process feeds it from the outbox or Kafka).
+    pub listeners: &'a Listeners,
+    /// Runs the mailroom.
     pub tasks: &'a TaskSupervisor,
     /// Set when the process stops.
     pub stopped: Arc<AtomicBool>,
@@ -65,17 +65,13 @@ pub struct Dependencies<'a> {
 pub fn start(deps: Dependencies<'_>, config: Option<MailConfig>) -> Notifications {
     let mailroom = Arc::new(Notify::new());
     if let Some(config) = config {
-        let delivery = deps.events.delivery(Arc::new(notifier::Notifier {
+        deps.listeners.add(Arc::new(notifier::Notifier {
             mails: deps.mails.clone(),
             reads: deps.reads,
             users: deps.users,
             renderer: config.renderer.clone(),
             mailroom: mailroom.clone(),
         }));
-        deps.tasks
-            .keep_running(format!("delivery:{}", delivery.name()), move || {
-                delivery.run()
-            });
         let (mails, bell, stopped, poll) = (
             deps.mails.clone(),
             mailroom.clone(),

@@ -300,3 +300,22 @@ pub async fn compose(
         context,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MailKind;
+    use pazar_actors::EventType;
+    use pazar_events::routing;
+
+    /// The routing table sends the notifier exactly the events it has a mail for.
+    #[test]
+    fn the_notifier_is_routed_every_event_it_mails_and_no_other() {
+        for kind in EventType::ALL {
+            assert_eq!(
+                routing::reacts("notifier", *kind),
+                MailKind::for_event(*kind).is_some(),
+                "{kind}"
+            );
+        }
+    }
+}

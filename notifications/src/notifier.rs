@@ -11,11 +11,11 @@
 //! queue them again. A crash between the server's acceptance and the `sent`
 //! record sends that one mail again after the restart, with the same Message-ID.
 
-use crate::mail::{compose, MailKind, MailRenderer, MailStatus, MailTransport, QueuedMail};
+use crate::mail::{compose, MailRenderer, MailStatus, MailTransport, QueuedMail};
 use crate::store::MailStore;
 use async_trait::async_trait;
 use chrono::Utc;
-use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, Page, StoredEvent};
+use pazar_actors::{DomainError, DomainEvent, EventSubscriber, Page, StoredEvent};
 use pazar_orders::OrderStore;
 use pazar_users::Accounts;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,10 +73,6 @@ pub(crate) struct Notifier {
 impl EventSubscriber for Notifier {
     fn name(&self) -> &str {
         "notifier"
-    }
-
-    fn wants(&self, kind: EventType) -> bool {
-        MailKind::for_event(kind).is_some()
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {

@@ -39,8 +39,8 @@ use cart::{CartMessage, CartSnapshot};
 use order::{CheckoutsInProgress, OrderMessage};
 use pazar_actors::order::StockGateway;
 use pazar_actors::{
-    Currency, DomainError, EventBus, EventSubscriber, Order, OrderId, OrderPage, OrderStatus, Page,
-    ProductCatalog, ProductId, StoreWriter, UserId,
+    Currency, DomainError, Listeners, Order, OrderId, OrderPage, OrderStatus, Page, ProductCatalog,
+    ProductId, StoreWriter, UserId,
 };
 use pazar_supervisor::{EntityHandle, EntityPolicy, TaskSupervisor};
 use ractor::ActorCell;
@@ -70,10 +70,8 @@ pub struct Dependencies<'a> {
     pub stock: Arc<dyn StockGateway>,
     /// Commits new orders and transitions (group commit).
     pub writer: StoreWriter,
-    /// The outbox its subscribers read.
-    pub events: &'a EventBus,
-    /// Runs its subscribers' deliveries and its sweeper.
-    pub tasks: &'a TaskSupervisor,
+    /// Where its subscribers go (the process feeds them from the outbox or Kafka).
+    pub listeners: &'a Listeners,
     /// The supervisor its entity supervisors are linked to.
     pub root: ActorCell,
     /// How Cart actors are supervised.
@@ -86,14 +84,6 @@ pub struct Dependencies<'a> {
     pub order_ttl: Duration,
     /// Live-cart sockets one user may hold; a new one closes the oldest.
     pub live_sockets_per_user: usize,
-}
-
-/// Runs a subscriber's delivery under the task supervisor.
-fn subscribe(events: &EventBus, tasks: &TaskSupervisor, subscriber: Arc<dyn EventSubscriber>) {
-    let delivery = events.delivery(subscriber);
-    tasks.keep_running(format!("delivery:{}", delivery.name()), move || {
-        delivery.run()
-    });
 }
 
 /// Starts the service's entity supervisors (carts, orders) and its subscribers
@@ -118,15 +108,11 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Orders, DomainError> {
         deps.root.clone(),
     )
     .await?;
-    subscribe(
-        deps.events,
-        deps.tasks,
-        Arc::new(subscribers::LiveCartWatcher {
-            live: live.clone(),
-            carts: carts.clone(),
-            views: deps.views,
-        }),
-    );
+    deps.listeners.add(Arc::new(subscribers::LiveCartWatcher {
+        live: live.clone(),
+        carts: carts.clone(),
+        views: deps.views,
+    }));
     let orders = EntityHandle::start(
         OrderKind {
             store: deps.store.clone(),
@@ -137,13 +123,9 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Orders, DomainError> {
         deps.root,
     )
     .await?;
-    subscribe(
-        deps.events,
-        deps.tasks,
-        Arc::new(subscribers::OrdersOnPayments {
-            orders: orders.clone(),
-        }),
-    );
+    deps.listeners.add(Arc::new(subscribers::OrdersOnPayments {
+        orders: orders.clone(),
+    }));
     Ok(Orders {
         carts,
         orders,

@@ -6,9 +6,7 @@ use crate::kinds::{CartKind, OrderKind};
 use crate::live::LiveCarts;
 use crate::order::OrderMessage;
 use async_trait::async_trait;
-use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, ProductId, StoredEvent,
-};
+use pazar_actors::{DomainError, DomainEvent, EventSubscriber, OrderId, ProductId, StoredEvent};
 use pazar_supervisor::entity::EntityHandle;
 use std::sync::Arc;
 
@@ -27,13 +25,6 @@ pub(crate) struct OrdersOnPayments {
 impl EventSubscriber for OrdersOnPayments {
     fn name(&self) -> &str {
         "orders"
-    }
-
-    fn wants(&self, kind: EventType) -> bool {
-        matches!(
-            kind,
-            EventType::PaymentSucceeded | EventType::PaymentRefunded
-        )
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
@@ -80,13 +71,6 @@ pub(crate) struct LiveCartWatcher {
 impl EventSubscriber for LiveCartWatcher {
     fn name(&self) -> &str {
         "live-carts"
-    }
-
-    fn wants(&self, kind: EventType) -> bool {
-        matches!(
-            kind,
-            EventType::StockChanged | EventType::ProductUpserted | EventType::ProductDeleted
-        )
     }
 
     async fn handle(&self, _: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {

@@ -42,7 +42,7 @@ pub use store::PaymentStore;
 use async_trait::async_trait;
 use local::{Card, LocalPayments};
 use pazar_actors::payments::{PaymentSession, ProviderIntent};
-use pazar_actors::{DomainError, EventBus, Order, OrderId, OrderStatus, StoreWriter, UserId};
+use pazar_actors::{DomainError, Listeners, Order, OrderId, OrderStatus, StoreWriter, UserId};
 use pazar_supervisor::{EntityHandle, EntityPolicy, TaskSupervisor};
 use ractor::ActorCell;
 use std::sync::Arc;
@@ -78,9 +78,9 @@ pub struct Dependencies<'a> {
     pub provider: Option<Arc<dyn PaymentProvider>>,
     /// Commits sessions' updates (group commit).
     pub writer: StoreWriter,
-    /// The outbox its subscriber reads.
-    pub events: &'a EventBus,
-    /// Runs its subscriber's delivery and the reconciler.
+    /// Where its subscriber goes (the process feeds it from the outbox or Kafka).
+    pub listeners: &'a Listeners,
+    /// Runs the reconciler.
     pub tasks: &'a TaskSupervisor,
     /// The supervisor its entity supervisor is linked to.
     pub root: ActorCell,
@@ -126,14 +126,10 @@ pub async fn start(deps: Dependencies<'_>) -> Result<Payments, DomainError> {
             )
         });
     }
-    let delivery = deps.events.delivery(Arc::new(subscriber::PaymentsOnOrders {
+    deps.listeners.add(Arc::new(subscriber::PaymentsOnOrders {
         sessions: sessions.clone(),
         orders: deps.orders.clone(),
     }));
-    deps.tasks
-        .keep_running(format!("delivery:{}", delivery.name()), move || {
-            delivery.run()
-        });
     Ok(Payments {
         sessions,
         store: deps.store,

@@ -5,9 +5,7 @@
 use crate::session::{paid_too_late, PaymentSessionKind, PaymentSessionMessage};
 use crate::OrderDesk;
 use async_trait::async_trait;
-use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, EventType, OrderId, OrderStatus, StoredEvent,
-};
+use pazar_actors::{DomainError, DomainEvent, EventSubscriber, OrderId, OrderStatus, StoredEvent};
 use pazar_supervisor::EntityHandle;
 use std::sync::Arc;
 
@@ -28,16 +26,6 @@ pub(crate) struct PaymentsOnOrders {
 impl EventSubscriber for PaymentsOnOrders {
     fn name(&self) -> &str {
         "payments"
-    }
-
-    fn wants(&self, kind: EventType) -> bool {
-        matches!(
-            kind,
-            EventType::OrderCreated
-                | EventType::OrderCancelled
-                | EventType::OrderExpired
-                | EventType::PaymentSucceeded
-        )
     }
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {

@@ -215,7 +215,8 @@ struct ServeArgs {
     /// about this long of its holder dying; the holder renews every third of it.
     #[arg(long, env = "PAZAR_LEASE_TTL", default_value = "5s", value_parser = config::parse_duration)]
     lease_ttl: Duration,
-    /// Kafka brokers (`host:port,…`): the outbox is relayed to Kafka topics.
+    /// Kafka brokers (`host:port,…`): events travel through Kafka — the outbox is
+    /// relayed to its topics and every role's subscribers consume them.
     #[arg(long, env = "KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
     /// Kafka topic names start with this.
@@ -227,6 +228,20 @@ struct ServeArgs {
     /// How long one produce may wait for the broker before the relay retries it.
     #[arg(long, env = "PAZAR_KAFKA_DELIVERY_TIMEOUT", default_value = "10s", value_parser = config::parse_duration)]
     kafka_delivery_timeout: Duration,
+    /// A Kafka consumer silent this long is out of its group.
+    #[arg(long, env = "PAZAR_KAFKA_SESSION_TIMEOUT", default_value = "6s", value_parser = config::parse_duration)]
+    kafka_session_timeout: Duration,
+    /// The longest a Kafka consumer may go between reads before it leaves its
+    /// group; it also bounds how long a group's first join takes.
+    #[arg(long, env = "PAZAR_KAFKA_MAX_POLL_INTERVAL", default_value = "10s", value_parser = config::parse_duration)]
+    kafka_max_poll_interval: Duration,
+    /// Attempts at a failing message before it becomes a dead letter (an
+    /// outage of the store or of a service is waited out instead).
+    #[arg(long, env = "PAZAR_KAFKA_MAX_ATTEMPTS", default_value_t = 5)]
+    kafka_max_attempts: u32,
+    /// The first retry delay of a failing message (doubling up to 5s).
+    #[arg(long, env = "PAZAR_KAFKA_RETRY_BACKOFF", default_value = "100ms", value_parser = config::parse_duration)]
+    kafka_retry_backoff: Duration,
     /// An OpenTelemetry collector's OTLP/HTTP address (e.g. `http://collector:4318`):
     /// each request and internal call is exported as a span. Unset: no export.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -455,6 +470,10 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 kafka.partitions = args.kafka_partitions.max(1);
                 kafka.delivery_timeout =
                     args.kafka_delivery_timeout.max(Duration::from_millis(100));
+                kafka.session_timeout = args.kafka_session_timeout.max(Duration::from_secs(1));
+                kafka.max_poll_interval = args.kafka_max_poll_interval.max(kafka.session_timeout);
+                kafka.max_attempts = args.kafka_max_attempts.max(1);
+                kafka.retry_backoff = args.kafka_retry_backoff.max(Duration::from_millis(1));
                 kafka
             }),
             ..ShopConfig::default()

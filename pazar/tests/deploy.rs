@@ -501,6 +501,29 @@ async fn a_sale_through_the_gateway_runs_each_step_in_its_role() {
         .unwrap()
         .iter()
         .any(|t| t["name"] == "mailroom"));
+    // Every hop came through Kafka: each role with subscribers consumes in its
+    // own group, and none reads the outbox (only the orders process relays it).
+    for (role, group) in [
+        ("orders", "pazar.orders"),
+        ("payments", "pazar.payments"),
+        ("notifications", "pazar.notifications"),
+    ] {
+        let tree = snapshot(role).await;
+        let consumers = tree["consumers"].as_array().unwrap();
+        assert_eq!(consumers.len(), 1, "{role}: {consumers:?}");
+        assert_eq!(consumers[0]["group"], group);
+        assert!(
+            consumers[0]["handled"].as_u64() > Some(0),
+            "{role}: {consumers:?}"
+        );
+        let deliveries: Vec<&Value> = tree["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"].as_str().unwrap().starts_with("delivery:"))
+            .collect();
+        assert!(deliveries.is_empty(), "{role}: {deliveries:?}");
+    }
     shop.finish().await;
 }
 

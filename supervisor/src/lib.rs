@@ -20,5 +20,7 @@ pub mod snapshot;
 pub mod tasks;
 
 pub use entity::{EntityHandle, EntityKind, EntityPolicy};
-pub use snapshot::{ActorSnapshot, KindSnapshot, TaskSnapshot, TreeSnapshot};
+pub use snapshot::{
+    ActorSnapshot, ConsumerSnapshot, KindSnapshot, PartitionSnapshot, TaskSnapshot, TreeSnapshot,
+};
 pub use tasks::{TaskPolicy, TaskSupervisor};

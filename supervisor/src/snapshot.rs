@@ -19,6 +19,8 @@ pub struct TreeSnapshot {
     /// The supervised loops (store writer, event deliveries, sweeper, reconciler,
     /// mailroom), restarted if they panic.
     pub tasks: Vec<TaskSnapshot>,
+    /// The Kafka consumer groups of this process (none without `KAFKA_BROKERS`).
+    pub consumers: Vec<ConsumerSnapshot>,
 }
 
 /// A supervised loop.
@@ -80,4 +82,52 @@ pub struct ActorSnapshot {
     /// Messages waiting in its mailbox. ractor 0.16 does not expose the queue
     /// length, so this is always `null` for now.
     pub mailbox_depth: Option<usize>,
+}
+
+/// One consumer group as the inspection endpoint shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsumerSnapshot {
+    /// The group id, `{prefix}.{role}`.
+    pub group: String,
+    /// The topics it reads.
+    pub topics: Vec<String>,
+    /// The subscribers it feeds.
+    pub subscribers: Vec<String>,
+    /// `starting`, `running`, or `restarting` (after its consumer died).
+    pub state: String,
+    /// How often its consumer died and was started again.
+    pub restarts: u32,
+    /// The last error its consumer saw (broker unreachable, a handler failing…).
+    pub last_error: Option<String>,
+    /// Events handed to a subscriber and finished.
+    pub handled: u64,
+    /// Events a subscriber had processed before, skipped.
+    pub duplicates_skipped: u64,
+    /// Messages turned into dead letters.
+    pub dead_letters: u64,
+    /// The partitions assigned to it that it has read from.
+    pub partitions: Vec<PartitionSnapshot>,
+}
+
+/// One partition of a consumer group.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionSnapshot {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset the broker has acknowledged as committed: the next one the
+    /// group reads after a restart.
+    pub committed: Option<i64>,
+    /// The next offset the consumer will read.
+    pub position: i64,
+    /// Messages read and not yet finished.
+    pub in_flight: i64,
+    /// The partition's end as the broker last reported it.
+    pub high_watermark: Option<i64>,
+    /// Messages not yet committed: from the committed offset to the further of
+    /// the reported end and what was read (a broker whose reported end lags
+    /// behind what it serves — tansu does, for batches — never shows less lag
+    /// than the messages in flight).
+    pub lag: i64,
 }

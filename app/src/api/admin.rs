@@ -1,15 +1,81 @@
-//! `/api/v1/admin`: supervision inspection and the outbox (admin only).
+//! `/api/v1/admin`: supervision inspection, the outbox and the Kafka bridge's
+//! dead letters (admin only).
 
 use super::health::Tag;
 use crate::AppState;
 
-use pazar_actors::DomainError;
+use chrono::{DateTime, Utc};
+use pazar_actors::{DeadLetter, DomainError, Page};
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
-use poem_openapi::param::Query;
+use pazar_http::params::UuidParam;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::OpenApi;
+use poem_openapi::{Object, OpenApi};
 use std::sync::Arc;
+use uuid::Uuid;
+
+/// A message a Kafka consumer group could not deliver.
+#[derive(Object)]
+pub struct DeadLetterDto {
+    /// Its id.
+    pub id: Uuid,
+    /// The consumer group that gave up on it (`pazar.<role>`).
+    pub group: String,
+    /// The subscriber that failed; null when the message could not be read.
+    pub subscriber: Option<String>,
+    /// Where it was read.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<String>,
+    /// Its value, as text.
+    pub payload: String,
+    /// Its headers, as `[name, value]` pairs.
+    pub headers: Vec<Vec<String>>,
+    /// Why it was given up on.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was last replayed, if ever.
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeadLetter> for DeadLetterDto {
+    fn from(letter: DeadLetter) -> Self {
+        Self {
+            id: letter.id,
+            group: letter.group,
+            subscriber: letter.subscriber,
+            topic: letter.topic,
+            partition: letter.partition,
+            offset: letter.offset,
+            key: letter.key,
+            payload: letter.payload,
+            headers: letter
+                .headers
+                .into_iter()
+                .map(|(name, value)| vec![name, value])
+                .collect(),
+            error: letter.error,
+            attempts: letter.attempts,
+            created_at: letter.created_at,
+            replayed_at: letter.replayed_at,
+        }
+    }
+}
+
+/// A page of dead letters.
+#[derive(Object)]
+pub struct DeadLetterListDto {
+    /// Newest first.
+    pub items: Vec<DeadLetterDto>,
+}
 
 /// Administration.
 pub struct AdminApi {
@@ -73,5 +139,48 @@ impl AdminApi {
             "head": head,
             "subscribers": subscribers,
         })))
+    }
+
+    /// Dead letters of the Kafka bridge, newest first (`limit` 1-100, default
+    /// 20; `offset`): messages that could not be read or kept failing.
+    #[oai(path = "/api/v1/admin/dead-letters", method = "get")]
+    async fn dead_letters(
+        &self,
+        auth: BearerAuth,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> poem::Result<Json<DeadLetterListDto>> {
+        auth.0.require_admin()?;
+        let page = Page::parse(limit.0, offset.0).map_err(problem)?;
+        let letters = self
+            .state
+            .shop
+            .dead_letters()
+            .list(page)
+            .await
+            .map_err(problem)?;
+        Ok(Json(DeadLetterListDto {
+            items: letters.into_iter().map(DeadLetterDto::from).collect(),
+        }))
+    }
+
+    /// Feeds a dead letter back to its topic, with its key and original
+    /// headers (409 when this process has no Kafka): subscribers that handled
+    /// it before skip it, the one that failed gets it again.
+    #[oai(path = "/api/v1/admin/dead-letters/:id/replay", method = "post")]
+    async fn replay_dead_letter(
+        &self,
+        auth: BearerAuth,
+        id: Path<UuidParam>,
+    ) -> poem::Result<Json<DeadLetterDto>> {
+        auth.0.require_admin()?;
+        let letter = self
+            .state
+            .shop
+            .dead_letters()
+            .replay(id.0.parse("id")?)
+            .await
+            .map_err(problem)?;
+        Ok(Json(letter.into()))
     }
 }

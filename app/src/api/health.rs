@@ -17,9 +17,9 @@ pub struct HealthApi {
 pub struct Status {
     /// `ok`, or what is wrong.
     pub status: String,
-    /// With the Kafka relay in this process: `reachable`, or why the brokers are
-    /// not. An unreachable broker does not make the process unready: the outbox
-    /// keeps the events until it is back.
+    /// With Kafka (`KAFKA_BROKERS`): `reachable`, or why the brokers are not. An
+    /// unreachable broker does not make the process unready: the outbox keeps
+    /// the events, and the consumers resume from their committed offsets.
     #[oai(skip_serializing_if_is_none)]
     pub kafka: Option<String>,
 }
@@ -49,13 +49,15 @@ impl HealthApi {
     /// The process can serve: the store is reachable and no supervisor gave up.
     #[oai(path = "/ready", method = "get")]
     async fn ready(&self) -> Readiness {
-        let kafka = match self.state.shop.kafka_relay() {
-            Some(relay) => Some(match relay.broker_reachable(Duration::from_secs(1)).await {
+        let kafka = self
+            .state
+            .shop
+            .kafka_reachable(Duration::from_secs(1))
+            .await
+            .map(|reachable| match reachable {
                 Ok(()) => "reachable".to_owned(),
                 Err(error) => format!("unreachable: {error}"),
-            }),
-            None => None,
-        };
+            });
         if !self.state.shop.is_healthy() {
             return Readiness::NotReady(Json(Status {
                 status: "the supervision tree has failed".into(),

@@ -127,7 +127,13 @@ pub fn read_topic(address: &str, topic: &str, done: impl Fn(&[Record]) -> bool) 
         records.push(Record {
             key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
             headers,
-            envelope: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap(),
+            // What is not JSON (a dead letter's poison) reads as a string.
+            envelope: {
+                let payload = message.payload().unwrap_or_default();
+                serde_json::from_slice(payload).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(payload).into_owned())
+                })
+            },
         });
     }
     records
@@ -148,4 +154,41 @@ pub async fn read(
     tokio::task::spawn_blocking(move || read_topic(&address, topic, done))
         .await
         .unwrap()
+}
+
+/// Produces one message to `topic` (as an outside system or a bad actor would),
+/// waiting for the broker's acknowledgement.
+pub async fn produce(
+    broker: &Broker,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: &[(&str, &str)],
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let headers = headers
+        .iter()
+        .fold(OwnedHeaders::new(), |all, (key, value)| {
+            all.insert(Header {
+                key,
+                value: Some(*value),
+            })
+        });
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(error, _)| error)
+        .unwrap();
 }

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod api;
+pub mod inbound;
 pub mod lease;
 pub mod roles;
 pub mod server;

@@ -361,13 +361,24 @@ impl Shop {
                     )
                     .map_err(|e| DomainError::invalid("KAFKA_BROKERS", e.to_string()))?,
                 );
-                let groups = groups
+                let mut groups: Vec<pazar_kafka_bridge::Group> = groups
                     .into_iter()
                     .map(|(role, subscribers)| pazar_kafka_bridge::Group {
                         role: role.to_string(),
                         subscribers,
+                        inbound: Vec::new(),
                     })
                     .collect();
+                // Outside systems' stock adjustments, read by the catalog role.
+                if let Some(catalog) = &catalog {
+                    groups.push(pazar_kafka_bridge::Group {
+                        role: Service::Catalog.to_string(),
+                        subscribers: Vec::new(),
+                        inbound: vec![Arc::new(crate::inbound::InboundStock(
+                            catalog.inventory.clone(),
+                        ))],
+                    });
+                }
                 let bridge = pazar_kafka_bridge::Bridge::start(
                     settings,
                     stores.bridge.clone(),

@@ -16,6 +16,7 @@
 //! the shared kernel (`pazar-actors`), because the order flow reads it and the
 //! store writer commits stock changes in the same group commits as orders.
 
+pub mod inbound;
 pub mod internal;
 pub mod kind;
 pub mod routes;

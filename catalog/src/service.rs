@@ -324,6 +324,30 @@ impl Inventory {
             .await?
     }
 
+    /// Sets `on_hand` to a count; refused below what is reserved.
+    pub async fn set_on_hand(
+        &self,
+        product: ProductId,
+        on_hand: i64,
+        reason: &str,
+    ) -> Result<StockLevels, DomainError> {
+        self.actors
+            .call(product, |reply| ProductStockMessage::SetOnHand {
+                on_hand,
+                reason: reason.to_owned(),
+                reply,
+            })
+            .await?
+    }
+
+    /// The product with this SKU.
+    pub async fn product_by_sku(&self, sku: &Sku) -> Result<ProductId, DomainError> {
+        self.store
+            .product_id_by_sku(sku.as_str())
+            .await?
+            .ok_or(DomainError::NotFound { what: "product" })
+    }
+
     /// Holds `quantity` units of a product by hand (an admin) until `expires_at`.
     pub async fn reserve(
         &self,

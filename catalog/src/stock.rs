@@ -74,6 +74,16 @@ pub enum ProductStockMessage {
         /// Answered after the commit.
         reply: StockReply,
     },
+    /// Set `on_hand` to a count (a warehouse's stocktake); refused below what
+    /// is reserved, a no-op when it already is that count.
+    SetOnHand {
+        /// The new `on_hand`.
+        on_hand: i64,
+        /// Why, for the adjustment log.
+        reason: String,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
     /// Current levels.
     Get {
         /// Answered at once from memory.
@@ -319,6 +329,41 @@ impl Actor for ProductStock {
                             state.reserved
                         ),
                     )));
+                    return Ok(());
+                }
+                state.on_hand = on_hand;
+                let change = StockChange::Adjust {
+                    product_id,
+                    delta,
+                    reason,
+                };
+                state.write_then_reply(&myself, change, reply).await;
+            }
+            ProductStockMessage::SetOnHand {
+                on_hand,
+                reason,
+                reply,
+            } => {
+                if on_hand < 0 {
+                    let _ = reply.send(Err(DomainError::invalid(
+                        "set_on_hand",
+                        "must not be negative",
+                    )));
+                    return Ok(());
+                }
+                if on_hand < state.reserved {
+                    let _ = reply.send(Err(DomainError::conflict(
+                        BELOW_RESERVED,
+                        format!(
+                            "on_hand cannot be set to {on_hand}, below the {} units reserved",
+                            state.reserved
+                        ),
+                    )));
+                    return Ok(());
+                }
+                let delta = on_hand - state.on_hand;
+                if delta == 0 {
+                    let _ = reply.send(Ok(state.levels()));
                     return Ok(());
                 }
                 state.on_hand = on_hand;

@@ -22,6 +22,8 @@ pub trait ProductStore: Send + Sync + 'static {
     async fn update_product(&self, product: &Product, event: &Event) -> Result<(), StoreError>;
     /// A product with its committed stock levels.
     async fn product(&self, id: ProductId) -> Result<Option<ProductView>, StoreError>;
+    /// The id of the product with this SKU, if there is one.
+    async fn product_id_by_sku(&self, sku: &str) -> Result<Option<ProductId>, StoreError>;
     /// A page of products, filtered by a text query.
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.

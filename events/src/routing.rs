@@ -66,6 +66,28 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// A topic outside systems write to (not Pazar's events), and who reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct InboundRoute {
+    /// The topic, after the prefix (`{prefix}.inbound.stock`).
+    pub topic: &'static str,
+    /// The role whose consumer group reads it.
+    pub role: &'static str,
+    /// The handler's name: the key of its processed-messages record.
+    pub handler: &'static str,
+    /// What it does.
+    pub effect: &'static str,
+}
+
+/// The inbound topics.
+pub const INBOUND: &[InboundRoute] = &[InboundRoute {
+    topic: "inbound.stock",
+    role: "catalog",
+    handler: "inbound-stock",
+    effect: "ProductStock actor: Adjust (`delta`) / SetOnHand (`set_on_hand`), as the admin \
+             endpoint does; deduplicated by the sender's `source_id`",
+}];
+
 /// The route of `subscriber`, if it has one.
 pub fn route(subscriber: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|route| route.subscriber == subscriber)

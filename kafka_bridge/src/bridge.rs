@@ -58,6 +58,42 @@ pub struct Group {
     pub role: String,
     /// Its subscribers; the routing table says what each one handles.
     pub subscribers: Vec<Arc<dyn EventSubscriber>>,
+    /// Its handlers of inbound topics (messages from outside systems).
+    pub inbound: Vec<Arc<dyn InboundHandler>>,
+}
+
+/// Reads an inbound topic (`{prefix}.{topic}`): messages outside systems send,
+/// which are not Pazar's events.
+#[async_trait::async_trait]
+pub trait InboundHandler: Send + Sync + 'static {
+    /// Its name: the key of its processed-messages record.
+    fn name(&self) -> &str;
+    /// Its topic, after the prefix (e.g. `inbound.stock`).
+    fn topic(&self) -> &str;
+    /// The id a message is remembered by once applied (the sender's id for it),
+    /// or why the message cannot be read (it becomes a dead letter at once).
+    fn dedup_id(&self, payload: &[u8]) -> Result<uuid::Uuid, String>;
+    /// Applies the message.
+    async fn handle(&self, payload: &[u8]) -> Result<(), InboundError>;
+}
+
+/// Why an inbound message was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// A rule refuses it (an unknown product, fewer units than reserved): a
+    /// retry would say the same, so it becomes a dead letter at once.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// It could not be applied now; `transient` when a store or service is
+    /// unavailable (retried without limit), otherwise retried up to the
+    /// attempts.
+    #[error("{message}")]
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// An outage to wait out.
+        transient: bool,
+    },
 }
 
 /// The bridge: the supervisor of the consumer groups of this process.
@@ -78,7 +114,7 @@ impl Bridge {
     ) -> Result<Self, ractor::SpawnErr> {
         let groups: Vec<Arc<Runtime>> = groups
             .into_iter()
-            .filter(|group| !group.subscribers.is_empty())
+            .filter(|group| !group.subscribers.is_empty() || !group.inbound.is_empty())
             .map(|group| {
                 let mut topics: Vec<String> = group
                     .subscribers
@@ -91,12 +127,19 @@ impl Bridge {
                             .collect::<Vec<_>>()
                     })
                     .collect();
+                let inbound: HashMap<String, Arc<dyn InboundHandler>> = group
+                    .inbound
+                    .into_iter()
+                    .map(|handler| (settings.inbound_topic(handler.topic()), handler))
+                    .collect();
+                topics.extend(inbound.keys().cloned());
                 topics.sort();
                 topics.dedup();
                 Arc::new(Runtime {
                     group: settings.group_of(&group.role),
                     topics,
                     subscribers: group.subscribers,
+                    inbound,
                     settings: settings.clone(),
                     ledger: ledger.clone(),
                     office: office.clone(),
@@ -125,6 +168,8 @@ struct Runtime {
     group: String,
     topics: Vec<String>,
     subscribers: Vec<Arc<dyn EventSubscriber>>,
+    /// Inbound handlers by their full topic name.
+    inbound: HashMap<String, Arc<dyn InboundHandler>>,
     settings: KafkaSettings,
     ledger: Arc<dyn BridgeLedger>,
     office: Arc<DeadLetterOffice>,
@@ -191,6 +236,11 @@ impl Runtime {
                 .subscribers
                 .iter()
                 .map(|subscriber| subscriber.name().to_owned())
+                .chain(
+                    self.inbound
+                        .values()
+                        .map(|handler| handler.name().to_owned()),
+                )
                 .collect(),
             state: status
                 .state
@@ -444,6 +494,9 @@ impl Runtime {
     /// Gives one message to every subscriber of this group that handles its
     /// type (a lane's work: it returns when each is done or dead-lettered).
     async fn deliver(&self, message: OwnedMessage) {
+        if let Some(handler) = self.inbound.get(message.topic()) {
+            return self.deliver_inbound(&**handler, &message).await;
+        }
         let event = match message.payload().map(serde_json::from_slice::<Event>) {
             Some(Ok(event)) => event,
             Some(Err(error)) => {
@@ -485,27 +538,79 @@ impl Runtime {
         event: &StoredEvent,
         message: &OwnedMessage,
     ) {
-        let name = subscriber.name();
-        let id = event.event.id;
+        self.once(subscriber.name(), event.event.id, message, || async {
+            attempt(subscriber, event)
+                .await
+                .map_err(|error| match error {
+                    AttemptError::Refused(_) => Failure::Refused(error.to_string()),
+                    AttemptError::Failed { message, transient } => {
+                        Failure::Failed { message, transient }
+                    }
+                })
+        })
+        .await
+    }
+
+    /// An inbound message: skipped if applied before (by its sender's id),
+    /// else applied (with retries) and recorded, or dead-lettered.
+    async fn deliver_inbound(&self, handler: &dyn InboundHandler, message: &OwnedMessage) {
+        let name = handler.name();
+        let payload = message.payload().unwrap_or_default();
+        let id = match handler.dedup_id(payload) {
+            Ok(id) => id,
+            Err(error) => {
+                return self
+                    .dead_letter(Some(name), message, &format!("refused: {error}"), 1)
+                    .await
+            }
+        };
+        self.once(name, id, message, || async {
+            AssertUnwindSafe(handler.handle(payload))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(InboundError::Failed {
+                        message: "the handler panicked".into(),
+                        transient: false,
+                    })
+                })
+                .map_err(|error| match error {
+                    InboundError::Refused(_) => Failure::Refused(error.to_string()),
+                    InboundError::Failed { message, transient } => {
+                        Failure::Failed { message, transient }
+                    }
+                })
+        })
+        .await
+    }
+
+    /// `name`'s turn at message `id`: skipped when its record says it was done
+    /// before; otherwise `work` is tried until it succeeds (then recorded) or
+    /// the message becomes a dead letter — at once when refused, after
+    /// `max_attempts` failures, never for an outage.
+    async fn once<F, Fut>(&self, name: &str, id: uuid::Uuid, message: &OwnedMessage, work: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), Failure>>,
+    {
         if self.until_stored(|| self.ledger.processed(name, id)).await {
             self.status.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut attempts = 0;
         let mut delay = self.settings.retry_backoff;
-        loop {
+        while let Err(failure) = work().await {
             attempts += 1;
-            let error = match attempt(subscriber, event).await {
-                Ok(()) => break,
-                Err(error @ AttemptError::Refused(_)) => {
+            let error = match failure {
+                Failure::Refused(error) => {
                     return self
-                        .dead_letter(Some(name), message, &error.to_string(), attempts)
+                        .dead_letter(Some(name), message, &error, attempts)
                         .await
                 }
-                Err(AttemptError::Failed {
+                Failure::Failed {
                     message: error,
                     transient,
-                }) => {
+                } => {
                     if !transient && attempts >= self.settings.max_attempts.max(1) {
                         return self
                             .dead_letter(Some(name), message, &error, attempts)
@@ -517,12 +622,11 @@ impl Runtime {
             tracing::warn!(
                 group = %self.group,
                 subscriber = name,
-                event = %id,
-                kind = %event.event.kind,
+                message = %id,
                 %error,
                 attempts,
                 retry_in_ms = delay.as_millis() as u64,
-                "event handling failed"
+                "handling failed"
             );
             self.status.error(format!("{name}: {error}"));
             tokio::time::sleep(delay).await;
@@ -566,6 +670,14 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Why one try at a message failed.
+enum Failure {
+    /// It cannot be applied, ever: a dead letter at once.
+    Refused(String),
+    /// It failed this time; `transient` for an outage.
+    Failed { message: String, transient: bool },
 }
 
 /// The lanes of one partition.

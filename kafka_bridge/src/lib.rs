@@ -19,7 +19,9 @@ pub mod bridge;
 pub mod dead_letters;
 pub mod relay;
 
-pub use bridge::{Bridge, ConsumerSnapshot, Group, PartitionSnapshot};
+pub use bridge::{
+    Bridge, ConsumerSnapshot, Group, InboundError, InboundHandler, PartitionSnapshot,
+};
 pub use dead_letters::DeadLetterOffice;
 pub use relay::KafkaRelay;
 
@@ -94,6 +96,11 @@ impl KafkaSettings {
         topics
     }
 
+    /// An inbound topic: `{prefix}.{name}` (`pazar.inbound.stock`).
+    pub fn inbound_topic(&self, name: &str) -> String {
+        format!("{}.{name}", self.topic_prefix)
+    }
+
     /// Where dead letters go: `{prefix}.dlq`.
     pub fn dead_letter_topic(&self) -> String {
         format!("{}.dlq", self.topic_prefix)
@@ -121,14 +128,19 @@ pub enum KafkaError {
     },
 }
 
-/// Creates the topics (the services' and the dead letters') where they do not
-/// exist yet.
+/// Creates the topics (the services', the dead letters' and the inbound ones)
+/// where they do not exist yet.
 pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .create()?;
     let mut names = settings.topics();
     names.push(settings.dead_letter_topic());
+    names.extend(
+        routing::INBOUND
+            .iter()
+            .map(|route| settings.inbound_topic(route.topic)),
+    );
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(1)))
@@ -142,6 +154,28 @@ pub async fn ensure_topics(settings: &KafkaSettings) -> Result<(), KafkaError> {
         }
     }
     Ok(())
+}
+
+/// Produces `messages` (key, value) to `topic` and waits until the broker has
+/// acknowledged every one; the number produced.
+pub async fn produce_all(
+    settings: &KafkaSettings,
+    topic: &str,
+    messages: &[(String, Vec<u8>)],
+) -> Result<usize, KafkaError> {
+    let producer = producer(settings)?;
+    let sends = messages.iter().map(|(key, value)| {
+        producer.send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_slice()),
+            settings.delivery_timeout,
+        )
+    });
+    for sent in futures_util::future::join_all(sends).await {
+        sent.map_err(|(error, _)| KafkaError::Client(error))?;
+    }
+    Ok(messages.len())
 }
 
 /// Whether the brokers `producer` talks to answer a metadata request within

@@ -75,6 +75,29 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         products: u64,
     },
+    /// Talk to Kafka as an outside system does.
+    Kafka {
+        #[command(subcommand)]
+        command: KafkaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KafkaCommand {
+    /// Feed a file of stock adjustments (JSON Lines, one adjustment per line,
+    /// see the README) to the inbound stock topic; every line is checked first,
+    /// and nothing is sent when one is wrong.
+    ProduceStock {
+        /// The file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Kafka brokers (`host:port,…`).
+        #[arg(long, env = "KAFKA_BROKERS")]
+        brokers: String,
+        /// Topic names start with this.
+        #[arg(long, env = "PAZAR_KAFKA_TOPIC_PREFIX", default_value = "pazar")]
+        topic_prefix: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -413,7 +436,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { products } => seed(&url, products).await,
+        Command::Kafka {
+            command:
+                KafkaCommand::ProduceStock {
+                    file,
+                    brokers,
+                    topic_prefix,
+                },
+        } => produce_stock(&file, &brokers, &topic_prefix).await,
     }
+}
+
+/// `pazar kafka produce-stock`: checks every line, then produces them all,
+/// each keyed by its product, and waits for the broker's acknowledgements.
+async fn produce_stock(
+    file: &std::path::Path,
+    brokers: &str,
+    topic_prefix: &str,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let mut messages = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let adjustment = pazar_catalog::inbound::Adjustment::parse(line.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", file.display(), index + 1))?;
+        messages.push((adjustment.key(), line.as_bytes().to_vec()));
+    }
+    let mut settings = pazar_kafka_bridge::KafkaSettings::new(brokers);
+    settings.topic_prefix = topic_prefix.to_owned();
+    let topic = settings.inbound_topic("inbound.stock");
+    pazar_kafka_bridge::ensure_topics(&settings).await?;
+    let sent = pazar_kafka_bridge::produce_all(&settings, &topic, &messages).await?;
+    println!("{sent} adjustments produced to {topic}");
+    Ok(())
 }
 
 async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {

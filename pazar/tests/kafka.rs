@@ -477,3 +477,220 @@ async fn poison_messages_become_dead_letters_and_the_consumers_carry_on() {
     missing.problem(404);
     server.finish().await;
 }
+
+/// The dead letters of one group (admin's listing, newest first), once there
+/// are at least `count` (30 s deadline).
+async fn dead_letters_of(
+    server: &TestServer,
+    admin: &str,
+    group: &str,
+    count: usize,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = server
+            .get("/api/v1/admin/dead-letters?limit=100", Some(admin))
+            .await;
+        let letters: Vec<Value> = listed.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["group"] == group)
+            .cloned()
+            .collect();
+        if letters.len() >= count {
+            return letters;
+        }
+        assert!(Instant::now() < deadline, "{letters:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_stock_adjustments_apply_once_each_and_refusals_are_dead_lettered() {
+    let broker = Broker::start().await;
+    let server =
+        TestServer::start_with(Backend::Postgres, &[("KAFKA_BROKERS", &broker.address)]).await;
+    let admin = server.admin_token().await;
+    // 100 products of 1,000 units; 1,000 adjustments among them, by SKU or by
+    // id, adding and removing, and a stocktake per product at the end.
+    let mut products = Vec::new();
+    for i in 0..100 {
+        products.push(
+            server
+                .create_product(&admin, &format!("IN-{i:03}"), 1000)
+                .await,
+        );
+    }
+    let mut expected: Vec<i64> = vec![1000; 100];
+    let mut lines = Vec::new();
+    for n in 0..1000usize {
+        let p = (n * 37) % 100;
+        let delta = if n % 3 == 0 {
+            -((n % 7) as i64) - 1
+        } else {
+            (n % 5) as i64 + 1
+        };
+        expected[p] += delta;
+        // One product's adjustments keep their order only under one key: the
+        // products that get a stocktake after their deltas are named by SKU.
+        let product = if n % 2 == 0 || p < 10 {
+            json!({"sku": format!("IN-{p:03}")})
+        } else {
+            json!({"product_id": products[p]["id"]})
+        };
+        let mut line =
+            json!({"source_id": format!("wh-{n}"), "delta": delta, "reason": "warehouse"});
+        line.as_object_mut()
+            .unwrap()
+            .extend(product.as_object().unwrap().clone());
+        lines.push(line.to_string());
+    }
+    // Stocktakes of the first ten products, after their deltas (same key: in order).
+    for (p, count) in expected.iter_mut().enumerate().take(10) {
+        *count = 500 + p as i64;
+        lines.push(
+            json!({"source_id": format!("count-{p}"), "sku": format!("IN-{p:03}"),
+                   "set_on_hand": *count, "reason": "stocktake"})
+            .to_string(),
+        );
+    }
+    let file = server.data_dir().join("adjustments.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let produce_file = |path: std::path::PathBuf| {
+        let address = broker.address.clone();
+        let server = &server;
+        async move {
+            server
+                .cli(&[
+                    "kafka",
+                    "produce-stock",
+                    "--brokers",
+                    &address,
+                    "--file",
+                    path.to_str().unwrap(),
+                ])
+                .await
+        }
+    };
+    let output = produce_file(file.clone()).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "1010 adjustments produced to pazar.inbound.stock"
+    );
+    let on_hand_is = |expected: Vec<i64>| {
+        let (server, products) = (&server, &products);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut wrong = Vec::new();
+                for (p, product) in products.iter().enumerate() {
+                    let on_hand = common::stock(server, product).await["on_hand"]
+                        .as_i64()
+                        .unwrap();
+                    if on_hand != expected[p] {
+                        wrong.push((p, on_hand, expected[p]));
+                    }
+                }
+                if wrong.is_empty() {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "(product, on hand, expected): {wrong:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    on_hand_is(expected.clone()).await;
+
+    // The whole file again (a sender's retry): every adjustment is skipped.
+    let output = produce_file(file).await;
+    assert!(output.status.success(), "{output:?}");
+    consumers_until(&server, &admin, |consumers| {
+        group(consumers, "pazar.catalog")["duplicates_skipped"].as_u64() >= Some(1010)
+    })
+    .await;
+    on_hand_is(expected.clone()).await;
+
+    // A line that is not an adjustment: the CLI names it and sends nothing.
+    let bad = server.data_dir().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"source_id\":\"ok-1\",\"sku\":\"IN-000\",\"delta\":1,\"reason\":\"r\"}\n{\"source_id\":\"x\",\"sku\":\"IN-000\",\"reason\":\"r\"}\n",
+    )
+    .unwrap();
+    let output = produce_file(bad.clone()).await;
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("bad.jsonl:2: delta: give exactly one of delta and set_on_hand"),
+        "{said}"
+    );
+
+    // A stocktake below what is reserved is refused whole, to the dead letters
+    // with its reason; so is an adjustment of a SKU the shop does not have yet.
+    let (_token, held, _order) = pending_order(&server, "holder@example.com", 4).await;
+    let refusals = [
+        json!({"source_id": "below", "product_id": held["id"], "set_on_hand": 2, "reason": "stocktake"}),
+        json!({"source_id": "early", "sku": "IN-NEW", "delta": 7, "reason": "first delivery"}),
+    ];
+    for refusal in &refusals {
+        produce(
+            &broker,
+            "pazar.inbound.stock",
+            "k",
+            refusal.to_string().as_bytes(),
+            &[],
+        )
+        .await;
+    }
+    let letters = dead_letters_of(&server, &admin, "pazar.catalog", 2).await;
+    let below = letters
+        .iter()
+        .find(|l| l["payload"].as_str().unwrap().contains("below"))
+        .unwrap();
+    assert!(
+        below["error"]
+            .as_str()
+            .unwrap()
+            .contains("on_hand cannot be set to 2, below the 4 units reserved"),
+        "{below}"
+    );
+    assert_eq!(below["attempts"], 1, "a refusal is not retried");
+    assert_eq!(common::stock(&server, &held).await["on_hand"], 10);
+    let early = letters
+        .iter()
+        .find(|l| l["payload"].as_str().unwrap().contains("early"))
+        .unwrap();
+    assert!(
+        early["error"]
+            .as_str()
+            .unwrap()
+            .contains("product not found"),
+        "{early}"
+    );
+
+    // Once the product exists, the replayed adjustment applies.
+    let new = server.create_product(&admin, "IN-NEW", 3).await;
+    let id = early["id"].as_str().unwrap();
+    server
+        .post(
+            &format!("/api/v1/admin/dead-letters/{id}/replay"),
+            Some(&admin),
+            json!({}),
+        )
+        .await
+        .ok(200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::stock(&server, &new).await["on_hand"] != 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the replayed adjustment never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.finish().await;
+}

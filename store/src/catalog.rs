@@ -126,6 +126,16 @@ impl ProductStore for Products {
         row.as_ref().map(product_from_row).transpose()
     }
 
+    async fn product_id_by_sku(&self, sku: &str) -> Result<Option<ProductId>, StoreError> {
+        let sku = sku.to_owned();
+        db::sql("select id from products where sku = $1")
+            .bind(&sku)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get("id").map(ProductId))
+            .transpose()
+    }
+
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
         let pattern = query.text.as_deref().map(crate::like_pattern);
         let filter = self.text_filter();

@@ -215,3 +215,23 @@ mod tests {
         assert_eq!(field("not json"), "message");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The README documents the adjustment with its JSON Schema, exactly as the
+    /// code reads it (`PAZAR_BLESS=1` prints the schema to paste in).
+    #[test]
+    fn the_readme_shows_the_schema_the_code_reads() {
+        let schema = serde_json::to_string_pretty(&super::schema()).unwrap();
+        if std::env::var_os("PAZAR_BLESS").is_some() {
+            println!("{schema}");
+        }
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        assert!(
+            readme.contains(&schema),
+            "README.md's inbound stock schema differs from the code: run \
+             `PAZAR_BLESS=1 cargo test -p pazar-catalog readme -- --nocapture` and paste it"
+        );
+    }
+}

@@ -78,6 +78,78 @@ impl Listeners {
     }
 }
 
+/// How long events took from being written to being handled, per subscriber
+/// (whichever transport fed it): the latest [`Lags::SAMPLES`] of each, for the
+/// inspection snapshot and the benchmarks.
+#[derive(Default)]
+pub struct Lags(Mutex<std::collections::HashMap<String, std::collections::VecDeque<Duration>>>);
+
+/// A subscriber's recent lags.
+#[derive(Clone, Debug, Serialize)]
+pub struct LagSummary {
+    /// The subscriber.
+    pub subscriber: String,
+    /// Events measured (the latest, at most [`Lags::SAMPLES`]).
+    pub samples: usize,
+    /// Median, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+    /// Longest, in milliseconds.
+    pub max_ms: f64,
+}
+
+impl Lags {
+    /// Lags kept per subscriber.
+    pub const SAMPLES: usize = 4096;
+
+    /// Records that `subscriber` finished `event` now.
+    pub fn record(&self, subscriber: &str, event: &Event) {
+        let lag = (chrono::Utc::now() - event.time)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = match all.get_mut(subscriber) {
+            Some(recent) => recent,
+            None => all.entry(subscriber.to_owned()).or_default(),
+        };
+        if recent.len() == Self::SAMPLES {
+            recent.pop_front();
+        }
+        recent.push_back(lag);
+    }
+
+    /// Each subscriber's recent lags, by name.
+    pub fn summary(&self) -> Vec<LagSummary> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut summary: Vec<LagSummary> = all
+            .iter()
+            .map(|(subscriber, recent)| {
+                let mut sorted: Vec<Duration> = recent.iter().copied().collect();
+                sorted.sort();
+                let at = |q: f64| {
+                    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+                    sorted[index - 1].as_secs_f64() * 1000.0
+                };
+                LagSummary {
+                    subscriber: subscriber.clone(),
+                    samples: sorted.len(),
+                    p50_ms: at(0.5),
+                    p99_ms: at(0.99),
+                    max_ms: at(1.0),
+                }
+            })
+            .collect();
+        summary.sort_by(|a, b| a.subscriber.cmp(&b.subscriber));
+        summary
+    }
+
+    /// Forgets what was measured (benchmarks, between phases).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// Tells delivery tasks that a commit wrote events. Cheap to clone.
 #[derive(Clone)]
 pub struct EventSignal(Arc<watch::Sender<u64>>);
@@ -138,6 +210,8 @@ pub struct EventBus {
     policy: DeliveryPolicy,
     /// Names of the subscribers started on this bus, for inspection.
     subscribers: Arc<Mutex<Vec<String>>>,
+    /// How far behind the subscribers are (both transports record here).
+    lags: Arc<Lags>,
 }
 
 impl EventBus {
@@ -148,7 +222,13 @@ impl EventBus {
             signal,
             policy,
             subscribers: Arc::default(),
+            lags: Arc::default(),
         }
+    }
+
+    /// The subscribers' recent lags.
+    pub fn lags(&self) -> &Arc<Lags> {
+        &self.lags
     }
 
     /// The signal writers call after committing events.
@@ -192,9 +272,11 @@ impl EventBus {
         let policy = self.policy;
         let lanes = {
             let subscriber = subscriber.clone();
+            let lags = self.lags.clone();
             KeyedLanes::start(policy.lanes, policy.lane_depth, cursor, move |event| {
                 let subscriber = subscriber.clone();
-                async move { handle_until_done(&*subscriber, &event, policy).await }
+                let lags = lags.clone();
+                async move { handle_until_done(&*subscriber, &event, policy, &lags).await }
             })
         };
         let saver = tokio::spawn(save_cursor(
@@ -291,9 +373,10 @@ async fn handle_until_done(
     subscriber: &dyn EventSubscriber,
     event: &StoredEvent,
     policy: DeliveryPolicy,
+    lags: &Lags,
 ) {
     let mut delay = policy.backoff;
-    while let Err(error) = attempt(subscriber, event).await {
+    while let Err(error) = attempt(subscriber, event, lags).await {
         tracing::warn!(
             subscriber = subscriber.name(),
             event = %event.event.id,
@@ -328,10 +411,12 @@ pub enum AttemptError {
 /// One attempt at handling `event` (decoded first), in the trace of the request
 /// that caused it: log lines name its trace id, internal calls send it on, the
 /// events its writes cause carry it, and its span is exported when tracing is on.
-/// A panicking handler is a failed attempt. Both transports call this.
+/// A panicking handler is a failed attempt. Both transports call this; a
+/// success is recorded in `lags`.
 pub async fn attempt(
     subscriber: &dyn EventSubscriber,
     event: &StoredEvent,
+    lags: &Lags,
 ) -> Result<(), AttemptError> {
     let cause = event
         .event
@@ -380,6 +465,9 @@ pub async fn attempt(
             failed: outcome.is_err(),
             status: None,
         });
+    }
+    if outcome.is_ok() {
+        lags.record(subscriber.name(), &event.event);
     }
     outcome
 }
@@ -467,7 +555,7 @@ mod tests {
         };
         let handled = tokio::time::timeout(
             Duration::from_millis(200),
-            handle_until_done(&subscriber, &event, policy),
+            handle_until_done(&subscriber, &event, policy, &Lags::default()),
         )
         .await;
         assert!(handled.is_err(), "an unreadable event was let through");
@@ -493,7 +581,7 @@ mod tests {
         };
         tokio::time::timeout(
             Duration::from_secs(10),
-            handle_until_done(&subscriber, &event, policy),
+            handle_until_done(&subscriber, &event, policy, &Lags::default()),
         )
         .await
         .expect("handled within 10 s");

@@ -7,7 +7,8 @@
 //! the process: tests that use them run in processes of their own (nextest).
 
 /// Where a loop may be made to panic: `store_writer`, `sweeper`, `hold_sweeper`,
-/// `payment_reconciler`, `mailroom`, or `delivery:<subscriber>`.
+/// `payment_reconciler`, `mailroom`, `delivery:<subscriber>`, or
+/// `consumer:<group>` (a Kafka consumer's read loop, as a message arrives).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(feature = "fault-injection")]

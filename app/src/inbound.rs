@@ -9,14 +9,18 @@ use pazar_kafka_bridge::{InboundError, InboundHandler};
 /// Applies `{prefix}.inbound.stock` messages through the ProductStock actors.
 pub struct InboundStock(pub Inventory);
 
+/// Its name and topic, as the routing table lists them.
+const NAME: &str = "inbound-stock";
+const TOPIC: &str = "inbound.stock";
+
 #[async_trait::async_trait]
 impl InboundHandler for InboundStock {
     fn name(&self) -> &str {
-        "inbound-stock"
+        NAME
     }
 
     fn topic(&self) -> &str {
-        "inbound.stock"
+        TOPIC
     }
 
     fn dedup_id(&self, payload: &[u8]) -> Result<uuid::Uuid, String> {
@@ -42,5 +46,22 @@ impl InboundHandler for InboundStock {
                 message: error.to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pazar_events::routing::INBOUND;
+
+    /// The adapter reads the topic the routing table gives the catalog role,
+    /// under the handler name it lists.
+    #[test]
+    fn the_adapter_is_the_routing_tables_inbound_stock_route() {
+        let route = INBOUND
+            .iter()
+            .find(|route| route.handler == super::NAME)
+            .expect("routed");
+        assert_eq!(route.topic, super::TOPIC);
+        assert_eq!(route.role, crate::roles::Service::Catalog.as_str());
     }
 }

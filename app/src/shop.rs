@@ -383,6 +383,7 @@ impl Shop {
                     settings,
                     stores.bridge.clone(),
                     office.clone(),
+                    events.lags().clone(),
                     groups,
                     root.get_cell(),
                 )
@@ -554,6 +555,7 @@ impl Shop {
                 supervisors
             },
             tasks: self.tasks.snapshot(),
+            event_lag: self.events.lags().summary(),
             consumers: self
                 .kafka_bridge
                 .as_ref()

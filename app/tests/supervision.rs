@@ -1183,3 +1183,80 @@ async fn mailrooms_in_two_processes_send_each_mail_once() {
     second.shutdown().await;
     db.finish().await;
 }
+
+/// A Kafka consumer whose read loop dies is restarted by the bridge's
+/// supervisor and resumes from its group's committed offsets: the message it
+/// died on is read again and handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_consumer_that_dies_is_restarted_and_resumes_from_committed_offsets() {
+    let broker = pazar_kafka_bridge::tansu::Tansu::start().await.unwrap();
+    let db = TestStore::new(Backend::Postgres).await;
+    let config = ShopConfig {
+        kafka: Some(pazar_kafka_bridge::KafkaSettings::new(&broker.address)),
+        ..policy(Duration::from_secs(60), 10)
+    };
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
+    let id = product(&shop, "KAFKA-1", 10).await;
+    let pay = |email: &'static str| {
+        let shop = shop.clone();
+        async move {
+            let buyer = customer(&shop, email).await;
+            shop.orders().add_to_cart(buyer.id, id, 1).await.unwrap();
+            let (order, _) = shop.orders().checkout(buyer.id, None).await.unwrap();
+            let (session, _) = shop
+                .payments()
+                .start_payment(buyer.id, order.id)
+                .await
+                .unwrap();
+            shop.payments()
+                .confirm_local_payment(&session.client_secret, &good_card())
+                .await
+                .unwrap();
+            order.id
+        }
+    };
+    let is_paid = |order| {
+        let shop = shop.clone();
+        async move {
+            shop.orders().order(order).await.unwrap().status == pazar_actors::OrderStatus::Paid
+        }
+    };
+    let first = pay("first@example.com").await;
+    eventually(Duration::from_secs(30), "the first order is paid", || {
+        is_paid(first)
+    })
+    .await;
+    // The orders group's read loop dies on the next message it reads.
+    pazar_actors::faults::arm("consumer:pazar.orders", 1);
+    let second = pay("second@example.com").await;
+    eventually(Duration::from_secs(30), "the second order is paid", || {
+        is_paid(second)
+    })
+    .await;
+    assert_eq!(pazar_actors::faults::armed("consumer:pazar.orders"), 0);
+    let snapshot = shop.snapshot(0).await;
+    let group = snapshot
+        .consumers
+        .iter()
+        .find(|group| group.group == "pazar.orders")
+        .unwrap();
+    assert_eq!(group.restarts, 1, "{group:?}");
+    assert!(
+        group
+            .last_error
+            .as_deref()
+            .is_some_and(|error| error.contains("panicked")),
+        "{group:?}"
+    );
+    assert_eq!(group.state, "running");
+    let history = shop.orders().order(second).await.unwrap().history;
+    assert_eq!(
+        history
+            .iter()
+            .filter(|change| change.status.as_str() == "paid")
+            .count(),
+        1
+    );
+    shop.shutdown().await;
+    db.finish().await;
+}

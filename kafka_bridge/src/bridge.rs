@@ -26,7 +26,7 @@
 use crate::dead_letters::DeadLetterOffice;
 use crate::{ensure_topics, KafkaSettings};
 use futures_util::FutureExt;
-use pazar_actors::events::attempt;
+use pazar_actors::events::{attempt, Lags};
 use pazar_actors::lanes::KeyedLanes;
 use pazar_actors::{AttemptError, BridgeLedger, Event, EventError, EventSubscriber, StoredEvent};
 pub use pazar_supervisor::{ConsumerSnapshot, PartitionSnapshot};
@@ -109,6 +109,7 @@ impl Bridge {
         settings: &KafkaSettings,
         ledger: Arc<dyn BridgeLedger>,
         office: Arc<DeadLetterOffice>,
+        lags: Arc<Lags>,
         groups: Vec<Group>,
         parent: ActorCell,
     ) -> Result<Self, ractor::SpawnErr> {
@@ -140,6 +141,7 @@ impl Bridge {
                     topics,
                     subscribers: group.subscribers,
                     inbound,
+                    lags: lags.clone(),
                     settings: settings.clone(),
                     ledger: ledger.clone(),
                     office: office.clone(),
@@ -170,6 +172,7 @@ struct Runtime {
     subscribers: Vec<Arc<dyn EventSubscriber>>,
     /// Inbound handlers by their full topic name.
     inbound: HashMap<String, Arc<dyn InboundHandler>>,
+    lags: Arc<Lags>,
     settings: KafkaSettings,
     ledger: Arc<dyn BridgeLedger>,
     office: Arc<DeadLetterOffice>,
@@ -290,6 +293,13 @@ impl Runtime {
                     .to_string(),
             )
             .set("topic.metadata.refresh.interval.ms", "5000")
+            // How long the broker may hold a fetch open waiting for new
+            // messages: librdkafka's 500 ms is what an event waits on a broker
+            // that answers a fetch only when the wait is over (tansu does).
+            .set(
+                "fetch.wait.max.ms",
+                self.settings.fetch_wait.as_millis().max(1).to_string(),
+            )
             .create_with_context(context)?;
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
@@ -304,10 +314,12 @@ impl Runtime {
         let mut ends_every = tokio::time::interval(Duration::from_secs(2));
         ends_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.status.set_state("running");
+        let fault_point = format!("consumer:{}", self.group);
         loop {
             tokio::select! {
                 received = consumer.recv() => match received {
                     Ok(message) => {
+                        pazar_actors::faults::point(&fault_point);
                         let message = message.detach();
                         self.dispatch(&consumer, &mut partitions, message).await;
                     }
@@ -539,7 +551,7 @@ impl Runtime {
         message: &OwnedMessage,
     ) {
         self.once(subscriber.name(), event.event.id, message, || async {
-            attempt(subscriber, event)
+            attempt(subscriber, event, &self.lags)
                 .await
                 .map_err(|error| match error {
                     AttemptError::Refused(_) => Failure::Refused(error.to_string()),

@@ -18,6 +18,7 @@
 pub mod bridge;
 pub mod dead_letters;
 pub mod relay;
+pub mod tansu;
 
 pub use bridge::{
     Bridge, ConsumerSnapshot, Group, InboundError, InboundHandler, PartitionSnapshot,
@@ -62,6 +63,11 @@ pub struct KafkaSettings {
     pub retry_backoff: Duration,
     /// The longest retry delay.
     pub max_backoff: Duration,
+    /// How long a consumer's fetch may wait at the broker for new messages
+    /// (`PAZAR_KAFKA_FETCH_WAIT`, librdkafka's `fetch.wait.max.ms`): the most an
+    /// event waits on a broker that does not answer a fetch as soon as a
+    /// message arrives.
+    pub fetch_wait: Duration,
 }
 
 impl KafkaSettings {
@@ -77,6 +83,7 @@ impl KafkaSettings {
             max_attempts: 5,
             retry_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            fetch_wait: Duration::from_millis(10),
         }
     }
 

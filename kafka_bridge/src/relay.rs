@@ -17,14 +17,17 @@ use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, StoredE
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The outbox relay: an outbox subscriber that produces every event to Kafka.
 pub struct KafkaRelay {
     /// Replaced by a fresh one after a fatal error (an idempotent producer whose
     /// messages timed out may be fenced by the broker for good).
     producer: RwLock<FutureProducer>,
+    /// When the producer was last replaced: at most once a second, so a broker
+    /// that fences each new producer too does not start a storm of them.
+    renewed_at: Mutex<Option<Instant>>,
     settings: KafkaSettings,
 }
 
@@ -33,6 +36,7 @@ impl KafkaRelay {
     pub fn new(settings: KafkaSettings) -> Result<Self, KafkaError> {
         Ok(Self {
             producer: RwLock::new(producer(&settings)?),
+            renewed_at: Mutex::new(None),
             settings,
         })
     }
@@ -61,14 +65,24 @@ impl KafkaRelay {
         if !fatal {
             return;
         }
+        {
+            let mut renewed_at = self.renewed_at.lock().unwrap_or_else(|e| e.into_inner());
+            if renewed_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *renewed_at = Some(Instant::now());
+        }
+        let mut current = self.producer.write().unwrap_or_else(|e| e.into_inner());
+        // Another lane may have renewed it already.
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return;
+        }
         match producer(&self.settings) {
             Ok(fresh) => {
-                let mut current = self.producer.write().unwrap_or_else(|e| e.into_inner());
-                // Another lane may have renewed it already.
-                if std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
-                    tracing::warn!(%error, "the Kafka producer failed for good; starting a new one");
-                    *current = fresh;
-                }
+                tracing::warn!(%error, "the Kafka producer failed for good; starting a new one");
+                let retired = std::mem::replace(&mut *current, fresh);
+                drop(current);
+                retire(retired);
             }
             Err(error) => tracing::warn!(%error, "cannot start a new Kafka producer"),
         }
@@ -123,6 +137,8 @@ impl EventSubscriber for KafkaRelay {
             Ok(_) => Ok(()),
             Err((error, _)) => {
                 self.renew_if_fatal(&producer, &error);
+                // This may be the last handle on a producer just replaced.
+                retire(producer);
                 Err(DomainError::Unavailable(format!(
                     "producing event {} to {topic}: {error}",
                     envelope.id
@@ -130,4 +146,11 @@ impl EventSubscriber for KafkaRelay {
             }
         }
     }
+}
+
+/// Drops a producer off the async runtime: dropping one purges and flushes its
+/// queue and joins its thread, which would stall a runtime worker (and with it
+/// the lease renewals and every request it serves).
+fn retire(producer: FutureProducer) {
+    tokio::task::spawn_blocking(move || drop(producer));
 }

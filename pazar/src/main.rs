@@ -262,6 +262,9 @@ struct ServeArgs {
     /// outage of the store or of a service is waited out instead).
     #[arg(long, env = "PAZAR_KAFKA_MAX_ATTEMPTS", default_value_t = 5)]
     kafka_max_attempts: u32,
+    /// How long a consumer's fetch may wait at the broker for new messages.
+    #[arg(long, env = "PAZAR_KAFKA_FETCH_WAIT", default_value = "10ms", value_parser = config::parse_duration)]
+    kafka_fetch_wait: Duration,
     /// The first retry delay of a failing message (doubling up to 5s).
     #[arg(long, env = "PAZAR_KAFKA_RETRY_BACKOFF", default_value = "100ms", value_parser = config::parse_duration)]
     kafka_retry_backoff: Duration,
@@ -532,6 +535,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 kafka.max_poll_interval = args.kafka_max_poll_interval.max(kafka.session_timeout);
                 kafka.max_attempts = args.kafka_max_attempts.max(1);
                 kafka.retry_backoff = args.kafka_retry_backoff.max(Duration::from_millis(1));
+                kafka.fetch_wait = args.kafka_fetch_wait.max(Duration::from_millis(1));
                 kafka
             }),
             ..ShopConfig::default()

@@ -206,10 +206,10 @@ async fn subscribers_are_fed_from_kafka_and_a_repeated_message_changes_nothing()
     // Every role's group runs, has handled events, and has committed its offsets
     // up to what it read.
     let consumers = consumers_until(&server, &admin, |consumers| {
-        consumers.len() == 3
+        consumers.len() == 4
             && consumers.iter().all(|c| {
                 c["state"] == "running"
-                    && c["handled"].as_u64() > Some(0)
+                    && (c["group"] == "pazar.catalog" || c["handled"].as_u64() > Some(0))
                     && c["partitions"].as_array().unwrap().iter().all(|p| {
                         p["committed"].as_i64() == p["position"].as_i64() && p["in_flight"] == 0
                     })
@@ -231,6 +231,15 @@ async fn subscribers_are_fed_from_kafka_and_a_repeated_message_changes_nothing()
     assert_eq!(
         group(&consumers, "pazar.notifications")["subscribers"],
         json!(["notifier"])
+    );
+    // The catalog role reads what outside systems send.
+    assert_eq!(
+        group(&consumers, "pazar.catalog")["subscribers"],
+        json!(["inbound-stock"])
+    );
+    assert_eq!(
+        group(&consumers, "pazar.catalog")["topics"],
+        json!(["pazar.inbound.stock"])
     );
 
     // The payment's event is delivered again (a relay retry, a rebalance): the
@@ -692,5 +701,119 @@ async fn inbound_stock_adjustments_apply_once_each_and_refusals_are_dead_lettere
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_paused_in_a_burst_of_200_orders_loses_nothing_and_applies_nothing_twice() {
+    use sqlx::Connection;
+    let broker = Broker::start().await;
+    let server = TestServer::start_with(
+        Backend::Postgres,
+        &[
+            ("KAFKA_BROKERS", &broker.address),
+            ("PAZAR_KAFKA_DELIVERY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let product = server.create_product(&admin, "BURST-1", 200).await;
+    let mut buyers = Vec::new();
+    for i in 0..200 {
+        buyers.push(
+            server
+                .customer_token(&format!("burst{i}@example.com"))
+                .await,
+        );
+    }
+    // The groups are up and have handled the registrations before the pause.
+    consumers_until(&server, &admin, |consumers| {
+        consumers.len() == 4
+            && group(consumers, "pazar.notifications")["handled"].as_u64() >= Some(201)
+    })
+    .await;
+
+    // The broker stops answering; 200 checkouts, and every fourth order
+    // cancelled right after its checkout (its two events share a key).
+    broker.signal("-STOP");
+    let orders: Vec<(String, bool)> =
+        futures_util::future::join_all(buyers.iter().enumerate().map(|(i, token)| {
+            let (server, product) = (&server, &product);
+            async move {
+                let order = buy(server, token, product).await;
+                let cancel = i % 4 == 0;
+                if cancel {
+                    server
+                        .post(
+                            &format!("/api/v1/orders/{order}/cancel"),
+                            Some(token),
+                            json!({}),
+                        )
+                        .await
+                        .ok(200);
+                }
+                (order, cancel)
+            }
+        }))
+        .await;
+    // Past the produce timeout: the relay's attempts fail and are retried.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    broker.signal("-CONT");
+
+    // Every event reaches each group that wants it exactly once: the payments
+    // group handles 200 created + 50 cancelled, the notifier those too and the
+    // 201 registrations (the buyers' and the admin's).
+    let cancelled = orders.iter().filter(|(_, cancel)| *cancel).count() as u64;
+    let consumers = consumers_until(&server, &admin, |consumers| {
+        group(consumers, "pazar.payments")["handled"].as_u64() >= Some(200 + cancelled)
+            && group(consumers, "pazar.notifications")["handled"].as_u64()
+                >= Some(201 + 200 + cancelled)
+            && consumers.iter().all(|c| {
+                c["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["in_flight"] == 0)
+            })
+    })
+    .await;
+    // Nothing handled twice (a repeat from the relay is skipped, not handled).
+    assert_eq!(
+        group(&consumers, "pazar.payments")["handled"].as_u64(),
+        Some(200 + cancelled)
+    );
+    assert_eq!(
+        group(&consumers, "pazar.notifications")["handled"].as_u64(),
+        Some(201 + 200 + cancelled),
+        "registrations, orders received, orders closed"
+    );
+    assert_eq!(group(&consumers, "pazar.payments")["dead_letters"], 0);
+
+    // Per order, in the order they were written: each subscriber processed an
+    // order's `orders.created` before its `orders.cancelled`.
+    let mut db = sqlx::PgConnection::connect(&server.database_url)
+        .await
+        .unwrap();
+    for (order, cancel) in orders.iter().filter(|(_, cancel)| *cancel) {
+        assert!(cancel);
+        for subscriber in ["payments", "notifier"] {
+            let kinds: Vec<String> = sqlx::query_scalar(
+                "select o.type from processed_events p join outbox_events o on o.id = p.event_id \
+                 where p.subscriber = $1 and o.subject = $2 order by p.processed_at",
+            )
+            .bind(subscriber)
+            .bind(order)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+            assert_eq!(
+                kinds,
+                ["orders.created", "orders.cancelled"],
+                "{subscriber} {order}"
+            );
+        }
+    }
+    // The stock tells the same story: 150 sold-or-held, 50 back on the shelf.
+    assert_eq!(common::stock(&server, &product).await["reserved"], 150);
     server.finish().await;
 }

@@ -21,6 +21,9 @@ pub struct TreeSnapshot {
     pub tasks: Vec<TaskSnapshot>,
     /// The Kafka consumer groups of this process (none without `KAFKA_BROKERS`).
     pub consumers: Vec<ConsumerSnapshot>,
+    /// Per subscriber of this process, how long its latest events took from
+    /// being written to being handled (outbox or Kafka).
+    pub event_lag: Vec<pazar_actors::events::LagSummary>,
 }
 
 /// A supervised loop.

@@ -7,7 +7,10 @@
 //! received" mail per order and the mailroom writes it as an `.eml` file.
 //! On PostgreSQL it also runs split: the catalog (with users) and the orders
 //! (with payments and notifications) as two `pazar serve --roles …` processes,
-//! checkout holding stock through the catalog's internal API.
+//! checkout holding stock through the catalog's internal API; and all-in-one
+//! with events through Kafka (a tansu broker, `PAZAR_TEST_TANSU`): checkout
+//! never waits on Kafka, and paying waits for `payments.succeeded` to come back
+//! through it to the orders role.
 //!
 //! `cargo build --release -p pazar && cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
 
@@ -94,14 +97,26 @@ async fn main() {
         args.rounds
     );
     let sqlite = BenchDb::sqlite();
-    let on_sqlite = through_pazar(&sqlite, &args).await;
+    let on_sqlite = through_pazar(&sqlite, &args, None).await;
     let postgres = BenchDb::postgres().await;
-    let on_postgres = through_pazar(&postgres, &args).await;
+    let on_postgres = through_pazar(&postgres, &args, None).await;
+    // The same sale with events through Kafka (tansu, `PAZAR_TEST_TANSU`).
+    let broker = pazar_kafka_bridge::tansu::Tansu::start()
+        .await
+        .expect("tansu (PAZAR_TEST_TANSU)");
+    let kafka_db = BenchDb::postgres().await;
+    let on_kafka = through_pazar(
+        &kafka_db,
+        &args,
+        Some(pazar_kafka_bridge::KafkaSettings::new(&broker.address)),
+    )
+    .await;
     let split_db = BenchDb::postgres().await;
     let split = through_split_roles(&split_db, &args).await;
     let plain = plain_transactions(&postgres.url, &args).await;
     let sqlite_rate = on_sqlite.print("pazar HTTP, SQLite");
     let postgres_rate = on_postgres.print("pazar HTTP, PostgreSQL");
+    let kafka_rate = on_kafka.print("pazar HTTP, PG + Kafka");
     let split_rate = split.print("pazar split roles, PG");
     let plain_rate = plain.print("plain row locks, PostgreSQL");
     println!(
@@ -114,7 +129,13 @@ async fn main() {
         split_rate / plain_rate,
         split_rate / postgres_rate
     );
+    println!(
+        "ratio with events through Kafka/plain: {:.1}x (target >= 3x); Kafka/outbox: {:.2}",
+        kafka_rate / plain_rate,
+        kafka_rate / postgres_rate
+    );
     sqlite.drop_database().await;
+    kafka_db.drop_database().await;
     postgres.drop_database().await;
     split_db.drop_database().await;
 }
@@ -135,12 +156,17 @@ enum PaidCheck {
     Http,
 }
 
-async fn through_pazar(db: &BenchDb, args: &Args) -> Sale {
+async fn through_pazar(
+    db: &BenchDb,
+    args: &Args,
+    kafka: Option<pazar_kafka_bridge::KafkaSettings>,
+) -> Sale {
     let (mail, _mail_dir) = pazar_bench::file_mail();
     let shop = Shop::start(
         db.store().await,
         ShopConfig {
             mail: Some(mail),
+            kafka,
             ..ShopConfig::default()
         },
     )

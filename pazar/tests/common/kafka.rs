@@ -7,56 +7,26 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 
 /// A tansu broker with memory storage on a free port.
-pub struct Broker {
-    pub address: String,
-    child: Child,
+pub struct Broker(pazar_kafka_bridge::tansu::Tansu);
+
+impl std::ops::Deref for Broker {
+    type Target = pazar_kafka_bridge::tansu::Tansu;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Broker {
     pub async fn start() -> Self {
-        let tansu = std::env::var("PAZAR_TEST_TANSU")
-            .expect("PAZAR_TEST_TANSU must name the tansu binary: run the tests with .ci/run");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start tansu");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "tansu did not listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self {
-            address: format!("127.0.0.1:{port}"),
-            child,
-        }
+        Self(pazar_kafka_bridge::tansu::Tansu::start().await.unwrap())
     }
 
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.id().unwrap().to_string();
+        let pid = self.pid().unwrap().to_string();
         let status = std::process::Command::new("kill")
             .args([signal, &pid])
             .status()

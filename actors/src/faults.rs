@@ -7,8 +7,9 @@
 //! the process: tests that use them run in processes of their own (nextest).
 
 /// Where a loop may be made to panic: `store_writer`, `sweeper`, `hold_sweeper`,
-/// `payment_reconciler`, `mailroom`, `delivery:<subscriber>`, or
-/// `consumer:<group>` (a Kafka consumer's read loop, as a message arrives).
+/// `payment_reconciler`, `mailroom`, `delivery:<subscriber>`,
+/// `consumer:<group>` (a Kafka consumer's read loop, as a message arrives) or
+/// `lane:<group>` (one of its lanes, before it hands a message on).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(feature = "fault-injection")]

@@ -154,6 +154,41 @@ impl ProductStockState {
     }
 
     /// Hands `change` to the writer; the caller is answered with `levels` once committed.
+    /// Makes `on_hand` this count (an adjustment or a stocktake), logged as the
+    /// difference; refused below what is reserved, answered at once when it
+    /// already is.
+    async fn set_on_hand(
+        &mut self,
+        myself: &ActorRef<ProductStockMessage>,
+        product_id: ProductId,
+        on_hand: i64,
+        reason: String,
+        reply: StockReply,
+    ) {
+        if on_hand < self.reserved {
+            let _ = reply.send(Err(DomainError::conflict(
+                BELOW_RESERVED,
+                format!(
+                    "on_hand would become {on_hand}, below the {} units reserved",
+                    self.reserved
+                ),
+            )));
+            return;
+        }
+        let delta = on_hand - self.on_hand;
+        if delta == 0 {
+            let _ = reply.send(Ok(self.levels()));
+            return;
+        }
+        self.on_hand = on_hand;
+        let change = StockChange::Adjust {
+            product_id,
+            delta,
+            reason,
+        };
+        self.write_then_reply(myself, change, reply).await;
+    }
+
     async fn write_then_reply(
         &self,
         myself: &ActorRef<ProductStockMessage>,
@@ -321,23 +356,9 @@ impl Actor for ProductStock {
                     let _ = reply.send(Err(DomainError::invalid("delta", "is out of range")));
                     return Ok(());
                 };
-                if on_hand < state.reserved {
-                    let _ = reply.send(Err(DomainError::conflict(
-                        BELOW_RESERVED,
-                        format!(
-                            "on_hand would become {on_hand}, below the {} units reserved",
-                            state.reserved
-                        ),
-                    )));
-                    return Ok(());
-                }
-                state.on_hand = on_hand;
-                let change = StockChange::Adjust {
-                    product_id,
-                    delta,
-                    reason,
-                };
-                state.write_then_reply(&myself, change, reply).await;
+                state
+                    .set_on_hand(&myself, product_id, on_hand, reason, reply)
+                    .await;
             }
             ProductStockMessage::SetOnHand {
                 on_hand,
@@ -351,28 +372,9 @@ impl Actor for ProductStock {
                     )));
                     return Ok(());
                 }
-                if on_hand < state.reserved {
-                    let _ = reply.send(Err(DomainError::conflict(
-                        BELOW_RESERVED,
-                        format!(
-                            "on_hand cannot be set to {on_hand}, below the {} units reserved",
-                            state.reserved
-                        ),
-                    )));
-                    return Ok(());
-                }
-                let delta = on_hand - state.on_hand;
-                if delta == 0 {
-                    let _ = reply.send(Ok(state.levels()));
-                    return Ok(());
-                }
-                state.on_hand = on_hand;
-                let change = StockChange::Adjust {
-                    product_id,
-                    delta,
-                    reason,
-                };
-                state.write_then_reply(&myself, change, reply).await;
+                state
+                    .set_on_hand(&myself, product_id, on_hand, reason, reply)
+                    .await;
             }
             ProductStockMessage::Retire { reply } => {
                 if !state.reservations.is_empty() {

@@ -137,6 +137,7 @@ impl Bridge {
                 topics.sort();
                 topics.dedup();
                 Arc::new(Runtime {
+                    lane_fault: format!("lane:{}", settings.group_of(&group.role)),
                     group: settings.group_of(&group.role),
                     topics,
                     subscribers: group.subscribers,
@@ -173,6 +174,8 @@ struct Runtime {
     /// Inbound handlers by their full topic name.
     inbound: HashMap<String, Arc<dyn InboundHandler>>,
     lags: Arc<Lags>,
+    /// The test fault point in its lanes, `lane:<group>`.
+    lane_fault: String,
     settings: KafkaSettings,
     ledger: Arc<dyn BridgeLedger>,
     office: Arc<DeadLetterOffice>,
@@ -315,13 +318,21 @@ impl Runtime {
         ends_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.status.set_state("running");
         let fault_point = format!("consumer:{}", self.group);
+        // A lane whose work panicked outside a handler (which `attempt` catches)
+        // can never finish its message: the loop ends, and the restarted
+        // consumer reads it again from the committed offset.
+        let (broken, mut lane_broke) = watch::channel(None::<String>);
+        let broken = Arc::new(broken);
         loop {
             tokio::select! {
+                _ = lane_broke.changed() => {
+                    return lane_broke.borrow().clone().unwrap_or_default();
+                }
                 received = consumer.recv() => match received {
                     Ok(message) => {
                         pazar_actors::faults::point(&fault_point);
                         let message = message.detach();
-                        self.dispatch(&consumer, &mut partitions, message).await;
+                        self.dispatch(&consumer, &mut partitions, &broken, message).await;
                     }
                     Err(error) => {
                         if let Some((code, reason)) = consumer.client().fatal_error() {
@@ -355,6 +366,7 @@ impl Runtime {
         self: &Arc<Self>,
         consumer: &StreamConsumer<GroupContext>,
         partitions: &mut HashMap<PartitionKey, PartitionLanes>,
+        broken: &Arc<watch::Sender<Option<String>>>,
         message: OwnedMessage,
     ) {
         let key = (message.topic().to_owned(), message.partition());
@@ -363,10 +375,19 @@ impl Runtime {
             .get(&key)
             .is_none_or(|lanes| offset <= lanes.last_offset);
         if fresh {
-            let runtime = self.clone();
+            let (runtime, broken) = (self.clone(), broken.clone());
             let lanes = KeyedLanes::start(64, 16, offset - 1, move |message: OwnedMessage| {
-                let runtime = runtime.clone();
-                async move { runtime.deliver(message).await }
+                let (runtime, broken) = (runtime.clone(), broken.clone());
+                async move {
+                    let delivered = AssertUnwindSafe(runtime.deliver(message))
+                        .catch_unwind()
+                        .await;
+                    if delivered.is_err() {
+                        let _ = broken.send(Some("a delivery lane panicked".into()));
+                        // Never done: the watermark stays before this message.
+                        std::future::pending::<()>().await;
+                    }
+                }
             });
             let watermark = lanes.watermark();
             consumer
@@ -506,6 +527,7 @@ impl Runtime {
     /// Gives one message to every subscriber of this group that handles its
     /// type (a lane's work: it returns when each is done or dead-lettered).
     async fn deliver(&self, message: OwnedMessage) {
+        pazar_actors::faults::point(&self.lane_fault);
         if let Some(handler) = self.inbound.get(message.topic()) {
             return self.deliver_inbound(&**handler, &message).await;
         }
@@ -740,7 +762,7 @@ impl ConsumerContext for GroupContext {
             }
         }
         if done.count() > 0 {
-            if let Err(error) = consumer.commit(&done, CommitMode::Sync) {
+            if let Err(error) = consumer.commit(&done, CommitMode::Async) {
                 tracing::debug!(%error, "cannot commit revoked partitions");
             }
         }
@@ -758,7 +780,9 @@ struct ConsumerActor;
 
 impl Actor for ConsumerActor {
     type Msg = ConsumerMessage;
-    type State = JoinHandle<()>;
+    /// The read loop, and the consumer (closed off the runtime when the actor
+    /// stops: closing leaves the group, which blocks).
+    type State = (JoinHandle<()>, Option<Arc<StreamConsumer<GroupContext>>>);
     type Arguments = Arc<Runtime>;
 
     async fn pre_start(
@@ -769,8 +793,9 @@ impl Actor for ConsumerActor {
         runtime.status.set_state("starting");
         ensure_topics(&runtime.settings).await?;
         let consumer = Arc::new(runtime.consumer()?);
-        Ok(tokio::spawn(async move {
-            let reason = match AssertUnwindSafe(runtime.consume(consumer))
+        let reading = consumer.clone();
+        let task = tokio::spawn(async move {
+            let reason = match AssertUnwindSafe(runtime.consume(reading))
                 .catch_unwind()
                 .await
             {
@@ -778,7 +803,8 @@ impl Actor for ConsumerActor {
                 Err(_) => "the read loop panicked".to_owned(),
             };
             let _ = myself.cast(ConsumerMessage::Stopped(reason));
-        }))
+        });
+        Ok((task, Some(consumer)))
     }
 
     async fn handle(
@@ -795,9 +821,12 @@ impl Actor for ConsumerActor {
     async fn post_stop(
         &self,
         _: ActorRef<Self::Msg>,
-        task: &mut Self::State,
+        (task, consumer): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         task.abort();
+        if let Some(consumer) = consumer.take() {
+            tokio::task::spawn_blocking(move || drop(consumer));
+        }
         Ok(())
     }
 }

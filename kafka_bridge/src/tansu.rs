@@ -34,7 +34,12 @@ impl Tansu {
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("PAZAR_TEST_TANSU_LOG") {
+                Some(path) => std::fs::File::create(path)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting tansu: {e}"))?;

@@ -18,15 +18,7 @@ use std::time::{Duration, Instant};
 async fn the_outbox_reaches_kafka_keyed_with_headers_and_in_order() {
     let broker = Broker::start().await;
     let server = server_on(&broker, &[]).await;
-    let (token, _product, order) = pending_order(&server, "kafka@example.com", 1).await;
-    let payment = start_payment(&server, &token, &order).await;
-    pay_locally(
-        &server,
-        payment["client_secret"].as_str().unwrap(),
-        "4242424242424242",
-    )
-    .await
-    .ok(200);
+    let (token, order) = paid_locally(&server, "kafka@example.com").await;
     order_status_becomes(&server, &token, &order, "paid").await;
     let id = order["id"].as_str().unwrap().to_owned();
 
@@ -132,6 +124,21 @@ async fn server_on(broker: &Broker, env: &[(&str, &str)]) -> TestServer {
     TestServer::start_with(Backend::Postgres, &all).await
 }
 
+/// A customer's pending order for one unit, paid with the local provider; the
+/// customer's token and the order (its status may not read `paid` yet).
+async fn paid_locally(server: &TestServer, email: &str) -> (String, Value) {
+    let (token, _product, order) = pending_order(server, email, 1).await;
+    let payment = start_payment(server, &token, &order).await;
+    pay_locally(
+        server,
+        payment["client_secret"].as_str().unwrap(),
+        "4242424242424242",
+    )
+    .await
+    .ok(200);
+    (token, order)
+}
+
 /// One unit of `product` in the buyer's cart, checked out; the order's id.
 async fn buy(server: &TestServer, token: &str, product: &Value) -> String {
     server
@@ -177,15 +184,7 @@ async fn subscribers_are_fed_from_kafka_and_a_repeated_message_changes_nothing()
     let broker = Broker::start().await;
     let server = server_on(&broker, &[]).await;
     let admin = server.admin_token().await;
-    let (token, _product, order) = pending_order(&server, "fed@example.com", 1).await;
-    let payment = start_payment(&server, &token, &order).await;
-    pay_locally(
-        &server,
-        payment["client_secret"].as_str().unwrap(),
-        "4242424242424242",
-    )
-    .await
-    .ok(200);
+    let (token, order) = paid_locally(&server, "fed@example.com").await;
     // Paid: `payments.succeeded` reached the orders role through Kafka (no
     // subscriber reads the outbox but the relay).
     order_status_becomes(&server, &token, &order, "paid").await;
@@ -428,15 +427,7 @@ async fn poison_messages_become_dead_letters_and_the_consumers_carry_on() {
     assert_eq!(record.key, nobody);
 
     // The consumers carried on: an order is still paid through Kafka.
-    let (token, _product, order) = pending_order(&server, "after-poison@example.com", 1).await;
-    let payment = start_payment(&server, &token, &order).await;
-    pay_locally(
-        &server,
-        payment["client_secret"].as_str().unwrap(),
-        "4242424242424242",
-    )
-    .await
-    .ok(200);
+    let (token, order) = paid_locally(&server, "after-poison@example.com").await;
     order_status_becomes(&server, &token, &order, "paid").await;
 
     // Replay feeds the failing one back to its topic; still failing, it comes

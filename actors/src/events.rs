@@ -390,6 +390,38 @@ async fn handle_until_done(
     }
 }
 
+/// A handler's record that it has applied one message (an event, or an inbound
+/// message by its sender's id), for the Kafka bridge: written **in the same
+/// transaction as the write the message causes**, so a crash between the two
+/// cannot leave the effect without its record and a redelivery cannot apply it
+/// again. The bridge makes it current ([`handling`]) while a handler runs; the
+/// service that turns the message into an entity actor's write reads it
+/// ([`handled`]) and hands it to the store writer with the write. A message
+/// that causes several writes passes it with the one that completes its
+/// effect, and only that one (the record makes a redelivery skip them all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// The handler's name (the key of its processed-messages record).
+    pub subscriber: String,
+    /// The message's id.
+    pub message: uuid::Uuid,
+}
+
+tokio::task_local! {
+    static HANDLING: Handled;
+}
+
+/// Runs `future` (a handler's attempt at a message) with `record` current.
+pub async fn handling<F: std::future::Future>(record: Handled, future: F) -> F::Output {
+    HANDLING.scope(record, future).await
+}
+
+/// The record of the message being handled on this task, if any (none outside
+/// the Kafka bridge: the outbox delivery keeps cursors, not records).
+pub fn handled() -> Option<Handled> {
+    HANDLING.try_with(Clone::clone).ok()
+}
+
 /// Why one attempt at handling an event failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptError {

@@ -8,8 +8,10 @@
 
 /// Where a loop may be made to panic: `store_writer`, `sweeper`, `hold_sweeper`,
 /// `payment_reconciler`, `mailroom`, `delivery:<subscriber>`,
-/// `consumer:<group>` (a Kafka consumer's read loop, as a message arrives) or
-/// `lane:<group>` (one of its lanes, before it hands a message on).
+/// `consumer:<group>` (a Kafka consumer's read loop, as a message arrives),
+/// `lane:<group>` (one of its lanes, before it hands a message on) or
+/// `handled:<group>` (a lane, after a handler succeeded and before the bridge
+/// records it).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(feature = "fault-injection")]

@@ -31,7 +31,7 @@ pub use catalog::{Product, ProductCatalog, ProductView, Sku, StockLevels};
 pub use error::{DomainError, StoreError};
 pub use events::{
     AttemptError, DomainEvent, Event, EventBus, EventError, EventSignal, EventSubscriber,
-    EventType, Listeners, StoredEvent,
+    EventType, Handled, Listeners, StoredEvent,
 };
 pub use ids::{OrderId, ProductId, Role, UserId};
 pub use money::{Currency, Money};

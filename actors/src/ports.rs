@@ -4,7 +4,7 @@
 //! (through the [`crate::StoreWriter`]) change stock rows, orders and payment
 //! sessions; services read through their own ports.
 
-use crate::events::{Event, StoredEvent};
+use crate::events::{Event, Handled, StoredEvent};
 use crate::order::{Order, OrderStatus, StatusChange};
 use crate::payments::PaymentSession;
 use crate::{OrderId, ProductId, StoreError};
@@ -78,6 +78,8 @@ pub struct WriteSet<'a> {
     pub transitions: &'a [OrderTransition],
     /// Payment sessions' new status, error and `updated_at`.
     pub payments: &'a [PaymentSession],
+    /// The Kafka bridge's records of the messages these writes apply.
+    pub handled: &'a [Handled],
 }
 
 /// One durable change to a product's stock, written by the store writer.
@@ -136,7 +138,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a store writer's batch — stock changes, then new orders (each also
     /// empties its user's cart), then order transitions (`Conflict` if an order is
     /// no longer in the transition's `from`), then payment session updates, then
-    /// the events — in one transaction: all or nothing.
+    /// the events, then the records of the messages they apply (a record already
+    /// there is left as it is) — in one transaction: all or nothing.
     async fn commit_batch(&self, writes: &WriteSet<'_>, events: &[Event])
         -> Result<(), StoreError>;
 

@@ -12,7 +12,7 @@
 //! callers see that wait through their call timeout rather than through unbounded
 //! memory growth.
 
-use crate::events::{Event, EventSignal};
+use crate::events::{Event, EventSignal, Handled};
 use crate::ports::WriteSet;
 use crate::{
     DomainError, Order, OrderTransition, PaymentSession, ProductId, StockChange, StockLevels,
@@ -61,6 +61,8 @@ enum Command {
         on_done: Pending,
         /// The submitter's trace (`traceparent`), stamped on the write's events.
         trace: Option<String>,
+        /// The message the write applies, recorded in its transaction.
+        handled: Option<Handled>,
     },
     /// Answered once every write queued before it is committed (or failed).
     Barrier(oneshot::Sender<()>),
@@ -146,6 +148,18 @@ impl StoreWriter {
     /// Queues a write; `on_done` runs after its transaction commits or fails, or
     /// with [`StoreError::Interrupted`] if the writer stops before it knows which.
     pub async fn submit(&self, write: Write, on_done: Completion) -> Result<(), DomainError> {
+        self.submit_handled(write, None, on_done).await
+    }
+
+    /// [`submit`](Self::submit) for a write that applies a message the Kafka
+    /// bridge is handling: `handled`, its record, commits in the same
+    /// transaction, so the write and the record exist together or not at all.
+    pub async fn submit_handled(
+        &self,
+        write: Write,
+        handled: Option<Handled>,
+        on_done: Completion,
+    ) -> Result<(), DomainError> {
         let on_done = Pending(Some(on_done));
         let trace = crate::trace::current().map(|context| context.header());
         self.queue
@@ -153,6 +167,7 @@ impl StoreWriter {
                 write,
                 on_done,
                 trace,
+                handled,
             })
             .await
             .map_err(|_| DomainError::Unavailable("the store writer has stopped".into()))
@@ -160,11 +175,21 @@ impl StoreWriter {
 
     /// Queues a write and waits until it is committed (`Ok`) or has failed.
     pub async fn write(&self, write: Write) -> Result<(), DomainError> {
+        self.write_handled(write, None).await
+    }
+
+    /// [`write`](Self::write) with the record of the message it applies
+    /// (see [`submit_handled`](Self::submit_handled)).
+    pub async fn write_handled(
+        &self,
+        write: Write,
+        handled: Option<Handled>,
+    ) -> Result<(), DomainError> {
         let (done, committed) = oneshot::channel();
         let on_done = Box::new(move |outcome: Result<(), StoreError>| {
             let _ = done.send(outcome);
         });
-        self.submit(write, on_done).await?;
+        self.submit_handled(write, handled, on_done).await?;
         committed
             .await
             .unwrap_or(Err(StoreError::Interrupted))
@@ -207,8 +232,9 @@ async fn run(
                     write,
                     on_done,
                     trace,
+                    handled,
                 } => {
-                    batch.push(write, trace);
+                    batch.push(write, trace, handled);
                     completions.push(on_done);
                 }
                 Command::Barrier(done) => barriers.push(done),
@@ -301,6 +327,8 @@ struct Counts {
     payments: usize,
     /// Events of transitions and payment updates.
     events: usize,
+    /// Records of handled messages.
+    handled: usize,
 }
 
 /// The writes of one batch, by kind, in submission order. Writes `a..b` are the
@@ -316,6 +344,8 @@ struct Batch {
     payments: Vec<PaymentSession>,
     /// The events of transitions and payment updates, in submission order.
     events: Vec<Event>,
+    /// The records of the messages writes apply (most writes apply none).
+    handled: Vec<Handled>,
     before: Vec<Counts>,
 }
 
@@ -331,19 +361,22 @@ impl Batch {
             transitions: Vec::new(),
             payments: Vec::new(),
             events: Vec::new(),
+            handled: Vec::new(),
             before,
         }
     }
 
     /// Adds a write; `trace` is its submitter's, for the events it causes (a
-    /// product's stock events sum many writes and carry none).
-    fn push(&mut self, write: Write, trace: Option<String>) {
+    /// product's stock events sum many writes and carry none); `handled`, the
+    /// record of the message it applies, if any.
+    fn push(&mut self, write: Write, trace: Option<String>, handled: Option<Handled>) {
         let traced = |mut event: Event| {
             if event.traceparent.is_none() {
                 event.traceparent.clone_from(&trace);
             }
             event
         };
+        self.handled.extend(handled);
         match write {
             Write::Stock { change, levels } => {
                 self.changes.push(change);
@@ -368,6 +401,7 @@ impl Batch {
             transitions: self.transitions.len(),
             payments: self.payments.len(),
             events: self.events.len(),
+            handled: self.handled.len(),
         });
     }
 
@@ -399,8 +433,14 @@ impl Batch {
             orders,
             transitions: &self.transitions[from.transitions..to.transitions],
             payments: &self.payments[from.payments..to.payments],
+            handled: self.handled_of(writes),
         };
         store.commit_batch(&set, &events).await
+    }
+
+    /// The records of the messages writes `writes` apply.
+    fn handled_of(&self, writes: Range<usize>) -> &[Handled] {
+        &self.handled[self.before[writes.start].handled..self.before[writes.end].handled]
     }
 
     /// Per product, the (on_hand, reserved) the failed stock writes before
@@ -694,10 +734,40 @@ mod tests {
             levels: StockLevels::new(10 + delta, 0),
         };
         let mut batch = Batch::with_capacity(2);
-        batch.push(adjust(5), None); // fails
-        batch.push(adjust(5 + 3), None); // memory counted the failed +5
+        batch.push(adjust(5), None, None); // fails
+        batch.push(adjust(5 + 3), None, None); // memory counted the failed +5
         let effects = batch.failed_effects(&[0], 1);
         let events = batch_events(&batch.changes[1..], &batch.levels[1..], &effects);
         assert_eq!(events[0].data["on_hand"], 13);
+    }
+
+    /// Each run of writes a batch commits carries the records of exactly the
+    /// messages its writes apply: a write that fails alone takes its record
+    /// with it, and the others' records commit with them.
+    #[test]
+    fn a_write_carries_its_handled_record_into_its_own_transaction() {
+        let product_id = ProductId::new();
+        let adjust = || Write::Stock {
+            change: StockChange::Adjust {
+                product_id,
+                delta: 1,
+                reason: String::new(),
+            },
+            levels: StockLevels::new(1, 0),
+        };
+        let record = |n: u128| Handled {
+            subscriber: "inbound-stock".into(),
+            message: uuid::Uuid::from_u128(n),
+        };
+        let mut batch = Batch::with_capacity(4);
+        batch.push(adjust(), None, Some(record(1)));
+        batch.push(adjust(), None, None);
+        batch.push(adjust(), None, Some(record(3)));
+        batch.push(adjust(), None, Some(record(4)));
+        assert_eq!(batch.handled_of(0..4), [record(1), record(3), record(4)]);
+        assert_eq!(batch.handled_of(0..2), [record(1)]);
+        assert_eq!(batch.handled_of(1..2), []);
+        assert_eq!(batch.handled_of(2..3), [record(3)]);
+        assert_eq!(batch.handled_of(3..4), [record(4)]);
     }
 }

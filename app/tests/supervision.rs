@@ -1183,3 +1183,154 @@ async fn mailrooms_in_two_processes_send_each_mail_once() {
     second.shutdown().await;
     db.finish().await;
 }
+
+/// Runs a Kafka test with a deadline of its own: a broker that stops answering
+/// fails the test instead of hanging it.
+async fn with_deadline<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("the test finished within 180 s");
+}
+
+/// The snapshot of consumer group `group`.
+async fn consumer_group(shop: &Shop, group: &str) -> pazar_supervisor::snapshot::ConsumerSnapshot {
+    shop.snapshot(0)
+        .await
+        .consumers
+        .into_iter()
+        .find(|snapshot| snapshot.group == group)
+        .expect("the group is running")
+}
+
+/// A shop on PostgreSQL whose events travel through a tansu broker of its own.
+async fn kafka_shop() -> (
+    pazar_kafka_bridge::tansu::Tansu,
+    TestStore,
+    pazar_kafka_bridge::KafkaSettings,
+    Shop,
+) {
+    let broker = pazar_kafka_bridge::tansu::Tansu::start().await.unwrap();
+    let db = TestStore::new(Backend::Postgres).await;
+    let settings = pazar_kafka_bridge::KafkaSettings::new(&broker.address);
+    let config = ShopConfig {
+        kafka: Some(settings.clone()),
+        ..policy(Duration::from_secs(60), 10)
+    };
+    let shop = Shop::start(db.stores.clone(), config).await.unwrap();
+    (broker, db, settings, shop)
+}
+
+/// A Kafka consumer whose read loop dies is restarted by the bridge's
+/// supervisor and resumes from its group's committed offsets: the message it
+/// died on is read again and handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_consumer_that_dies_is_restarted_and_resumes_from_committed_offsets() {
+    with_deadline(async {
+        let (_broker, db, _settings, shop) = kafka_shop().await;
+        let id = product(&shop, "KAFKA-1", 10).await;
+        let pay = |email: &'static str| {
+            let shop = shop.clone();
+            async move {
+                let buyer = customer(&shop, email).await;
+                shop.orders().add_to_cart(buyer.id, id, 1).await.unwrap();
+                let (order, _) = shop.orders().checkout(buyer.id, None).await.unwrap();
+                let (session, _) =
+                    until_available(|| shop.payments().start_payment(buyer.id, order.id)).await;
+                shop.payments()
+                    .confirm_local_payment(&session.client_secret, &good_card())
+                    .await
+                    .unwrap();
+                order.id
+            }
+        };
+        let is_paid = |order| {
+            let shop = shop.clone();
+            async move {
+                shop.orders().order(order).await.unwrap().status == pazar_actors::OrderStatus::Paid
+            }
+        };
+        let first = pay("first@example.com").await;
+        eventually(Duration::from_secs(60), "the first order is paid", || {
+            is_paid(first)
+        })
+        .await;
+        // The orders group's read loop dies on the next message it reads.
+        pazar_actors::faults::arm("consumer:pazar.orders", 1);
+        let second = pay("second@example.com").await;
+        eventually(Duration::from_secs(60), "the second order is paid", || {
+            is_paid(second)
+        })
+        .await;
+        assert_eq!(pazar_actors::faults::armed("consumer:pazar.orders"), 0);
+        let group = consumer_group(&shop, "pazar.orders").await;
+        assert_eq!(group.restarts, 1, "{group:?}");
+        assert!(
+            group
+                .last_error
+                .as_deref()
+                .is_some_and(|error| error.contains("panicked")),
+            "{group:?}"
+        );
+        assert_eq!(group.state, "running");
+        let history = shop.orders().order(second).await.unwrap().history;
+        assert_eq!(
+            history
+                .iter()
+                .filter(|change| change.status.as_str() == "paid")
+                .count(),
+            1
+        );
+        shop.shutdown().await;
+        db.finish().await;
+    })
+    .await;
+}
+
+/// A consumer that dies after a message's write committed but before the
+/// bridge recorded the message reads it again after its restart, and finds the
+/// record the write committed with it: a warehouse's delta is applied once.
+/// (Were the record written only afterwards, the product would get the
+/// delivery twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_read_again_after_its_write_committed_is_not_applied_twice() {
+    with_deadline(async {
+        let (_broker, db, settings, shop) = kafka_shop().await;
+        let id = product(&shop, "WH-1", 10).await;
+        // The catalog group's lane dies between the adjustment's commit and
+        // the bridge's own record of the message.
+        pazar_actors::faults::arm("handled:pazar.catalog", 1);
+        let adjustment =
+            br#"{"source_id":"wh-delivery-1","sku":"WH-1","delta":5,"reason":"delivery 1"}"#;
+        pazar_kafka_bridge::produce_all(
+            &settings,
+            &settings.inbound_topic("inbound.stock"),
+            &[("WH-1".to_owned(), adjustment.to_vec())],
+        )
+        .await
+        .unwrap();
+        eventually(
+            Duration::from_secs(60),
+            "the catalog group restarted and skipped the message it had applied",
+            || async {
+                let group = consumer_group(&shop, "pazar.catalog").await;
+                group.restarts == 1 && group.duplicates_skipped == 1
+            },
+        )
+        .await;
+        assert_eq!(pazar_actors::faults::armed("handled:pazar.catalog"), 0);
+        let levels = shop.inventory().stock_levels(id).await.unwrap();
+        assert_eq!(levels.on_hand, 15, "{levels:?}");
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let logged: i64 = sqlx::query_scalar(
+            "select count(*) from stock_adjustments where reason = 'delivery 1'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(logged, 1);
+        drop(conn);
+        shop.shutdown().await;
+        db.finish().await;
+    })
+    .await;
+}

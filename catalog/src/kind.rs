@@ -93,6 +93,7 @@ impl StockGateway for StockActors {
             .call(product, |reply| ProductStockMessage::Adjust {
                 delta: quantity,
                 reason: reason.to_owned(),
+                handled: None,
                 reply,
             })
             .await?

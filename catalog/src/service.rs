@@ -308,17 +308,21 @@ impl Inventory {
             .await
     }
 
-    /// Changes `on_hand` by `delta`; refused below what is reserved.
+    /// Changes `on_hand` by `delta`; refused below what is reserved. Called
+    /// for a message the Kafka bridge is handling, the message's record commits
+    /// with the adjustment (so does [`set_on_hand`](Self::set_on_hand)'s).
     pub async fn adjust_stock(
         &self,
         product: ProductId,
         delta: i64,
         reason: &str,
     ) -> Result<StockLevels, DomainError> {
+        let handled = pazar_actors::events::handled();
         self.actors
             .call(product, |reply| ProductStockMessage::Adjust {
                 delta,
                 reason: reason.to_owned(),
+                handled: handled.clone(),
                 reply,
             })
             .await?
@@ -331,10 +335,12 @@ impl Inventory {
         on_hand: i64,
         reason: &str,
     ) -> Result<StockLevels, DomainError> {
+        let handled = pazar_actors::events::handled();
         self.actors
             .call(product, |reply| ProductStockMessage::SetOnHand {
                 on_hand,
                 reason: reason.to_owned(),
+                handled: handled.clone(),
                 reply,
             })
             .await?

@@ -16,8 +16,8 @@ use crate::views::ProductViews;
 use chrono::{DateTime, Utc};
 use pazar_actors::store_writer::Write;
 use pazar_actors::{
-    DomainError, HoldSource, OrderId, ProductId, Reservation, StockChange, StockLevels, StoreError,
-    StoreWriter,
+    DomainError, Handled, HoldSource, OrderId, ProductId, Reservation, StockChange, StockLevels,
+    StoreError, StoreWriter,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
@@ -71,6 +71,9 @@ pub enum ProductStockMessage {
         delta: i64,
         /// Why, for the adjustment log.
         reason: String,
+        /// The Kafka bridge's record of the message this applies, committed
+        /// with the adjustment.
+        handled: Option<Handled>,
         /// Answered after the commit.
         reply: StockReply,
     },
@@ -81,6 +84,9 @@ pub enum ProductStockMessage {
         on_hand: i64,
         /// Why, for the adjustment log.
         reason: String,
+        /// The Kafka bridge's record of the message this applies, committed
+        /// with the adjustment.
+        handled: Option<Handled>,
         /// Answered after the commit.
         reply: StockReply,
     },
@@ -153,7 +159,6 @@ impl ProductStockState {
         Ok(())
     }
 
-    /// Hands `change` to the writer; the caller is answered with `levels` once committed.
     /// Makes `on_hand` this count (an adjustment or a stocktake), logged as the
     /// difference; refused below what is reserved, answered at once when it
     /// already is.
@@ -163,6 +168,7 @@ impl ProductStockState {
         product_id: ProductId,
         on_hand: i64,
         reason: String,
+        handled: Option<Handled>,
         reply: StockReply,
     ) {
         if on_hand < self.reserved {
@@ -186,13 +192,16 @@ impl ProductStockState {
             delta,
             reason,
         };
-        self.write_then_reply(myself, change, reply).await;
+        self.write_then_reply(myself, change, handled, reply).await;
     }
 
+    /// Hands `change` (with `handled`, the record of the message it applies)
+    /// to the writer; the caller is answered once it is committed.
     async fn write_then_reply(
         &self,
         myself: &ActorRef<ProductStockMessage>,
         change: StockChange,
+        handled: Option<Handled>,
         reply: StockReply,
     ) {
         let levels = self.levels();
@@ -210,7 +219,7 @@ impl ProductStockState {
             }
         });
         let write = Write::Stock { change, levels };
-        if let Err(error) = self.writer.submit(write, on_done).await {
+        if let Err(error) = self.writer.submit_handled(write, handled, on_done).await {
             // The writer is gone: the completion (and with it the reply port) was
             // dropped, so the caller already sees an error. Nothing was written.
             tracing::error!(product_id = %self.product_id, %error, "stock write not submitted");
@@ -310,7 +319,7 @@ impl Actor for ProductStock {
                     product_id,
                     reservation,
                 };
-                state.write_then_reply(&myself, change, reply).await;
+                state.write_then_reply(&myself, change, None, reply).await;
             }
             ProductStockMessage::Release { order_id, reply } => {
                 let Some(held) = state.reservations.remove(&order_id) else {
@@ -325,7 +334,7 @@ impl Actor for ProductStock {
                     order_id,
                     quantity: held.quantity,
                 };
-                state.write_then_reply(&myself, change, reply).await;
+                state.write_then_reply(&myself, change, None, reply).await;
             }
             ProductStockMessage::Commit { order_id, reply } => {
                 let Some(held) = state.reservations.remove(&order_id) else {
@@ -341,11 +350,12 @@ impl Actor for ProductStock {
                     order_id,
                     quantity: held.quantity,
                 };
-                state.write_then_reply(&myself, change, reply).await;
+                state.write_then_reply(&myself, change, None, reply).await;
             }
             ProductStockMessage::Adjust {
                 delta,
                 reason,
+                handled,
                 reply,
             } => {
                 if delta == 0 {
@@ -357,12 +367,13 @@ impl Actor for ProductStock {
                     return Ok(());
                 };
                 state
-                    .set_on_hand(&myself, product_id, on_hand, reason, reply)
+                    .set_on_hand(&myself, product_id, on_hand, reason, handled, reply)
                     .await;
             }
             ProductStockMessage::SetOnHand {
                 on_hand,
                 reason,
+                handled,
                 reply,
             } => {
                 if on_hand < 0 {
@@ -373,7 +384,7 @@ impl Actor for ProductStock {
                     return Ok(());
                 }
                 state
-                    .set_on_hand(&myself, product_id, on_hand, reason, reply)
+                    .set_on_hand(&myself, product_id, on_hand, reason, handled, reply)
                     .await;
             }
             ProductStockMessage::Retire { reply } => {

@@ -12,7 +12,9 @@
 //!   and routes each `(topic, type)` to the subscribers listed here.
 //!
 //! A subscriber is the unit of idempotency: its name keys its outbox cursor and
-//! its record of the events it has processed from Kafka.
+//! its record of the events it has processed from Kafka. Where the effect is one
+//! entity actor's write, that record is written in the write's transaction
+//! (`pazar_actors::Handled`); each route's `effect` says how it is kept.
 
 use crate::EventType;
 use EventType::*;
@@ -36,19 +38,23 @@ pub const ROUTES: &[Route] = &[
         subscriber: "orders",
         role: "orders",
         events: &[PaymentSucceeded, PaymentRefunded],
-        effect: "Order actor: MarkPaid (the held stock is sold) / Refund (units back on the shelf)",
+        effect: "Order actor: MarkPaid (the held stock is sold) / Refund (units back on the \
+                 shelf); the processed record commits with the order's transition",
     },
     Route {
         subscriber: "live-carts",
         role: "orders",
         events: &[StockChanged, ProductUpserted, ProductDeleted],
-        effect: "Cart actors of users with a live cart open: Get, pushed to their sockets",
+        effect: "Cart actors of users with a live cart open: Get, pushed to their sockets \
+                 (no write)",
     },
     Route {
         subscriber: "payments",
         role: "payments",
         events: &[OrderCreated, OrderCancelled, OrderExpired, PaymentSucceeded],
-        effect: "PaymentSession actor: Start / Cancel; Refund of a payment that came too late",
+        effect: "PaymentSession actor: Start / Cancel; Refund of a payment that came too \
+                 late; idempotent by the order's one session (a provider's API cannot share \
+                 a transaction, so the record follows)",
     },
     Route {
         subscriber: "notifier",
@@ -62,7 +68,8 @@ pub const ROUTES: &[Route] = &[
             OrderCancelled,
             PaymentRefunded,
         ],
-        effect: "the mail queue: one mail per event and recipient",
+        effect: "the mail queue: one mail per event and recipient (the queue's key makes \
+                 a second insert a no-op)",
     },
 ];
 
@@ -85,7 +92,8 @@ pub const INBOUND: &[InboundRoute] = &[InboundRoute {
     role: "catalog",
     handler: "inbound-stock",
     effect: "ProductStock actor: Adjust (`delta`) / SetOnHand (`set_on_hand`), as the admin \
-             endpoint does; deduplicated by the sender's `source_id`",
+             endpoint does; deduplicated by the sender's `source_id`, whose record commits \
+             with the adjustment",
 }];
 
 /// The route of `subscriber`, if it has one.

@@ -17,7 +17,12 @@
 //!    store or a service it needs unavailable) is retried without limit, any
 //!    other failure up to `max_attempts`, after which — or at once, when the
 //!    message cannot be read at all — it becomes a dead letter;
-//! 3. then the processed-event record is written.
+//! 3. then the processed-event record is written. Where the handler's effect
+//!    is an entity actor's write, the record was already committed in that
+//!    write's transaction (the bridge makes it current while the handler runs,
+//!    `pazar_actors::events::handling`), so a crash between the effect and
+//!    this step cannot apply the message twice; this write covers handlers
+//!    whose effect is no write, or is idempotent by its own key.
 //!
 //! A partition's offset is committed only up to its lanes' watermark: past
 //! messages every subscriber has finished (or dead-lettered). After a crash or a
@@ -26,9 +31,11 @@
 use crate::dead_letters::DeadLetterOffice;
 use crate::{ensure_topics, KafkaSettings};
 use futures_util::FutureExt;
-use pazar_actors::events::{attempt, Lags};
+use pazar_actors::events::{attempt, handling, Lags};
 use pazar_actors::lanes::KeyedLanes;
-use pazar_actors::{AttemptError, BridgeLedger, Event, EventError, EventSubscriber, StoredEvent};
+use pazar_actors::{
+    AttemptError, BridgeLedger, Event, EventError, EventSubscriber, Handled, StoredEvent,
+};
 pub use pazar_supervisor::{ConsumerSnapshot, PartitionSnapshot};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rdkafka::consumer::{
@@ -138,6 +145,7 @@ impl Bridge {
                 topics.dedup();
                 Arc::new(Runtime {
                     lane_fault: format!("lane:{}", settings.group_of(&group.role)),
+                    handled_fault: format!("handled:{}", settings.group_of(&group.role)),
                     group: settings.group_of(&group.role),
                     topics,
                     subscribers: group.subscribers,
@@ -176,6 +184,9 @@ struct Runtime {
     lags: Arc<Lags>,
     /// The test fault point in its lanes, `lane:<group>`.
     lane_fault: String,
+    /// The test fault point between a handler's success and the bridge's
+    /// record of it, `handled:<group>`.
+    handled_fault: String,
     settings: KafkaSettings,
     ledger: Arc<dyn BridgeLedger>,
     office: Arc<DeadLetterOffice>,
@@ -631,9 +642,15 @@ impl Runtime {
             self.status.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // While the work runs, its record is current: an entity actor's write
+        // that applies the message commits the record with it.
+        let record = Handled {
+            subscriber: name.to_owned(),
+            message: id,
+        };
         let mut attempts = 0;
         let mut delay = self.settings.retry_backoff;
-        while let Err(failure) = work().await {
+        while let Err(failure) = handling(record.clone(), work()).await {
             attempts += 1;
             let error = match failure {
                 Failure::Refused(error) => {
@@ -666,6 +683,9 @@ impl Runtime {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.settings.max_backoff);
         }
+        // A crash here leaves a write's effect with its record (the same
+        // transaction) and anything else to be done again: idempotent by key.
+        pazar_actors::faults::point(&self.handled_fault);
         self.until_stored(|| self.ledger.mark_processed(name, id))
             .await;
         self.status.handled.fetch_add(1, Ordering::Relaxed);

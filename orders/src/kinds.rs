@@ -89,7 +89,10 @@ impl OrderActors {
     /// (a no-op when it is already).
     pub async fn mark_refunded(&self, id: OrderId) -> Result<Order, DomainError> {
         self.0
-            .call(id, |reply| OrderMessage::Refund { reply })
+            .call(id, |reply| OrderMessage::Refund {
+                handled: None,
+                reply,
+            })
             .await?
     }
 }

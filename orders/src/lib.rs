@@ -290,7 +290,10 @@ impl Orders {
     /// Payment succeeded: the order's held stock is sold.
     pub async fn mark_order_paid(&self, id: OrderId) -> Result<Order, DomainError> {
         self.orders
-            .call(id, |reply| OrderMessage::MarkPaid { reply })
+            .call(id, |reply| OrderMessage::MarkPaid {
+                handled: None,
+                reply,
+            })
             .await?
     }
 

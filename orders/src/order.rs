@@ -9,7 +9,7 @@ use crate::store::OrderStore;
 use pazar_actors::order::StockGateway;
 use pazar_actors::store_writer::{StoreWriter, Write};
 use pazar_actors::{
-    DomainError, Order, OrderId, OrderStatus, OrderTransition, ProductId, StatusChange,
+    DomainError, Handled, Order, OrderId, OrderStatus, OrderTransition, ProductId, StatusChange,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -80,6 +80,9 @@ pub enum OrderMessage {
     },
     /// Payment succeeded: the held stock is sold.
     MarkPaid {
+        /// The Kafka bridge's record of the event this applies, stored with
+        /// the transition.
+        handled: Option<Handled>,
         /// Answered once stored.
         reply: RpcReplyPort<Result<Order, DomainError>>,
     },
@@ -90,6 +93,9 @@ pub enum OrderMessage {
     },
     /// The payment of a paid order was refunded: its units go back on the shelf.
     Refund {
+        /// The Kafka bridge's record of the event this applies, stored with
+        /// the transition.
+        handled: Option<Handled>,
         /// Answered once stored.
         reply: RpcReplyPort<Result<Order, DomainError>>,
     },
@@ -126,11 +132,13 @@ impl OrderState {
         )
     }
 
-    /// Stores the move to `status` with its history entry and event.
+    /// Stores the move to `status` with its history entry and event (and
+    /// `handled`, the record of the message that asked for it, if any).
     async fn enter(
         &mut self,
         status: OrderStatus,
         reason: Option<String>,
+        handled: Option<Handled>,
     ) -> Result<Order, DomainError> {
         let from = self.order.status;
         let mut next = self.order.clone();
@@ -146,12 +154,11 @@ impl OrderState {
             change: next.history.last().cloned().expect("just pushed"),
             position: next.history.len() as i64 - 1,
         };
-        self.writer
-            .write(Write::Transition {
-                transition,
-                event: Box::new(next.event()),
-            })
-            .await?;
+        let write = Write::Transition {
+            transition,
+            event: Box::new(next.event()),
+        };
+        self.writer.write_handled(write, handled).await?;
         self.order = next;
         Ok(self.order.clone())
     }
@@ -161,12 +168,18 @@ impl OrderState {
         release_all(&*self.stock, self.order.id, &products).await
     }
 
-    async fn transition(&mut self, wanted: OrderStatus) -> Result<Order, DomainError> {
+    /// Moves to `wanted` if the rules allow it from where the order is;
+    /// `handled` is the record of the message that asked, stored with the move.
+    async fn transition(
+        &mut self,
+        wanted: OrderStatus,
+        handled: Option<Handled>,
+    ) -> Result<Order, DomainError> {
         use OrderStatus::*;
         match (self.order.status, wanted) {
             (PendingPayment, Cancelled) => {
                 self.give_stock_back().await?;
-                self.enter(Cancelled, Some("cancelled by the customer".into()))
+                self.enter(Cancelled, Some("cancelled by the customer".into()), handled)
                     .await
             }
             (PendingPayment, Expired) => {
@@ -177,7 +190,7 @@ impl OrderState {
                     ));
                 }
                 self.give_stock_back().await?;
-                self.enter(Expired, Some("not paid before expires_at".into()))
+                self.enter(Expired, Some("not paid before expires_at".into()), handled)
                     .await
             }
             (PendingPayment, Paid) => {
@@ -188,9 +201,9 @@ impl OrderState {
                         Err(other) => return Err(other),
                     }
                 }
-                self.enter(Paid, None).await
+                self.enter(Paid, None, handled).await
             }
-            (Paid, Fulfilled) => self.enter(Fulfilled, None).await,
+            (Paid, Fulfilled) => self.enter(Fulfilled, None, handled).await,
             // The admin's call and the `payments.refunded` event both ask for it.
             (Refunded, Refunded) => Ok(self.order.clone()),
             (Paid, Refunded) => {
@@ -200,7 +213,7 @@ impl OrderState {
                         .restock(line.product_id, line.quantity, &reason)
                         .await?;
                 }
-                self.enter(Refunded, Some("refunded by an admin".into()))
+                self.enter(Refunded, Some("refunded by an admin".into()), handled)
                     .await
             }
             _ => Err(self.refuse(wanted)),
@@ -244,19 +257,19 @@ impl Actor for OrderActor {
                 let _ = reply.send(state.order.clone());
             }
             OrderMessage::Cancel { reply } => {
-                let _ = reply.send(state.transition(OrderStatus::Cancelled).await);
+                let _ = reply.send(state.transition(OrderStatus::Cancelled, None).await);
             }
             OrderMessage::Expire { reply } => {
-                let _ = reply.send(state.transition(OrderStatus::Expired).await);
+                let _ = reply.send(state.transition(OrderStatus::Expired, None).await);
             }
-            OrderMessage::MarkPaid { reply } => {
-                let _ = reply.send(state.transition(OrderStatus::Paid).await);
+            OrderMessage::MarkPaid { handled, reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Paid, handled).await);
             }
             OrderMessage::Fulfil { reply } => {
-                let _ = reply.send(state.transition(OrderStatus::Fulfilled).await);
+                let _ = reply.send(state.transition(OrderStatus::Fulfilled, None).await);
             }
-            OrderMessage::Refund { reply } => {
-                let _ = reply.send(state.transition(OrderStatus::Refunded).await);
+            OrderMessage::Refund { handled, reply } => {
+                let _ = reply.send(state.transition(OrderStatus::Refunded, handled).await);
             }
         }
         Ok(())

@@ -29,13 +29,21 @@ impl EventSubscriber for OrdersOnPayments {
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
+        // The bridge's record of this event, stored with the transition.
+        let handled = pazar_actors::events::handled();
         let done = if let DomainEvent::PaymentRefunded(_) = payload {
             self.orders
-                .call(order, |reply| OrderMessage::Refund { reply })
+                .call(order, |reply| OrderMessage::Refund {
+                    handled: handled.clone(),
+                    reply,
+                })
                 .await
         } else {
             self.orders
-                .call(order, |reply| OrderMessage::MarkPaid { reply })
+                .call(order, |reply| OrderMessage::MarkPaid {
+                    handled: handled.clone(),
+                    reply,
+                })
                 .await
         };
         match done.and_then(|outcome| outcome) {

@@ -1,11 +1,11 @@
 //! The Kafka bridge's records (`BridgeLedger`), on either database: the events
 //! each subscriber has processed, and the dead letters.
 
-use crate::db::{self, Pool, Row};
+use crate::db::{self, Conn, Param, Pool, Row};
 use crate::errors::corrupt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pazar_actors::{BridgeLedger, DeadLetter, StoreError};
+use pazar_actors::{BridgeLedger, DeadLetter, Handled, StoreError};
 use uuid::Uuid;
 
 /// The `processed_events` and `dead_letters` tables.
@@ -15,6 +15,25 @@ pub struct Ledger {
 
 const COLUMNS: &str = "id, consumer_group, subscriber, topic, kafka_partition, kafka_offset, \
      message_key, payload, headers, error, attempts, created_at, replayed_at";
+
+/// Records, in a group commit's transaction, the messages its writes apply
+/// (one INSERT; a record already there stays as it is).
+pub(crate) async fn record_handled(conn: Conn<'_>, handled: &[Handled]) -> Result<(), StoreError> {
+    if handled.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "insert into processed_events (subscriber, event_id) values {} \
+         on conflict (subscriber, event_id) do nothing",
+        db::rows(handled.len(), 2)
+    );
+    let mut insert = db::sql(&sql);
+    for record in handled {
+        let values: [&dyn Param; 2] = [&record.subscriber, &record.message];
+        insert = insert.bind_all(values);
+    }
+    insert.execute_in(conn).await.map(|_| ())
+}
 
 fn letter_from_row(row: &Row) -> Result<DeadLetter, StoreError> {
     let headers: String = row.get("headers")?;

@@ -5,8 +5,8 @@
 //! (consecutive reservations as one multi-row INSERT, consecutive releases and
 //! commits as one DELETE, one UPDATE per product with its net change), its new
 //! orders (four multi-row statements), its order transitions (one UPDATE per
-//! status pair and one history INSERT), its payment sessions' updates, and all
-//! their events.
+//! status pair and one history INSERT), its payment sessions' updates, all
+//! their events, and the Kafka bridge's records of the messages they apply.
 
 use crate::db::{self, Param, Pool, Tx};
 use crate::errors::corrupt;
@@ -53,6 +53,7 @@ impl Store for Kernel {
             update_payment_session(&mut tx, session).await?;
         }
         crate::outbox::append(tx.conn(), events).await?;
+        crate::bridge::record_handled(tx.conn(), writes.handled).await?;
         tx.commit().await
     }
 

@@ -29,7 +29,7 @@
 //! rebalance the group resumes there; the records absorb what is read twice.
 
 use crate::dead_letters::DeadLetterOffice;
-use crate::{ensure_topics, KafkaSettings};
+use crate::{ensure_topics, KafkaSettings, OffRuntime};
 use futures_util::FutureExt;
 use pazar_actors::events::{attempt, handling, Lags};
 use pazar_actors::lanes::KeyedLanes;
@@ -174,6 +174,9 @@ impl Bridge {
     }
 }
 
+/// A consumer group's client.
+type GroupConsumer = StreamConsumer<GroupContext>;
+
 /// What a consumer group needs, shared by its successive consumer actors.
 struct Runtime {
     group: String,
@@ -278,12 +281,12 @@ impl Runtime {
     }
 
     /// A consumer in the group, subscribed to its topics.
-    fn consumer(&self) -> KafkaResult<StreamConsumer<GroupContext>> {
+    fn consumer(&self) -> KafkaResult<GroupConsumer> {
         let context = GroupContext {
             watermarks: self.status.watermarks.clone(),
             revoked: Arc::default(),
         };
-        let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
+        let consumer: GroupConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.settings.brokers)
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
@@ -321,7 +324,7 @@ impl Runtime {
     }
 
     /// The read loop: returns why it stopped (it only stops on a fatal error).
-    async fn consume(self: Arc<Self>, consumer: Arc<StreamConsumer<GroupContext>>) -> String {
+    async fn consume(self: Arc<Self>, consumer: Arc<OffRuntime<GroupConsumer>>) -> String {
         let mut partitions: HashMap<PartitionKey, PartitionLanes> = HashMap::new();
         let mut commit_every = tokio::time::interval(Duration::from_millis(100));
         commit_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -375,7 +378,7 @@ impl Runtime {
     /// after a rebalance).
     async fn dispatch(
         self: &Arc<Self>,
-        consumer: &StreamConsumer<GroupContext>,
+        consumer: &GroupConsumer,
         partitions: &mut HashMap<PartitionKey, PartitionLanes>,
         broken: &Arc<watch::Sender<Option<String>>>,
         message: OwnedMessage,
@@ -441,7 +444,7 @@ impl Runtime {
     /// again).
     fn commit(
         &self,
-        consumer: &StreamConsumer<GroupContext>,
+        consumer: &GroupConsumer,
         partitions: &mut HashMap<PartitionKey, PartitionLanes>,
     ) {
         let mut list = TopicPartitionList::new();
@@ -476,7 +479,7 @@ impl Runtime {
     /// again on the next tick.
     async fn refresh(
         &self,
-        consumer: &Arc<StreamConsumer<GroupContext>>,
+        consumer: &Arc<OffRuntime<GroupConsumer>>,
         partitions: &mut HashMap<PartitionKey, PartitionLanes>,
     ) {
         let known: Vec<PartitionKey> = partitions.keys().cloned().collect();
@@ -800,9 +803,9 @@ struct ConsumerActor;
 
 impl Actor for ConsumerActor {
     type Msg = ConsumerMessage;
-    /// The read loop, and the consumer (closed off the runtime when the actor
-    /// stops: closing leaves the group, which blocks).
-    type State = (JoinHandle<()>, Option<Arc<StreamConsumer<GroupContext>>>);
+    /// The read loop (which holds the consumer too: the consumer closes, off
+    /// the runtime, when both have let go of it).
+    type State = JoinHandle<()>;
     type Arguments = Arc<Runtime>;
 
     async fn pre_start(
@@ -812,10 +815,9 @@ impl Actor for ConsumerActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         runtime.status.set_state("starting");
         ensure_topics(&runtime.settings).await?;
-        let consumer = Arc::new(runtime.consumer()?);
-        let reading = consumer.clone();
+        let consumer = Arc::new(OffRuntime::new(runtime.consumer()?));
         let task = tokio::spawn(async move {
-            let reason = match AssertUnwindSafe(runtime.consume(reading))
+            let reason = match AssertUnwindSafe(runtime.consume(consumer))
                 .catch_unwind()
                 .await
             {
@@ -824,7 +826,7 @@ impl Actor for ConsumerActor {
             };
             let _ = myself.cast(ConsumerMessage::Stopped(reason));
         });
-        Ok((task, Some(consumer)))
+        Ok(task)
     }
 
     async fn handle(
@@ -841,12 +843,9 @@ impl Actor for ConsumerActor {
     async fn post_stop(
         &self,
         _: ActorRef<Self::Msg>,
-        (task, consumer): &mut Self::State,
+        task: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         task.abort();
-        if let Some(consumer) = consumer.take() {
-            tokio::task::spawn_blocking(move || drop(consumer));
-        }
         Ok(())
     }
 }

@@ -15,10 +15,10 @@
 //! that handled it before skip it (their processed-events record); the one that
 //! failed gets it again.
 
-use crate::{producer, KafkaError, KafkaSettings};
+use crate::{producer, KafkaError, KafkaSettings, SharedProducer};
 use pazar_actors::{now, BridgeLedger, DeadLetter, DomainError};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -29,7 +29,7 @@ const DLQ_HEADER: &str = "dlq.";
 /// Posts dead letters and replays them.
 pub struct DeadLetterOffice {
     ledger: Arc<dyn BridgeLedger>,
-    producer: FutureProducer,
+    producer: SharedProducer,
     settings: KafkaSettings,
 }
 

@@ -187,7 +187,7 @@ pub async fn produce_all(
 
 /// Whether the brokers `producer` talks to answer a metadata request within
 /// `timeout` (off the async runtime: the request blocks).
-pub(crate) async fn reachable(producer: FutureProducer, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn reachable(producer: SharedProducer, timeout: Duration) -> Result<(), String> {
     tokio::task::spawn_blocking(move || {
         producer
             .client()
@@ -199,9 +199,49 @@ pub(crate) async fn reachable(producer: FutureProducer, timeout: Duration) -> Re
     .map_err(|error| error.to_string())?
 }
 
+/// A Kafka client dropped on a thread of its own. Dropping a producer flushes
+/// its queue and joins its thread; dropping a consumer leaves its group. Both
+/// wait for the broker — on a runtime worker that would stall every task it
+/// runs, and with the broker gone (a process shutting down after it) they may
+/// never return, which would hang the runtime's shutdown. So the client's last
+/// handle hands it to a detached thread, which the process's exit ends if it
+/// is still waiting.
+pub struct OffRuntime<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffRuntime<T> {
+    /// Wraps `client`.
+    pub fn new(client: T) -> Self {
+        Self(Some(client))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffRuntime<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffRuntime<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(client));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "no thread to close a Kafka client on; leaking it");
+            }
+        }
+    }
+}
+
+/// A producer shared by its users, closed off the runtime when the last lets go.
+pub(crate) type SharedProducer = std::sync::Arc<OffRuntime<FutureProducer>>;
+
 /// An idempotent producer with `acks=all`.
-pub(crate) fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
-    Ok(ClientConfig::new()
+pub(crate) fn producer(settings: &KafkaSettings) -> Result<SharedProducer, KafkaError> {
+    let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -210,12 +250,52 @@ pub(crate) fn producer(settings: &KafkaSettings) -> Result<FutureProducer, Kafka
             settings.delivery_timeout.as_millis().to_string(),
         )
         .set("linger.ms", "2")
-        .create()?)
+        .create()?;
+    Ok(std::sync::Arc::new(OffRuntime::new(producer)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use std::time::Instant;
+
+    /// A consumer that joined its group is dropped at once, even when its
+    /// broker is gone: closing it (which waits for the broker to hear it leave)
+    /// happens on a thread of its own. Dropped on a runtime worker, it blocked
+    /// that worker, and a test's runtime never finished shutting down.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_whose_broker_is_gone_is_dropped_without_waiting() {
+        let broker = crate::tansu::Tansu::start().await.unwrap();
+        let settings = KafkaSettings::new(&broker.address);
+        ensure_topics(&settings).await.unwrap();
+        let topic = settings.topic_of("orders.created");
+        let message = [("order-1".to_owned(), b"{}".to_vec())];
+        produce_all(&settings, &topic, &message).await.unwrap();
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", "off-runtime-test")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("max.poll.interval.ms", "10000")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[&topic]).unwrap();
+        let consumer = OffRuntime::new(consumer);
+        // Reading a message means the consumer has joined its group.
+        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("a message within 30 s")
+            .unwrap();
+        broker.stop().await;
+        let dropping = Instant::now();
+        drop(consumer);
+        assert!(
+            dropping.elapsed() < Duration::from_millis(100),
+            "the drop took {:?}",
+            dropping.elapsed()
+        );
+    }
 
     #[test]
     fn every_event_type_has_its_services_topic() {

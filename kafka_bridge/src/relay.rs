@@ -11,12 +11,12 @@
 //!   after its delivery report, one subject's events are produced one after the
 //!   other, and a broker outage is waited out with backoff, never dropped.
 
-use crate::{producer, KafkaError, KafkaSettings};
+use crate::{producer, KafkaError, KafkaSettings, SharedProducer};
 use async_trait::async_trait;
 use pazar_actors::{DomainError, DomainEvent, EventSubscriber, EventType, StoredEvent};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 pub struct KafkaRelay {
     /// Replaced by a fresh one after a fatal error (an idempotent producer whose
     /// messages timed out may be fenced by the broker for good).
-    producer: RwLock<FutureProducer>,
+    producer: RwLock<SharedProducer>,
     /// When the producer was last replaced: at most once a second, so a broker
     /// that fences each new producer too does not start a storm of them.
     renewed_at: Mutex<Option<Instant>>,
@@ -46,7 +46,7 @@ impl KafkaRelay {
         crate::reachable(self.current(), timeout).await
     }
 
-    fn current(&self) -> FutureProducer {
+    fn current(&self) -> SharedProducer {
         self.producer
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -56,7 +56,7 @@ impl KafkaRelay {
     /// After a fatal producer error, starts over with a fresh producer (a new
     /// producer id): the failed event is retried by its delivery, and one that
     /// did reach the broker before is a repeat its consumers drop by event id.
-    fn renew_if_fatal(&self, failed: &FutureProducer, error: &rdkafka::error::KafkaError) {
+    fn renew_if_fatal(&self, failed: &SharedProducer, error: &rdkafka::error::KafkaError) {
         let fatal = failed.client().fatal_error().is_some()
             || matches!(
                 error.rdkafka_error_code(),
@@ -80,9 +80,9 @@ impl KafkaRelay {
         match producer(&self.settings) {
             Ok(fresh) => {
                 tracing::warn!(%error, "the Kafka producer failed for good; starting a new one");
-                let retired = std::mem::replace(&mut *current, fresh);
-                drop(current);
-                retire(retired);
+                // The retired producer closes off the runtime once its last
+                // send lets go of it.
+                *current = fresh;
             }
             Err(error) => tracing::warn!(%error, "cannot start a new Kafka producer"),
         }
@@ -137,8 +137,6 @@ impl EventSubscriber for KafkaRelay {
             Ok(_) => Ok(()),
             Err((error, _)) => {
                 self.renew_if_fatal(&producer, &error);
-                // This may be the last handle on a producer just replaced.
-                retire(producer);
                 Err(DomainError::Unavailable(format!(
                     "producing event {} to {topic}: {error}",
                     envelope.id
@@ -146,11 +144,4 @@ impl EventSubscriber for KafkaRelay {
             }
         }
     }
-}
-
-/// Drops a producer off the async runtime: dropping one purges and flushes its
-/// queue and joins its thread, which would stall a runtime worker (and with it
-/// the lease renewals and every request it serves).
-fn retire(producer: FutureProducer) {
-    tokio::task::spawn_blocking(move || drop(producer));
 }

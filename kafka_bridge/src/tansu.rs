@@ -63,4 +63,9 @@ impl Tansu {
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
+
+    /// Kills it and waits until it is gone.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
 }

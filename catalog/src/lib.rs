@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod internal;
 pub mod kind;
 pub mod routes;
+pub mod search;
 pub mod service;
 pub mod stock;
 pub mod store;

@@ -1,0 +1,219 @@
+//! The catalog's search port: what product search needs from an index, whichever
+//! engine holds it (tantivy embedded under the data directory by default,
+//! Elasticsearch by config; both adapters live in `pazar-search`).
+//!
+//! The index is a **projection** of the catalog: the [`indexer`](crate::indexer)
+//! keeps it in step from the catalog's events, and a search answers with product
+//! ids in order; the catalog then reads each product with its *current* stock,
+//! so a result never shows a stale "in stock".
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pazar_actors::{DomainError, Product, ProductId, StockLevels};
+
+/// What the index holds of one product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchDoc {
+    /// The product.
+    pub product_id: ProductId,
+    /// Display name (searched, boosted).
+    pub name: String,
+    /// Free text (searched).
+    pub description: String,
+    /// SKU (searched exactly and by prefix).
+    pub sku: String,
+    /// Unit price in minor units.
+    pub price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Units that can still be sold.
+    pub available: i64,
+    /// When it was created (sort "newest").
+    pub created_at: DateTime<Utc>,
+}
+
+impl SearchDoc {
+    /// The document of `product` with `levels`.
+    pub fn of(product: &Product, levels: StockLevels) -> Self {
+        Self {
+            product_id: product.id,
+            name: product.name.clone(),
+            description: product.description.clone(),
+            sku: product.sku.as_str().to_owned(),
+            price: product.price.amount,
+            currency: product.price.currency.as_str().to_owned(),
+            available: levels.available,
+            created_at: product.created_at,
+        }
+    }
+}
+
+/// One change to the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchChange {
+    /// A new or changed product.
+    Upsert(SearchDoc),
+    /// Only its stock changed: the text is not analysed again (where the
+    /// engine can update a field alone).
+    Stock {
+        /// The product.
+        product_id: ProductId,
+        /// Units that can still be sold.
+        available: i64,
+    },
+    /// The product is gone.
+    Delete(ProductId),
+}
+
+/// How results are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchSort {
+    /// Best match first (the default with text; without text, newest first).
+    #[default]
+    Relevance,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// Newest first.
+    Newest,
+    /// Most units available first.
+    Availability,
+}
+
+impl SearchSort {
+    /// Reads `relevance|price_asc|price_desc|newest|availability`.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        Ok(match text {
+            "relevance" => Self::Relevance,
+            "price_asc" => Self::PriceAsc,
+            "price_desc" => Self::PriceDesc,
+            "newest" => Self::Newest,
+            "availability" => Self::Availability,
+            _ => {
+                return Err(DomainError::invalid(
+                    "sort",
+                    "must be relevance, price_asc, price_desc, newest or availability",
+                ))
+            }
+        })
+    }
+}
+
+/// A search: text, filters, order and page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Words to look for (typos tolerated, the last word as a prefix); none lists.
+    pub text: Option<String>,
+    /// Lowest price, minor units, inclusive.
+    pub min_price: Option<i64>,
+    /// Highest price, minor units, inclusive.
+    pub max_price: Option<i64>,
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Only products with (`true`) or without (`false`) units available.
+    pub in_stock: Option<bool>,
+    /// Order.
+    pub sort: SearchSort,
+    /// Page size.
+    pub limit: usize,
+    /// Where the previous page ended (opaque to clients).
+    pub cursor: Option<String>,
+}
+
+/// Counts over everything a search matched (not only its page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facets {
+    /// Per price band, how many matched.
+    pub price_bands: Vec<PriceBand>,
+    /// How many matched with units available.
+    pub in_stock: u64,
+    /// How many matched with none.
+    pub sold_out: u64,
+}
+
+/// A price band and its count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceBand {
+    /// Lowest price, minor units, inclusive.
+    pub from: i64,
+    /// Highest price, exclusive; none for the last band.
+    pub to: Option<i64>,
+    /// Products in it.
+    pub count: u64,
+}
+
+/// The price bands facets count, in minor units: under 10, 10–50, 50–100,
+/// 100–500, 500 and above (in the currency's major unit).
+pub const PRICE_BANDS: [(i64, Option<i64>); 5] = [
+    (0, Some(1_000)),
+    (1_000, Some(5_000)),
+    (5_000, Some(10_000)),
+    (10_000, Some(50_000)),
+    (50_000, None),
+];
+
+/// One result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchHit {
+    /// The product.
+    pub product_id: ProductId,
+    /// The matched text with the matching words in `<em>…</em>` (HTML-escaped
+    /// otherwise), when the search had text.
+    pub highlight: Option<String>,
+}
+
+/// A page of results.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchResults {
+    /// In order.
+    pub hits: Vec<SearchHit>,
+    /// How many matched in all.
+    pub total: u64,
+    /// Counts over all matches.
+    pub facets: Facets,
+    /// Where the next page starts; none on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What the index says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexStatus {
+    /// `tantivy` or `elasticsearch`.
+    pub backend: &'static str,
+    /// Products in it.
+    pub documents: u64,
+    /// The position (outbox `seq`) of the last event it applied, as it stored it.
+    pub position: i64,
+    /// When its last full rebuild finished, if any.
+    pub last_reindex: Option<DateTime<Utc>>,
+}
+
+/// A product search index. Its errors are `DomainError::Unavailable` (the
+/// engine failed or cannot be reached) and `DomainError::Invalid` naming the
+/// `cursor` (one it did not give).
+#[async_trait]
+pub trait SearchIndex: Send + Sync + 'static {
+    /// Applies `changes` in order and stores `position` with them (one commit):
+    /// once this returns they are searchable.
+    async fn apply(&self, changes: &[SearchChange], position: i64) -> Result<(), DomainError>;
+
+    /// One page of results.
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResults, DomainError>;
+
+    /// Up to `limit` product names completing `prefix` (search-as-you-type).
+    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<String>, DomainError>;
+
+    /// Documents, stored position, last rebuild.
+    async fn status(&self) -> Result<IndexStatus, DomainError>;
+
+    /// Replaces the whole index with `docs` (built aside, then swapped in while
+    /// searches keep being answered from the old one), at `position`;
+    /// `progress` is told how many documents are in so far.
+    async fn rebuild(
+        &self,
+        docs: Vec<SearchDoc>,
+        position: i64,
+        progress: std::sync::Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), DomainError>;
+}

@@ -1,0 +1,9 @@
+//! Product search adapters of the catalog's search port
+//! (`pazar_catalog::search::SearchIndex`).
+//!
+//! - [`tantivy_index`]: the embedded default, a tantivy index under
+//!   `$PAZAR_DATA_DIR/search/`.
+
+pub mod tantivy_index;
+
+pub use tantivy_index::TantivyIndex;

@@ -80,6 +80,10 @@ pub struct ShopConfig {
     /// every role's subscribers fed from it by a consumer group per role; `None`
     /// delivers from the shared outbox (the embedded default).
     pub kafka: Option<pazar_kafka_bridge::KafkaSettings>,
+    /// The folder of the product search index, tantivy (`pazar serve`:
+    /// `$PAZAR_DATA_DIR/search`), opened once this process hosts the catalog;
+    /// `None` lists products from the store.
+    pub search_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ShopConfig {
@@ -106,6 +110,7 @@ impl Default for ShopConfig {
             lease_ttl: None,
             otlp: None,
             kafka: None,
+            search_dir: None,
         }
     }
 }
@@ -187,7 +192,29 @@ pub struct Shop {
     failed: watch::Receiver<Option<String>>,
     tasks: TaskSupervisor,
     started_at: Instant,
+    /// Whether a search reindex is running.
+    reindexing: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
+}
+
+/// The search index as an admin sees it.
+#[derive(Clone, Debug)]
+pub struct SearchStatus {
+    /// `tantivy` or `elasticsearch`.
+    pub backend: &'static str,
+    /// Products in the index.
+    pub documents: u64,
+    /// The outbox position of the last event it applied.
+    pub position: i64,
+    /// Catalog events written but not yet applied (outbox delivery; up to 1,000
+    /// counted); none over Kafka, where the catalog group's lag says it.
+    pub lag_events: Option<u64>,
+    /// Since when the oldest of them waits, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// When the last full rebuild finished.
+    pub last_reindex: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether a rebuild is running now.
+    pub reindexing: bool,
 }
 
 impl Shop {
@@ -229,7 +256,25 @@ impl Shop {
         let (root, _) = Actor::spawn(None, ShopRoot, failed_tx)
             .await
             .map_err(|e| DomainError::Unavailable(format!("root supervisor: {e}")))?;
+        // Each service adds its subscribers here; the transport is chosen below.
+        let (catalog_listeners, orders_listeners, payments_listeners, notifications_listeners) = (
+            Listeners::default(),
+            Listeners::default(),
+            Listeners::default(),
+            Listeners::default(),
+        );
         let catalog = if roles.runs(Service::Catalog) {
+            let search = match &config.search_dir {
+                Some(folder) => Some(pazar_catalog::SearchSetup {
+                    index: Arc::new(pazar_search::TantivyIndex::open(folder)?),
+                    applied: match config.kafka {
+                        Some(_) => 0,
+                        None => store.event_cursor(pazar_catalog::indexer::NAME).await?,
+                    },
+                    head: store.last_event_seq().await?,
+                }),
+                None => None,
+            };
             Some(
                 pazar_catalog::start(pazar_catalog::Dependencies {
                     store: stores.products.clone(),
@@ -239,18 +284,14 @@ impl Shop {
                     root: root.get_cell(),
                     tasks: &tasks,
                     sweep_every: config.sweep_every,
+                    listeners: &catalog_listeners,
+                    search,
                 })
                 .await?,
             )
         } else {
             None
         };
-        // Each service adds its subscribers here; the transport is chosen below.
-        let (orders_listeners, payments_listeners, notifications_listeners) = (
-            Listeners::default(),
-            Listeners::default(),
-            Listeners::default(),
-        );
         let orders = if roles.runs(Service::Orders) {
             let (reader, stock) = match &catalog {
                 Some(started) => (
@@ -334,6 +375,7 @@ impl Shop {
             orders.start_sweeper(&tasks, config.sweep_every).await?;
         }
         let groups = [
+            (Service::Catalog, catalog_listeners.take()),
             (Service::Orders, orders_listeners.take()),
             (Service::Payments, payments_listeners.take()),
             (Service::Notifications, notifications_listeners.take()),
@@ -371,13 +413,19 @@ impl Shop {
                     .collect();
                 // Outside systems' stock adjustments, read by the catalog role.
                 if let Some(catalog) = &catalog {
-                    groups.push(pazar_kafka_bridge::Group {
-                        role: Service::Catalog.to_string(),
-                        subscribers: Vec::new(),
-                        inbound: vec![Arc::new(crate::inbound::InboundStock(
-                            catalog.inventory.clone(),
-                        ))],
-                    });
+                    let inbound: Arc<dyn pazar_kafka_bridge::InboundHandler> =
+                        Arc::new(crate::inbound::InboundStock(catalog.inventory.clone()));
+                    match groups
+                        .iter_mut()
+                        .find(|group| group.role == Service::Catalog.as_str())
+                    {
+                        Some(group) => group.inbound.push(inbound),
+                        None => groups.push(pazar_kafka_bridge::Group {
+                            role: Service::Catalog.to_string(),
+                            subscribers: Vec::new(),
+                            inbound: vec![inbound],
+                        }),
+                    }
                 }
                 let bridge = pazar_kafka_bridge::Bridge::start(
                     settings,
@@ -411,6 +459,7 @@ impl Shop {
             root,
             failed,
             started_at: Instant::now(),
+            reindexing: Arc::default(),
             stopped,
             notifications,
             tasks,
@@ -469,6 +518,79 @@ impl Shop {
     /// Dead letters of the Kafka bridge.
     pub fn dead_letters(&self) -> &DeadLetters {
         &self.dead_letters
+    }
+
+    /// The search index's state: its backend, documents, the last event it
+    /// applied and how far behind the catalog's events it is.
+    pub async fn search_status(&self) -> Result<SearchStatus, DomainError> {
+        let catalog = self.catalog();
+        let index = catalog.search_index().ok_or_else(|| {
+            DomainError::conflict("no_search_index", "this process keeps no search index")
+        })?;
+        let status = index.status().await?;
+        // Over the outbox, the catalog events after the index's position (the
+        // first 1,000 looked at); over Kafka the catalog group's lag says it.
+        let (lag_events, lag_seconds) = if self.kafka_bridge.is_some() {
+            (None, None)
+        } else {
+            let pending: Vec<_> = self
+                .store
+                .events_after(status.position, 1_000)
+                .await?
+                .into_iter()
+                .filter(|event| event.event.kind.starts_with("catalog."))
+                .collect();
+            let oldest = pending.first().map(|event| {
+                (pazar_actors::now() - event.event.time)
+                    .to_std()
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            });
+            (Some(pending.len() as u64), Some(oldest.unwrap_or(0.0)))
+        };
+        Ok(SearchStatus {
+            backend: status.backend,
+            documents: status.documents,
+            position: status.position,
+            lag_events,
+            lag_seconds,
+            last_reindex: status.last_reindex,
+            reindexing: self.reindexing.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Starts rebuilding the search index from the store (the old index keeps
+    /// answering until the new one is swapped in); `Conflict` while one runs.
+    pub async fn start_reindex(&self) -> Result<(), DomainError> {
+        let catalog = self.catalog().clone();
+        if catalog.search_index().is_none() {
+            return Err(DomainError::conflict(
+                "no_search_index",
+                "this process keeps no search index",
+            ));
+        }
+        if self.reindexing.swap(true, Ordering::SeqCst) {
+            return Err(DomainError::conflict(
+                "reindexing",
+                "a reindex is already running",
+            ));
+        }
+        let position = match self.store.last_event_seq().await {
+            Ok(position) => position,
+            Err(error) => {
+                self.reindexing.store(false, Ordering::SeqCst);
+                return Err(error.into());
+            }
+        };
+        let reindexing = self.reindexing.clone();
+        tokio::spawn(async move {
+            match catalog.reindex(position, Arc::new(|_| {})).await {
+                Ok(count) => tracing::info!(count, "the search index is rebuilt"),
+                Err(error) => tracing::error!(%error, "rebuilding the search index failed"),
+            }
+            reindexing.store(false, Ordering::SeqCst);
+        });
+        Ok(())
     }
 
     /// Entity actors alive in this process (all kinds).

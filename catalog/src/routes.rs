@@ -1,5 +1,6 @@
 //! `/api/v1/products`: the catalog, and stock adjustments by admins.
 
+use crate::search::{Facets, SearchQuery};
 use crate::service::{Catalog, Inventory, NewProduct, ProductPatch, ProductQuery};
 use chrono::{DateTime, Duration, Utc};
 use pazar_actors::{DomainError, OrderId, ProductId, ProductView, StockLevels};
@@ -117,10 +118,76 @@ pub enum Reserved {
 /// A page of products.
 #[derive(Object)]
 pub struct ProductPageDto {
-    /// The products on this page.
-    pub items: Vec<ProductDto>,
+    /// The products on this page, each with its current stock.
+    pub items: Vec<SearchItemDto>,
     /// How many products match in all.
     pub total: i64,
+    /// Counts over every match: price bands, in stock, sold out.
+    #[oai(skip_serializing_if_is_none)]
+    pub facets: Option<FacetsDto>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A product in a list, with the text it matched.
+#[derive(Object)]
+pub struct SearchItemDto {
+    /// The product.
+    #[oai(flatten)]
+    pub product: ProductDto,
+    /// The matched name or description, matching words in `<b>…</b>` (the rest
+    /// HTML-escaped); only when searched with `q`.
+    #[oai(skip_serializing_if_is_none)]
+    pub highlight: Option<String>,
+}
+
+/// Counts over every match of a search.
+#[derive(Object)]
+pub struct FacetsDto {
+    /// Per price band (minor units), how many match with the other filters.
+    pub price_bands: Vec<PriceBandDto>,
+    /// How many match with units available (the other filters applied).
+    pub in_stock: u64,
+    /// How many match with none.
+    pub sold_out: u64,
+}
+
+/// A price band.
+#[derive(Object)]
+pub struct PriceBandDto {
+    /// Lowest price, minor units, inclusive.
+    pub from: i64,
+    /// Highest price, exclusive; absent for the last band.
+    #[oai(skip_serializing_if_is_none)]
+    pub to: Option<i64>,
+    /// Products in it.
+    pub count: u64,
+}
+
+impl From<Facets> for FacetsDto {
+    fn from(facets: Facets) -> Self {
+        Self {
+            price_bands: facets
+                .price_bands
+                .into_iter()
+                .map(|band| PriceBandDto {
+                    from: band.from,
+                    to: band.to,
+                    count: band.count,
+                })
+                .collect(),
+            in_stock: facets.in_stock,
+            sold_out: facets.sold_out,
+        }
+    }
+}
+
+/// Completions for a search box.
+#[derive(Object)]
+pub struct SuggestionsDto {
+    /// Up to 8 product names, best first.
+    pub suggestions: Vec<String>,
 }
 
 /// A new product.
@@ -252,22 +319,89 @@ pub enum ProductDeleted {
 
 #[OpenApi(tag = "Tag::Catalog")]
 impl ProductApi {
-    /// List products, optionally filtered by text in name, description or SKU.
+    /// Search and list products. With `q`, the best matches first: every
+    /// word must match the name (boosted) or description, typos tolerated (one
+    /// edit from 4 letters, two from 8), the last word also as a prefix; or `q`
+    /// is a SKU, exactly or its start. Without `q`, newest first. Filters:
+    /// price range (minor units), currency, `in_stock`; `sort`: relevance,
+    /// price_asc, price_desc, newest, availability. Page with `cursor` (from
+    /// the previous page's `next_cursor`: stable while products are added) or
+    /// `offset`. Every item carries its current stock.
     #[oai(path = "/api/v1/products", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))] q: Query<
             Option<String>,
         >,
+        #[oai(validator(minimum(value = "0")))] min_price: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] max_price: Query<Option<i64>>,
+        #[oai(validator(max_length = 3))] currency: Query<Option<String>>,
+        in_stock: Query<Option<bool>>,
+        #[oai(validator(max_length = 20))] sort: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
-        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "10000")))] offset: Query<
+            Option<i64>,
+        >,
+        #[oai(validator(max_length = 100))] cursor: Query<Option<String>>,
     ) -> poem::Result<Json<ProductPageDto>> {
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;
-        let page = self.catalog.list(&query).await.map_err(problem)?;
+        if self.catalog.search_index().is_none() {
+            // No index in this process: the store's plain listing.
+            let page = self.catalog.list(&query).await.map_err(problem)?;
+            return Ok(Json(ProductPageDto {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|view| SearchItemDto {
+                        product: view.into(),
+                        highlight: None,
+                    })
+                    .collect(),
+                total: page.total,
+                facets: None,
+                next_cursor: None,
+            }));
+        }
+        let search = SearchQuery::parse(
+            query,
+            min_price.0,
+            max_price.0,
+            currency.0,
+            in_stock.0,
+            sort.0.as_deref(),
+            cursor.0,
+        )
+        .map_err(problem)?;
+        let page = self.catalog.search(&search).await.map_err(problem)?;
         Ok(Json(ProductPageDto {
-            items: page.items.into_iter().map(ProductDto::from).collect(),
-            total: page.total,
+            items: page
+                .items
+                .into_iter()
+                .map(|(view, highlight)| SearchItemDto {
+                    product: view.into(),
+                    highlight,
+                })
+                .collect(),
+            total: page.total as i64,
+            facets: Some(page.facets.into()),
+            next_cursor: page.next_cursor,
         }))
+    }
+
+    /// Up to 8 product names completing `q`, for a search box.
+    #[oai(path = "/api/v1/products/suggest", method = "get")]
+    async fn suggest(
+        &self,
+        #[oai(validator(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+        ))]
+        q: Query<String>,
+    ) -> poem::Result<Json<SuggestionsDto>> {
+        let suggestions = self.catalog.suggest(&q.0, 8).await.map_err(problem)?;
+        Ok(Json(SuggestionsDto { suggestions }))
     }
 
     /// One product with its stock.

@@ -117,8 +117,57 @@ pub struct SearchQuery {
     pub sort: SearchSort,
     /// Page size.
     pub limit: usize,
+    /// Results to skip when there is no cursor (a cursor stays stable while
+    /// products are added; an offset does not).
+    pub offset: usize,
     /// Where the previous page ended (opaque to clients).
     pub cursor: Option<String>,
+}
+
+impl SearchQuery {
+    /// A search from a listing's parameters: `listing` (text and page, checked
+    /// already), a price range, a currency, stock, an order and a cursor; a
+    /// bad one is refused naming it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        listing: crate::ProductQuery,
+        min_price: Option<i64>,
+        max_price: Option<i64>,
+        currency: Option<String>,
+        in_stock: Option<bool>,
+        sort: Option<&str>,
+        cursor: Option<String>,
+    ) -> Result<Self, DomainError> {
+        if min_price.is_some_and(|price| price < 0) {
+            return Err(DomainError::invalid("min_price", "must be zero or more"));
+        }
+        if let (Some(min), Some(max)) = (min_price, max_price) {
+            if max < min {
+                return Err(DomainError::invalid(
+                    "max_price",
+                    "must not be below min_price",
+                ));
+            }
+        }
+        let currency = currency
+            .map(|code| {
+                pazar_actors::Currency::parse(&code)
+                    .map(|currency| currency.as_str().to_owned())
+                    .map_err(|_| DomainError::invalid("currency", "must be an ISO 4217 code"))
+            })
+            .transpose()?;
+        Ok(Self {
+            text: listing.text,
+            min_price,
+            max_price,
+            currency,
+            in_stock,
+            sort: sort.map(SearchSort::parse).transpose()?.unwrap_or_default(),
+            limit: listing.limit as usize,
+            offset: listing.offset as usize,
+            cursor: cursor.filter(|cursor| !cursor.is_empty()),
+        })
+    }
 }
 
 /// Counts over everything a search matched (not only its page).
@@ -185,6 +234,10 @@ pub struct IndexStatus {
     pub documents: u64,
     /// The position (outbox `seq`) of the last event it applied, as it stored it.
     pub position: i64,
+    /// Whether the last process to use it died with changes it had accepted
+    /// but not committed ([`SearchIndex::unsettled`] without the settling
+    /// [`SearchIndex::apply`]): then it must be rebuilt.
+    pub interrupted: bool,
     /// When its last full rebuild finished, if any.
     pub last_reindex: Option<DateTime<Utc>>,
 }
@@ -194,9 +247,21 @@ pub struct IndexStatus {
 /// `cursor` (one it did not give).
 #[async_trait]
 pub trait SearchIndex: Send + Sync + 'static {
+    /// Records, durably, that changes were accepted and are not committed yet
+    /// (before their events are acknowledged): if the process dies before a
+    /// settling [`apply`](Self::apply), the next start finds the index
+    /// `interrupted`.
+    fn unsettled(&self) -> Result<(), DomainError>;
+
     /// Applies `changes` in order and stores `position` with them (one commit):
-    /// once this returns they are searchable.
-    async fn apply(&self, changes: &[SearchChange], position: i64) -> Result<(), DomainError>;
+    /// once this returns they are searchable. `settled`: no accepted change is
+    /// left uncommitted (clears what [`unsettled`](Self::unsettled) recorded).
+    async fn apply(
+        &self,
+        changes: &[SearchChange],
+        position: i64,
+        settled: bool,
+    ) -> Result<(), DomainError>;
 
     /// One page of results.
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, DomainError>;
@@ -216,4 +281,10 @@ pub trait SearchIndex: Send + Sync + 'static {
         position: i64,
         progress: std::sync::Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<(), DomainError>;
+}
+
+impl std::fmt::Debug for dyn SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchIndex")
+    }
 }

@@ -2,6 +2,7 @@
 //! commands on stock, which go to each product's ProductStock actor.
 
 use crate::kind::ProductStockKind;
+use crate::search::{Facets, SearchDoc, SearchIndex, SearchQuery};
 use crate::stock::ProductStockMessage;
 use crate::store::ProductStore;
 use crate::views::ProductViews;
@@ -147,6 +148,22 @@ pub struct Catalog {
     views: Arc<ProductViews>,
     /// Raised after a commit that wrote events.
     signal: EventSignal,
+    /// The search index, when this process has one (else lists read the store).
+    search: Option<Arc<dyn SearchIndex>>,
+}
+
+/// A page of search results, each product with its current stock.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// The products, best first, each with the matched text highlighted (when
+    /// the search had text).
+    pub items: Vec<(ProductView, Option<String>)>,
+    /// How many matched in all.
+    pub total: u64,
+    /// Counts over all matches.
+    pub facets: Facets,
+    /// Where the next page starts.
+    pub next_cursor: Option<String>,
 }
 
 impl Catalog {
@@ -161,7 +178,100 @@ impl Catalog {
             store,
             views,
             signal,
+            search: None,
         }
+    }
+
+    /// The same catalog, listing and searching through `index`.
+    pub fn with_search(mut self, index: Arc<dyn SearchIndex>) -> Self {
+        self.search = Some(index);
+        self
+    }
+
+    /// The search index, if this catalog has one.
+    pub fn search_index(&self) -> Option<&Arc<dyn SearchIndex>> {
+        self.search.as_ref()
+    }
+
+    /// A page of search results: ids from the index, each product read with
+    /// its current stock (so a product that sold out since it was indexed never
+    /// shows as in stock: asked for `in_stock`, it is left out).
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, DomainError> {
+        let index = self
+            .search
+            .as_ref()
+            .ok_or_else(|| DomainError::Unavailable("this process has no search index".into()))?;
+        let results = index.search(query).await?;
+        let mut items = Vec::with_capacity(results.hits.len());
+        for hit in results.hits {
+            let view = match self.get(hit.product_id).await {
+                Ok(view) => view,
+                // Deleted since it was indexed: its deletion is on its way.
+                Err(DomainError::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            if query
+                .in_stock
+                .is_some_and(|wanted| wanted != (view.stock.available > 0))
+            {
+                continue;
+            }
+            items.push((view, hit.highlight));
+        }
+        Ok(SearchPage {
+            items,
+            total: results.total,
+            facets: results.facets,
+            next_cursor: results.next_cursor,
+        })
+    }
+
+    /// Completions for a search box.
+    pub async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<String>, DomainError> {
+        match &self.search {
+            Some(index) => index.suggest(prefix, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Rebuilds the search index from the store (all products with their
+    /// stock), at `position` (the outbox position read before the products:
+    /// events after it are applied again by the indexer, which is harmless).
+    /// `progress` hears how many products are in so far.
+    pub async fn reindex(
+        &self,
+        position: i64,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<u64, DomainError> {
+        let index = self
+            .search
+            .as_ref()
+            .ok_or_else(|| DomainError::Unavailable("this process has no search index".into()))?;
+        let mut docs = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .store
+                .list_products(&ProductQuery {
+                    text: None,
+                    limit: 1_000,
+                    offset,
+                })
+                .await?;
+            let count = page.items.len();
+            docs.extend(
+                page.items
+                    .iter()
+                    .map(|view| SearchDoc::of(&view.product, view.stock)),
+            );
+            offset += count as i64;
+            if count < 1_000 {
+                break;
+            }
+        }
+        let indexed = docs.len() as u64;
+        index.rebuild(docs, position, progress).await?;
+        Ok(indexed)
     }
 
     /// Validates and stores a new product with its initial stock.
@@ -261,7 +371,20 @@ impl Catalog {
         Ok(view)
     }
 
-    /// A page of products.
+    /// Whether the catalog has any product.
+    pub async fn has_products(&self) -> Result<bool, DomainError> {
+        let page = self
+            .store
+            .list_products(&ProductQuery {
+                text: None,
+                limit: 1,
+                offset: 0,
+            })
+            .await?;
+        Ok(page.total > 0)
+    }
+
+    /// A page of products, from the store (no index needed).
     pub async fn list(&self, query: &ProductQuery) -> Result<ProductPage, DomainError> {
         Ok(self.store.list_products(query).await?)
     }

@@ -49,6 +49,13 @@ pub const ROUTES: &[Route] = &[
                  (no write)",
     },
     Route {
+        subscriber: "search-indexer",
+        role: "catalog",
+        events: &[ProductUpserted, ProductDeleted, StockChanged],
+        effect: "the search index: a product's document, its availability alone, or its removal \
+                 (idempotent: each change sets the document as the event says)",
+    },
+    Route {
         subscriber: "payments",
         role: "payments",
         events: &[OrderCreated, OrderCancelled, OrderExpired, PaymentSucceeded],

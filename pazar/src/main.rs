@@ -538,6 +538,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 kafka.fetch_wait = args.kafka_fetch_wait.max(Duration::from_millis(1));
                 kafka
             }),
+            search_dir: Some(data_dir.join("search")),
             ..ShopConfig::default()
         },
     );

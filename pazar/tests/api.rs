@@ -362,16 +362,25 @@ async fn product_listing_filters_and_pages(backend: Backend) {
         .await
         .ok(201);
 
-    let all = server.get("/api/v1/products", None).await;
-    assert_eq!(all.ok(200)["total"], 8);
+    // The search index has them within a second (it commits every 100 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let all = loop {
+        let all = server.get("/api/v1/products", None).await;
+        if all.ok(200)["total"] == 8 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(all.body["total"], 8);
     assert_eq!(all.body["items"].as_array().unwrap().len(), 8);
 
+    // Without `q`, newest first.
     let page = server.get("/api/v1/products?limit=3&offset=3", None).await;
     let items = page.ok(200)["items"].as_array().unwrap().clone();
     assert_eq!(page.body["total"], 8);
     assert_eq!(items.len(), 3);
-    assert_eq!(items[0]["sku"], "LIST-3");
-    assert_eq!(items[2]["stock"]["on_hand"], 5);
+    assert_eq!(items[0]["sku"], "LIST-4");
+    assert_eq!(items[2]["stock"]["on_hand"], 2);
 
     // Case-insensitive text search over name, description and SKU.
     let teapot = server.get("/api/v1/products?q=TEAPOT", None).await;
@@ -620,10 +629,12 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         [
             "store_writer",
             "hold_sweeper",
+            "search-indexer",
             "payment_reconciler",
             "mailroom",
             "sweeper",
             // The subscribers, fed from the outbox (no KAFKA_BROKERS).
+            "delivery:search-indexer",
             "delivery:live-carts",
             "delivery:orders",
             "delivery:payments",

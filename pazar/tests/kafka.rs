@@ -229,14 +229,15 @@ async fn subscribers_are_fed_from_kafka_and_a_repeated_message_changes_nothing()
         group(&consumers, "pazar.notifications")["subscribers"],
         json!(["notifier"])
     );
-    // The catalog role reads what outside systems send.
+    // The catalog role keeps its search index from the catalog's events and
+    // reads what outside systems send.
     assert_eq!(
         group(&consumers, "pazar.catalog")["subscribers"],
-        json!(["inbound-stock"])
+        json!(["search-indexer", "inbound-stock"])
     );
     assert_eq!(
         group(&consumers, "pazar.catalog")["topics"],
-        json!(["pazar.inbound.stock"])
+        json!(["pazar.catalog", "pazar.inbound.stock"])
     );
 
     // The payment's event is delivered again (a relay retry, a rebalance): the

@@ -4,6 +4,10 @@
 //!   names the one in use. A rebuild fills `index-<n+1>` while searches keep
 //!   reading `index-<n>`, then swaps `CURRENT` (a rename: atomic) and the
 //!   in-memory handle, and deletes the old folder.
+//! - **Unsettled changes.** The indexer acknowledges an event once it has
+//!   accepted its change, before the commit; the file `search/UNSETTLED` says
+//!   accepted changes await a commit. Found at start (the process died), the
+//!   index reports itself `interrupted` and is rebuilt from the store.
 //! - **Position.** Every commit stores the outbox position of the last event it
 //!   applied (and the time of the last rebuild) as tantivy's commit payload, so
 //!   the index knows how far it is without another file.
@@ -47,6 +51,8 @@ use tantivy::{
     Term,
 };
 
+/// The marker file of accepted changes not committed yet.
+const UNSETTLED: &str = "UNSETTLED";
 /// The writer's memory budget (one thread).
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Searcher generations kept for cursors, and for how long.
@@ -203,11 +209,17 @@ pub struct TantivyIndex(Arc<Inner>);
 
 struct Inner {
     root: PathBuf,
+    /// The marker of accepted changes not committed yet was there at open.
+    interrupted: bool,
     fields: Fields,
     current: RwLock<Arc<Generation>>,
     views: Views,
     /// One rebuild at a time.
     rebuilding: tokio::sync::Mutex<()>,
+    /// Taken by each apply and by a rebuild's swap; while a rebuild runs, the
+    /// changes applied to the old index are kept here and applied to the new
+    /// one before it is swapped in, so none is lost.
+    applying: Mutex<Option<(Vec<SearchChange>, i64)>>,
 }
 
 impl TantivyIndex {
@@ -233,10 +245,12 @@ impl TantivyIndex {
         let (_, fields) = Fields::schema();
         Ok(Self(Arc::new(Inner {
             root: root.to_owned(),
+            interrupted: root.join(UNSETTLED).exists(),
             fields,
             current: RwLock::new(Arc::new(generation)),
             views: Views::default(),
             rebuilding: tokio::sync::Mutex::new(()),
+            applying: Mutex::new(None),
         })))
     }
 }
@@ -319,10 +333,10 @@ impl Inner {
         }
         clauses.append(&mut filters);
         let all = whole(clauses);
-        let offset = cursor.as_ref().map_or(0, |cursor| cursor.offset);
+        let offset = cursor.as_ref().map_or(query.offset, |cursor| cursor.offset);
         let limit = query.limit.max(1);
         let top = TopDocs::with_limit(limit).and_offset(offset);
-        let sort = match (query.sort, text.is_empty()) {
+        let sort = match (query.sort, matching.is_none()) {
             (SearchSort::Relevance, true) => SearchSort::Newest,
             (sort, _) => sort,
         };
@@ -454,6 +468,38 @@ impl Inner {
         let folder = self.root.join(format!("index-{number}"));
         let _ = std::fs::remove_dir_all(&folder);
         let fresh = Generation::open(&folder, number).map_err(engine)?;
+        // From now on, changes applied to the old index are logged.
+        *self.applying.lock().unwrap_or_else(|e| e.into_inner()) = Some((Vec::new(), position));
+        let built = self.build(&fresh, &docs, position, progress);
+        let mut during_rebuild = self.applying.lock().unwrap_or_else(|e| e.into_inner());
+        let (log, logged_position) = during_rebuild.take().unwrap_or_default();
+        built?;
+        // The changes applied while it was built, then the swap, with applies
+        // held off: none lands in the old index after its log is read.
+        self.apply_to(&fresh, &log, logged_position)
+            .map_err(engine)?;
+        write_current(&self.root, number).map_err(engine)?;
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(fresh),
+        );
+        drop(during_rebuild);
+        let old_folder = self.root.join(format!("index-{}", old.number));
+        drop(old);
+        // Searchers still reading it keep its files open (mmap); on Linux
+        // removing the folder under them is harmless.
+        let _ = std::fs::remove_dir_all(old_folder);
+        Ok(())
+    }
+
+    /// Fills a new index with `docs`, committed at `position`.
+    fn build(
+        &self,
+        fresh: &Generation,
+        docs: &[SearchDoc],
+        position: i64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), DomainError> {
         {
             let mut writer = fresh.writer.lock().unwrap_or_else(|e| e.into_inner());
             for (done, doc) in docs.iter().enumerate() {
@@ -471,29 +517,42 @@ impl Inner {
             };
             fresh.commit(&mut writer, payload).map_err(engine)?;
         }
-        write_current(&self.root, number).map_err(engine)?;
-        let old = std::mem::replace(
-            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
-            Arc::new(fresh),
-        );
-        let old_folder = self.root.join(format!("index-{}", old.number));
-        drop(old);
-        // Searchers still reading it keep its files open (mmap); on Linux
-        // removing the folder under them is harmless.
-        let _ = std::fs::remove_dir_all(old_folder);
         Ok(())
     }
 }
 
 #[async_trait]
 impl SearchIndex for TantivyIndex {
-    async fn apply(&self, changes: &[SearchChange], position: i64) -> Result<(), DomainError> {
+    fn unsettled(&self) -> Result<(), DomainError> {
+        std::fs::write(self.0.root.join(UNSETTLED), b"").map_err(engine)
+    }
+
+    async fn apply(
+        &self,
+        changes: &[SearchChange],
+        position: i64,
+        settled: bool,
+    ) -> Result<(), DomainError> {
         let this = self.0.clone();
         let changes = changes.to_vec();
         blocking(move || {
+            let mut during_rebuild = this.applying.lock().unwrap_or_else(|e| e.into_inner());
             let generation = this.current();
             this.apply_to(&generation, &changes, position)
-                .map_err(engine)
+                .map_err(engine)?;
+            if let Some((log, logged_position)) = during_rebuild.as_mut() {
+                log.extend(changes.iter().cloned());
+                *logged_position = (*logged_position).max(position);
+            }
+            if settled {
+                match std::fs::remove_file(this.root.join(UNSETTLED)) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(engine(error))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
         })
         .await
     }
@@ -517,6 +576,7 @@ impl SearchIndex for TantivyIndex {
             backend: "tantivy",
             documents: generation.reader.searcher().num_docs(),
             position: payload.position,
+            interrupted: self.0.interrupted,
             last_reindex: payload.last_reindex,
         })
     }
@@ -589,10 +649,11 @@ fn distance(word: &str) -> u8 {
 /// description (exactly, which scores; or within its edit distance; the last
 /// word also as a prefix) — or the whole text is a SKU, exactly or a prefix.
 fn text_query(fields: Fields, words: &[String], raw: Option<&str>) -> Option<Box<dyn Query>> {
-    if words.is_empty() {
+    let raw = raw.map(str::trim).filter(|raw| !raw.is_empty());
+    if words.is_empty() && raw.is_none() {
         return None;
     }
-    let last = words.len() - 1;
+    let last = words.len().saturating_sub(1);
     let per_word: Vec<(Occur, Box<dyn Query>)> = words
         .iter()
         .enumerate()
@@ -633,11 +694,13 @@ fn text_query(fields: Fields, words: &[String], raw: Option<&str>) -> Option<Box
             )
         })
         .collect();
-    let mut alternatives: Vec<(Occur, Box<dyn Query>)> =
-        vec![(Occur::Should, Box::new(BooleanQuery::new(per_word)))];
+    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if !per_word.is_empty() {
+        alternatives.push((Occur::Should, Box::new(BooleanQuery::new(per_word))));
+    }
     if let Some(raw) = raw {
-        let sku = raw.trim().to_lowercase();
-        if !sku.is_empty() {
+        let sku = raw.to_lowercase();
+        {
             let term = Term::from_field_text(fields.sku, &sku);
             alternatives.push((
                 Occur::Should,

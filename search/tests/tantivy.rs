@@ -81,7 +81,7 @@ async fn index_of(docs: &[SearchDoc]) -> (tempfile::TempDir, TantivyIndex) {
     let dir = tempfile::tempdir().unwrap();
     let index = TantivyIndex::open(&dir.path().join("search")).unwrap();
     let changes: Vec<SearchChange> = docs.iter().cloned().map(SearchChange::Upsert).collect();
-    index.apply(&changes, 7).await.unwrap();
+    index.apply(&changes, 7, true).await.unwrap();
     (dir, index)
 }
 
@@ -240,6 +240,7 @@ async fn stock_changes_and_deletions_show_at_once() {
                 available: 0,
             }],
             8,
+            true,
         )
         .await
         .unwrap();
@@ -254,7 +255,7 @@ async fn stock_changes_and_deletions_show_at_once() {
     // The text is still found after a stock-only change.
     assert_eq!(index.search(&query("scale")).await.unwrap().total, 1);
     index
-        .apply(&[SearchChange::Delete(scale.product_id)], 9)
+        .apply(&[SearchChange::Delete(scale.product_id)], 9, true)
         .await
         .unwrap();
     assert_eq!(index.search(&query("scale")).await.unwrap().total, 0);
@@ -268,6 +269,7 @@ async fn stock_changes_and_deletions_show_at_once() {
                 available: 3,
             }],
             10,
+            true,
         )
         .await
         .unwrap();
@@ -330,7 +332,7 @@ async fn paging_by_cursor_over_1000_products_has_no_duplicates_or_gaps_while_pro
                 5,
             );
             index
-                .apply(&[SearchChange::Upsert(added)], 0)
+                .apply(&[SearchChange::Upsert(added)], 0, true)
                 .await
                 .unwrap();
             pages += 1;

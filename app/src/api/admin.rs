@@ -15,6 +15,34 @@ use poem_openapi::{Object, OpenApi};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// The product search index.
+#[derive(Object)]
+pub struct SearchStatusDto {
+    /// `tantivy` (embedded) or `elasticsearch`.
+    pub backend: String,
+    /// Products in the index.
+    pub documents: u64,
+    /// The outbox position of the last event it applied.
+    pub last_applied_position: i64,
+    /// Catalog events not yet applied (null over Kafka: see the catalog
+    /// group's lag in the supervisor inspection).
+    pub lag_events: Option<u64>,
+    /// How long the oldest of them has waited, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// When the last full rebuild finished.
+    pub last_reindex: Option<DateTime<Utc>>,
+    /// Whether a rebuild is running.
+    pub reindexing: bool,
+}
+
+/// Answer of a reindex request.
+#[derive(poem_openapi::ApiResponse)]
+pub enum ReindexStarted {
+    /// The rebuild runs in the background.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 /// A message a Kafka consumer group could not deliver.
 #[derive(Object)]
 pub struct DeadLetterDto {
@@ -182,5 +210,33 @@ impl AdminApi {
             .await
             .map_err(problem)?;
         Ok(Json(letter.into()))
+    }
+
+    /// The product search index: backend, documents, the last event it
+    /// applied, how far behind it is, the last reindex (409 in a process
+    /// without the catalog's index).
+    #[oai(path = "/api/v1/admin/search", method = "get")]
+    async fn search_status(&self, auth: BearerAuth) -> poem::Result<Json<SearchStatusDto>> {
+        auth.0.require_admin()?;
+        let status = self.state.shop.search_status().await.map_err(problem)?;
+        Ok(Json(SearchStatusDto {
+            backend: status.backend.to_owned(),
+            documents: status.documents,
+            last_applied_position: status.position,
+            lag_events: status.lag_events,
+            lag_seconds: status.lag_seconds,
+            last_reindex: status.last_reindex,
+            reindexing: status.reindexing,
+        }))
+    }
+
+    /// Rebuilds the search index from the store in the background (searches
+    /// keep being answered by the old index until the new one is swapped in):
+    /// 202 when started, 409 while one runs.
+    #[oai(path = "/api/v1/admin/search/reindex", method = "post")]
+    async fn reindex(&self, auth: BearerAuth) -> poem::Result<ReindexStarted> {
+        auth.0.require_admin()?;
+        self.state.shop.start_reindex().await.map_err(problem)?;
+        Ok(ReindexStarted::Accepted)
     }
 }

@@ -336,14 +336,17 @@ impl ProductApi {
         >,
         #[oai(validator(minimum(value = "0")))] min_price: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] max_price: Query<Option<i64>>,
-        #[oai(validator(max_length = 3))] currency: Query<Option<String>>,
+        #[oai(validator(pattern = r"^[A-Z]{3}$"))] currency: Query<Option<String>>,
         in_stock: Query<Option<bool>>,
-        #[oai(validator(max_length = 20))] sort: Query<Option<String>>,
+        #[oai(validator(pattern = r"^(relevance|price_asc|price_desc|newest|availability)$"))]
+        sort: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0"), maximum(value = "10000")))] offset: Query<
             Option<i64>,
         >,
-        #[oai(validator(max_length = 100))] cursor: Query<Option<String>>,
+        #[oai(validator(pattern = r"^t1\.[0-9]{1,18}\.[0-9]{1,6}\.-?[0-9]{1,18}$"))] cursor: Query<
+            Option<String>,
+        >,
     ) -> poem::Result<Json<ProductPageDto>> {
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;
         if self.catalog.search_index().is_none() {

@@ -105,7 +105,7 @@ impl SearchSort {
 pub struct SearchQuery {
     /// Words to look for (typos tolerated, the last word as a prefix); none lists.
     pub text: Option<String>,
-    /// Lowest price, minor units, inclusive.
+    /// Lowest price, minor units, inclusive (above `max_price`: nothing matches).
     pub min_price: Option<i64>,
     /// Highest price, minor units, inclusive.
     pub max_price: Option<i64>,
@@ -141,14 +141,8 @@ impl SearchQuery {
         if min_price.is_some_and(|price| price < 0) {
             return Err(DomainError::invalid("min_price", "must be zero or more"));
         }
-        if let (Some(min), Some(max)) = (min_price, max_price) {
-            if max < min {
-                return Err(DomainError::invalid(
-                    "max_price",
-                    "must not be below min_price",
-                ));
-            }
-        }
+        // A range whose max is below its min matches nothing (it is not an
+        // error: each bound alone is valid, as the schema says).
         let currency = currency
             .map(|code| {
                 pazar_actors::Currency::parse(&code)

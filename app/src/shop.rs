@@ -523,10 +523,13 @@ impl Shop {
     /// The search index's state: its backend, documents, the last event it
     /// applied and how far behind the catalog's events it is.
     pub async fn search_status(&self) -> Result<SearchStatus, DomainError> {
-        let catalog = self.catalog();
-        let index = catalog.search_index().ok_or_else(|| {
-            DomainError::conflict("no_search_index", "this process keeps no search index")
-        })?;
+        let index = self
+            .catalog
+            .as_ref()
+            .and_then(|started| started.catalog.search_index())
+            .ok_or_else(|| {
+                DomainError::conflict("no_search_index", "this process keeps no search index")
+            })?;
         let status = index.status().await?;
         // Over the outbox, the catalog events after the index's position (the
         // first 1,000 looked at); over Kafka the catalog group's lag says it.
@@ -562,13 +565,15 @@ impl Shop {
     /// Starts rebuilding the search index from the store (the old index keeps
     /// answering until the new one is swapped in); `Conflict` while one runs.
     pub async fn start_reindex(&self) -> Result<(), DomainError> {
-        let catalog = self.catalog().clone();
-        if catalog.search_index().is_none() {
-            return Err(DomainError::conflict(
-                "no_search_index",
-                "this process keeps no search index",
-            ));
-        }
+        let catalog = match &self.catalog {
+            Some(started) if started.catalog.search_index().is_some() => started.catalog.clone(),
+            _ => {
+                return Err(DomainError::conflict(
+                    "no_search_index",
+                    "this process keeps no search index",
+                ))
+            }
+        };
         if self.reindexing.swap(true, Ordering::SeqCst) {
             return Err(DomainError::conflict(
                 "reindexing",

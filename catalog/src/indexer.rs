@@ -12,8 +12,9 @@
 //!
 //! Accepting before committing is made safe by the index's `unsettled` marker:
 //! written (durably) before the first change of a round is acknowledged,
-//! cleared by the commit of the round (nothing is accepted while it runs). A process that dies in
-//! between leaves it, and the next start rebuilds the index from the store.
+//! cleared by the commit of the round (nothing is accepted while it runs). A
+//! process that dies in between leaves it, and the next start rebuilds the
+//! index from the store.
 
 use crate::search::{SearchChange, SearchDoc, SearchIndex};
 use crate::service::Inventory;
@@ -94,6 +95,7 @@ impl SearchIndexer {
             IndexerLoop { index, pending },
         )
     }
+
     async fn change_of(&self, payload: &DomainEvent) -> Result<Option<SearchChange>, DomainError> {
         Ok(Some(match payload {
             DomainEvent::ProductUpserted(upserted) => {

@@ -122,6 +122,24 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs `ask(0)`, `ask(1)`, … `ask(n - 1)` one after another: their latencies,
+/// and how many found something.
+async fn timed<F, Fut>(n: usize, mut ask: F) -> (Measurement, usize)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut latencies = Vec::with_capacity(n);
+    let mut found = 0;
+    let start = Instant::now();
+    for i in 0..n {
+        let asked = Instant::now();
+        found += usize::from(ask(i).await);
+        latencies.push(asked.elapsed());
+    }
+    (Measurement::new(latencies, start.elapsed()), found)
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -177,49 +195,37 @@ async fn main() {
         dir_size(&search_dir) as f64 / 1024.0 / 1024.0
     );
 
-    // Warm both sides once.
+    // Warm the index's caches (the store's are warm from the reindex's reads).
     for i in 0..50 {
         let _ = catalog.search(&query(i)).await.unwrap();
     }
-    let mut latencies = Vec::with_capacity(args.queries);
-    let mut found = 0;
-    let start = Instant::now();
-    for i in 0..args.queries {
-        let asked = Instant::now();
-        let page = catalog.search(&query(i)).await.unwrap();
-        latencies.push(asked.elapsed());
-        found += usize::from(page.total > 0);
-    }
-    let searched = Measurement::new(latencies, start.elapsed());
+    let (searched, found) = timed(args.queries, |i| {
+        let catalog = catalog.clone();
+        async move { catalog.search(&query(i)).await.unwrap().total > 0 }
+    })
+    .await;
     println!(
         "pazar search (tantivy)     {}  ({found}/{} found something)",
         searched.summary(),
         args.queries
     );
-
-    let mut latencies = Vec::with_capacity(args.queries);
-    let start = Instant::now();
-    for i in 0..args.queries {
-        let words = query(i).text.unwrap_or_default();
-        let asked = Instant::now();
-        let suggestions = catalog.suggest(&words, 8).await.unwrap();
-        latencies.push(asked.elapsed());
-        std::hint::black_box(suggestions);
-    }
-    let suggested = Measurement::new(latencies, start.elapsed());
+    let (suggested, _) = timed(args.queries, |i| {
+        let catalog = catalog.clone();
+        async move {
+            let words = query(i).text.unwrap_or_default();
+            !catalog.suggest(&words, 8).await.unwrap().is_empty()
+        }
+    })
+    .await;
     println!("pazar suggest (tantivy)    {}", suggested.summary());
-
-    let mut latencies = Vec::with_capacity(args.queries);
-    let mut found = 0;
-    let start = Instant::now();
-    for i in 0..args.queries {
-        let listing = ProductQuery::parse(query(i).text, Some(20), Some(0)).unwrap();
-        let asked = Instant::now();
-        let page = catalog.list(&listing).await.unwrap();
-        latencies.push(asked.elapsed());
-        found += usize::from(page.total > 0);
-    }
-    let ilike = Measurement::new(latencies, start.elapsed());
+    let (ilike, found) = timed(args.queries, |i| {
+        let catalog = catalog.clone();
+        async move {
+            let listing = ProductQuery::parse(query(i).text, Some(20), Some(0)).unwrap();
+            catalog.list(&listing).await.unwrap().total > 0
+        }
+    })
+    .await;
     println!(
         "PostgreSQL ILIKE '%…%'     {}  ({found}/{} found something)",
         ilike.summary(),

@@ -266,9 +266,16 @@ pub trait SearchIndex: Send + Sync + 'static {
     /// Documents, stored position, last rebuild.
     async fn status(&self) -> Result<IndexStatus, DomainError>;
 
+    /// Starts keeping the changes applied from now on, for a
+    /// [`rebuild`](Self::rebuild) whose documents are read after this call:
+    /// they are applied again to the new index before it is swapped in, so a
+    /// change that lands between the read and the swap is not lost.
+    fn begin_rebuild(&self);
+
     /// Replaces the whole index with `docs` (built aside, then swapped in while
     /// searches keep being answered from the old one), at `position`;
-    /// `progress` is told how many documents are in so far.
+    /// `progress` is told how many documents are in so far. Read `docs` after
+    /// [`begin_rebuild`](Self::begin_rebuild).
     async fn rebuild(
         &self,
         docs: Vec<SearchDoc>,

@@ -247,6 +247,8 @@ impl Catalog {
             .search
             .as_ref()
             .ok_or_else(|| DomainError::Unavailable("this process has no search index".into()))?;
+        // Changes applied from here on are replayed onto the rebuilt index.
+        index.begin_rebuild();
         let mut docs = Vec::new();
         let mut offset = 0;
         loop {

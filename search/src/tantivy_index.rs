@@ -468,15 +468,15 @@ impl Inner {
         let folder = self.root.join(format!("index-{number}"));
         let _ = std::fs::remove_dir_all(&folder);
         let fresh = Generation::open(&folder, number).map_err(engine)?;
-        // From now on, changes applied to the old index are logged.
-        *self.applying.lock().unwrap_or_else(|e| e.into_inner()) = Some((Vec::new(), position));
+        // Changes applied to the old index are logged (since `begin_rebuild`).
+        self.begin_log();
         let built = self.build(&fresh, &docs, position, progress);
         let mut during_rebuild = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         let (log, logged_position) = during_rebuild.take().unwrap_or_default();
         built?;
         // The changes applied while it was built, then the swap, with applies
         // held off: none lands in the old index after its log is read.
-        self.apply_to(&fresh, &log, logged_position)
+        self.apply_to(&fresh, &log, logged_position.max(position))
             .map_err(engine)?;
         write_current(&self.root, number).map_err(engine)?;
         let old = std::mem::replace(
@@ -490,6 +490,14 @@ impl Inner {
         // removing the folder under them is harmless.
         let _ = std::fs::remove_dir_all(old_folder);
         Ok(())
+    }
+
+    /// Starts logging the changes applied (kept if already started).
+    fn begin_log(&self) {
+        self.applying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default);
     }
 
     /// Fills a new index with `docs`, committed at `position`.
@@ -555,6 +563,10 @@ impl SearchIndex for TantivyIndex {
             Ok(())
         })
         .await
+    }
+
+    fn begin_rebuild(&self) {
+        self.0.begin_log();
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, DomainError> {

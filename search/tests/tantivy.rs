@@ -418,3 +418,45 @@ async fn a_rebuild_swaps_in_a_new_index_while_searches_keep_answering() {
         .count();
     assert_eq!(folders, 1, "the old index folder is removed");
 }
+
+/// A rebuild's documents are read from the store before it runs; changes that
+/// reach the index after that read (a product added, one deleted, one sold
+/// out) are in the rebuilt index too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_after_a_rebuilds_read_are_in_the_rebuilt_index() {
+    let docs: Vec<SearchDoc> = (0..2_000)
+        .map(|i| doc(&format!("Gizmo {i}"), "a gizmo", &format!("Z-{i}"), 100, 1))
+        .collect();
+    let (_dir, index) = index_of(&docs).await;
+    index.begin_rebuild();
+    let snapshot = docs.clone(); // what the store said when the rebuild read it
+    let late = doc("Late Arrival", "came after the read", "LATE-1", 100, 4);
+    index
+        .apply(
+            &[
+                SearchChange::Upsert(late),
+                SearchChange::Delete(docs[0].product_id),
+                SearchChange::Stock {
+                    product_id: docs[1].product_id,
+                    available: 0,
+                },
+            ],
+            50,
+            true,
+        )
+        .await
+        .unwrap();
+    index.rebuild(snapshot, 40, Arc::new(|_| {})).await.unwrap();
+    assert_eq!(index.search(&query("late arrival")).await.unwrap().total, 1);
+    let status = index.status().await.unwrap();
+    assert_eq!((status.documents, status.position), (2_000, 50));
+    let sold_out = index
+        .search(&SearchQuery {
+            in_stock: Some(false),
+            ..query("")
+        })
+        .await
+        .unwrap();
+    let ids: Vec<ProductId> = sold_out.hits.iter().map(|hit| hit.product_id).collect();
+    assert_eq!(ids, [docs[1].product_id]);
+}

@@ -27,7 +27,7 @@ pub mod shop;
 pub use pazar_notifications::MailConfig;
 pub use roles::{Roles, Service};
 pub use server::{app, serve, HttpConfig};
-pub use shop::{Shop, ShopConfig};
+pub use shop::{SearchBackend, Shop, ShopConfig};
 
 use pazar_http::auth::{Authenticator, TokenIssuer};
 use std::sync::Arc;

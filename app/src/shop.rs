@@ -80,10 +80,31 @@ pub struct ShopConfig {
     /// every role's subscribers fed from it by a consumer group per role; `None`
     /// delivers from the shared outbox (the embedded default).
     pub kafka: Option<pazar_kafka_bridge::KafkaSettings>,
-    /// The folder of the product search index, tantivy (`pazar serve`:
-    /// `$PAZAR_DATA_DIR/search`), opened once this process hosts the catalog;
-    /// `None` lists products from the store.
-    pub search_dir: Option<std::path::PathBuf>,
+    /// The product search index, opened once this process hosts the catalog
+    /// (`pazar serve`: tantivy under `$PAZAR_DATA_DIR/search`, or Elasticsearch
+    /// when `ELASTICSEARCH_URL` is set); `None` lists products from the store.
+    pub search: Option<SearchBackend>,
+}
+
+/// Where the product search index is kept.
+#[derive(Clone, Debug)]
+pub enum SearchBackend {
+    /// tantivy, embedded, in this folder.
+    Embedded(std::path::PathBuf),
+    /// An Elasticsearch cluster.
+    Elasticsearch(pazar_search::ElasticSettings),
+}
+
+impl SearchBackend {
+    /// Opens (creates where missing) the index.
+    async fn open(&self) -> Result<Arc<dyn pazar_catalog::search::SearchIndex>, DomainError> {
+        Ok(match self {
+            Self::Embedded(folder) => Arc::new(pazar_search::TantivyIndex::open(folder)?),
+            Self::Elasticsearch(settings) => {
+                Arc::new(pazar_search::ElasticIndex::open(settings.clone()).await?)
+            }
+        })
+    }
 }
 
 impl Default for ShopConfig {
@@ -110,7 +131,7 @@ impl Default for ShopConfig {
             lease_ttl: None,
             otlp: None,
             kafka: None,
-            search_dir: None,
+            search: None,
         }
     }
 }
@@ -192,8 +213,8 @@ pub struct Shop {
     failed: watch::Receiver<Option<String>>,
     tasks: TaskSupervisor,
     started_at: Instant,
-    /// Whether a search reindex is running.
-    reindexing: Arc<AtomicBool>,
+    /// The search reindex started by an admin: running, how far, how it ended.
+    reindex: Arc<Reindex>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -215,6 +236,19 @@ pub struct SearchStatus {
     pub last_reindex: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether a rebuild is running now.
     pub reindexing: bool,
+    /// Of the rebuild running now: products in so far, and in all.
+    pub progress: Option<(u64, u64)>,
+    /// Why the last rebuild an admin started failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// An admin's search reindex.
+#[derive(Default)]
+struct Reindex {
+    running: AtomicBool,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Shop {
@@ -264,9 +298,9 @@ impl Shop {
             Listeners::default(),
         );
         let catalog = if roles.runs(Service::Catalog) {
-            let search = match &config.search_dir {
-                Some(folder) => Some(pazar_catalog::SearchSetup {
-                    index: Arc::new(pazar_search::TantivyIndex::open(folder)?),
+            let search = match &config.search {
+                Some(backend) => Some(pazar_catalog::SearchSetup {
+                    index: backend.open().await?,
                     applied: match config.kafka {
                         Some(_) => 0,
                         None => store.event_cursor(pazar_catalog::indexer::NAME).await?,
@@ -459,7 +493,7 @@ impl Shop {
             root,
             failed,
             started_at: Instant::now(),
-            reindexing: Arc::default(),
+            reindex: Arc::default(),
             stopped,
             notifications,
             tasks,
@@ -558,7 +592,19 @@ impl Shop {
             lag_events,
             lag_seconds,
             last_reindex: status.last_reindex,
-            reindexing: self.reindexing.load(Ordering::Relaxed),
+            reindexing: self.reindex.running.load(Ordering::SeqCst),
+            progress: self.reindex.running.load(Ordering::SeqCst).then(|| {
+                (
+                    self.reindex.done.load(Ordering::Relaxed),
+                    self.reindex.total.load(Ordering::Relaxed),
+                )
+            }),
+            last_error: self
+                .reindex
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         })
     }
 
@@ -574,7 +620,8 @@ impl Shop {
                 ))
             }
         };
-        if self.reindexing.swap(true, Ordering::SeqCst) {
+        let reindex = self.reindex.clone();
+        if reindex.running.swap(true, Ordering::SeqCst) {
             return Err(DomainError::conflict(
                 "reindexing",
                 "a reindex is already running",
@@ -583,17 +630,33 @@ impl Shop {
         let position = match self.store.last_event_seq().await {
             Ok(position) => position,
             Err(error) => {
-                self.reindexing.store(false, Ordering::SeqCst);
+                reindex.running.store(false, Ordering::SeqCst);
                 return Err(error.into());
             }
         };
-        let reindexing = self.reindexing.clone();
+        reindex.done.store(0, Ordering::Relaxed);
+        reindex.total.store(0, Ordering::Relaxed);
+        *reindex.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
         tokio::spawn(async move {
-            match catalog.reindex(position, Arc::new(|_| {})).await {
-                Ok(count) => tracing::info!(count, "the search index is rebuilt"),
-                Err(error) => tracing::error!(%error, "rebuilding the search index failed"),
-            }
-            reindexing.store(false, Ordering::SeqCst);
+            let progress = {
+                let reindex = reindex.clone();
+                Arc::new(move |done, total| {
+                    reindex.done.store(done, Ordering::Relaxed);
+                    reindex.total.store(total, Ordering::Relaxed);
+                })
+            };
+            let outcome = catalog.reindex(position, progress).await;
+            *reindex.last_error.lock().unwrap_or_else(|e| e.into_inner()) = match outcome {
+                Ok(count) => {
+                    tracing::info!(count, "the search index is rebuilt");
+                    None
+                }
+                Err(error) => {
+                    tracing::error!(%error, "rebuilding the search index failed");
+                    Some(error.to_string())
+                }
+            };
+            reindex.running.store(false, Ordering::SeqCst);
         });
         Ok(())
     }

@@ -144,7 +144,7 @@ impl EventSubscriber for SearchIndexer {
         };
         let mut pending = self.pending.lock().await;
         if !pending.marked {
-            self.index.unsettled()?;
+            self.index.unsettled().await?;
             pending.marked = true;
         }
         pending.add(change);

@@ -142,7 +142,7 @@ async fn backfill_if_behind(
     indexer.rebuilding(true).await;
     let (catalog, head, indexer) = (catalog.clone(), setup.head, indexer.clone());
     tokio::spawn(async move {
-        match catalog.reindex(head, Arc::new(|_| {})).await {
+        match catalog.reindex(head, Arc::new(|_, _| {})).await {
             Ok(count) => {
                 tracing::info!(count, "the search index is rebuilt");
                 indexer.rebuilding(false).await;

@@ -196,12 +196,21 @@ pub const PRICE_BANDS: [(i64, Option<i64>); 5] = [
     (50_000, None),
 ];
 
+/// The words of a query as both engines' analyzers cut them: lower-cased runs
+/// of letters and digits.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// One result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchHit {
     /// The product.
     pub product_id: ProductId,
-    /// The matched text with the matching words in `<em>…</em>` (HTML-escaped
+    /// The matched text with the matching words in `<b>…</b>` (HTML-escaped
     /// otherwise), when the search had text.
     pub highlight: Option<String>,
 }
@@ -245,7 +254,7 @@ pub trait SearchIndex: Send + Sync + 'static {
     /// (before their events are acknowledged): if the process dies before a
     /// settling [`apply`](Self::apply), the next start finds the index
     /// `interrupted`.
-    fn unsettled(&self) -> Result<(), DomainError>;
+    async fn unsettled(&self) -> Result<(), DomainError>;
 
     /// Applies `changes` in order and stores `position` with them (one commit):
     /// once this returns they are searchable. `settled`: no accepted change is
@@ -270,7 +279,7 @@ pub trait SearchIndex: Send + Sync + 'static {
     /// [`rebuild`](Self::rebuild) whose documents are read after this call:
     /// they are applied again to the new index before it is swapped in, so a
     /// change that lands between the read and the swap is not lost.
-    fn begin_rebuild(&self);
+    async fn begin_rebuild(&self);
 
     /// Replaces the whole index with `docs` (built aside, then swapped in while
     /// searches keep being answered from the old one), at `position`;

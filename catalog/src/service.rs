@@ -237,41 +237,35 @@ impl Catalog {
     /// Rebuilds the search index from the store (all products with their
     /// stock), at `position` (the outbox position read before the products:
     /// events after it are applied again by the indexer, which is harmless).
-    /// `progress` hears how many products are in so far.
+    /// `progress` hears how many products are in so far, of how many.
     pub async fn reindex(
         &self,
         position: i64,
-        progress: Arc<dyn Fn(u64) + Send + Sync>,
+        progress: Arc<dyn Fn(u64, u64) + Send + Sync>,
     ) -> Result<u64, DomainError> {
         let index = self
             .search
             .as_ref()
             .ok_or_else(|| DomainError::Unavailable("this process has no search index".into()))?;
         // Changes applied from here on are replayed onto the rebuilt index.
-        index.begin_rebuild();
+        index.begin_rebuild().await;
+        // Keyset pages: a product deleted meanwhile shifts nothing.
         let mut docs = Vec::new();
-        let mut offset = 0;
+        let mut after = None;
         loop {
-            let page = self
-                .store
-                .list_products(&ProductQuery {
-                    text: None,
-                    limit: 1_000,
-                    offset,
-                })
-                .await?;
-            let count = page.items.len();
+            let page = self.store.products_after(after, 1_000).await?;
             docs.extend(
-                page.items
-                    .iter()
+                page.iter()
                     .map(|view| SearchDoc::of(&view.product, view.stock)),
             );
-            offset += count as i64;
-            if count < 1_000 {
-                break;
+            match page.last() {
+                Some(last) if page.len() == 1_000 => after = Some(last.product.id),
+                _ => break,
             }
         }
         let indexed = docs.len() as u64;
+        progress(0, indexed);
+        let progress = Arc::new(move |done| progress(done, indexed));
         index.rebuild(docs, position, progress).await?;
         Ok(indexed)
     }

@@ -26,6 +26,14 @@ pub trait ProductStore: Send + Sync + 'static {
     async fn product_id_by_sku(&self, sku: &str) -> Result<Option<ProductId>, StoreError>;
     /// A page of products, filtered by a text query.
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
+    /// Up to `limit` products in id order after `after` (from the first when
+    /// `None`): pages that neither skip nor repeat a product while others are
+    /// added or deleted between them.
+    async fn products_after(
+        &self,
+        after: Option<ProductId>,
+        limit: i64,
+    ) -> Result<Vec<ProductView>, StoreError>;
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
     /// Manual holds past their `expires_at`, as `(product, order)` pairs.

@@ -3,6 +3,7 @@
 //! library crates.
 
 mod config;
+mod search_cli;
 
 /// mimalloc, with a reclaimer that returns the memory of passivated actors.
 #[global_allocator]
@@ -80,6 +81,21 @@ enum Command {
         #[command(subcommand)]
         command: KafkaCommand,
     },
+    /// Operate the product search index of a running server.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Rebuild the index from the store with a progress bar: the server builds
+    /// a new index while the old one keeps answering, then swaps them. Asks the
+    /// server that keeps the index (it holds it open), as an administrator.
+    Reindex(search_cli::ServerArgs),
+    /// Print the index's status.
+    Status(search_cli::ServerArgs),
 }
 
 #[derive(Subcommand)]
@@ -268,6 +284,20 @@ struct ServeArgs {
     /// The first retry delay of a failing message (doubling up to 5s).
     #[arg(long, env = "PAZAR_KAFKA_RETRY_BACKOFF", default_value = "100ms", value_parser = config::parse_duration)]
     kafka_retry_backoff: Duration,
+    /// Elasticsearch's URL (e.g. `https://search:9200`): product search runs
+    /// there instead of the embedded tantivy index under `PAZAR_DATA_DIR/search`.
+    #[arg(long, env = "ELASTICSEARCH_URL")]
+    elasticsearch_url: Option<String>,
+    /// Elasticsearch user (basic authentication, with `ELASTICSEARCH_PASSWORD`).
+    #[arg(long, env = "ELASTICSEARCH_USERNAME")]
+    elasticsearch_username: Option<String>,
+    /// Elasticsearch password.
+    #[arg(long, env = "ELASTICSEARCH_PASSWORD", hide_env_values = true)]
+    elasticsearch_password: Option<String>,
+    /// The alias products are searched and written through; its indices are
+    /// named after it.
+    #[arg(long, env = "ELASTICSEARCH_INDEX", default_value = "pazar-products")]
+    elasticsearch_index: String,
     /// An OpenTelemetry collector's OTLP/HTTP address (e.g. `http://collector:4318`):
     /// each request and internal call is exported as a span. Unset: no export.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -276,6 +306,34 @@ struct ServeArgs {
     /// for split roles).
     #[arg(long, env = "OTEL_SERVICE_NAME")]
     otel_service_name: Option<String>,
+}
+
+/// Product search: Elasticsearch when its URL is given, tantivy under the data
+/// folder otherwise.
+fn search_backend(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<pazar_app::SearchBackend> {
+    let Some(url) = &args.elasticsearch_url else {
+        return Ok(pazar_app::SearchBackend::Embedded(data_dir.join("search")));
+    };
+    let mut settings = pazar_search::ElasticSettings::new(url);
+    settings.credentials = match (&args.elasticsearch_username, &args.elasticsearch_password) {
+        (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+        (None, None) => None,
+        _ => anyhow::bail!("ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together"),
+    };
+    anyhow::ensure!(
+        !args.elasticsearch_index.is_empty()
+            && !args.elasticsearch_index.starts_with(['-', '_'])
+            && args
+                .elasticsearch_index
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'),
+        "ELASTICSEARCH_INDEX must be lower-case letters, digits, - and _, not starting with - or _"
+    );
+    settings.alias.clone_from(&args.elasticsearch_index);
+    Ok(pazar_app::SearchBackend::Elasticsearch(settings))
 }
 
 /// What split roles need that one process does not: PostgreSQL shared by all,
@@ -447,6 +505,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     topic_prefix,
                 },
         } => produce_stock(&file, &brokers, &topic_prefix).await,
+        Command::Search {
+            command: SearchCommand::Reindex(server),
+        } => search_cli::reindex(&server).await,
+        Command::Search {
+            command: SearchCommand::Status(server),
+        } => search_cli::status(&server).await,
     }
 }
 
@@ -538,7 +602,7 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
                 kafka.fetch_wait = args.kafka_fetch_wait.max(Duration::from_millis(1));
                 kafka
             }),
-            search_dir: Some(data_dir.join("search")),
+            search: Some(search_backend(&args, data_dir)?),
             ..ShopConfig::default()
         },
     );

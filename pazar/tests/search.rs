@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{pending_order, Backend, TestServer};
+use common::{pending_order, Backend, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -196,5 +196,63 @@ async fn admins_see_the_index_and_reindex_it(backend: Backend) {
     }
     // Still answering, with everything.
     until_search(&server, "q=idx", |body| body["total"] == 5).await;
+    let first_reindex = server
+        .get("/api/v1/admin/search", Some(&admin))
+        .await
+        .ok(200)["last_reindex"]
+        .clone();
+
+    // The same from the command line, signed in as the admin: it waits for
+    // the swap and says what it did.
+    let cli = server
+        .cli(&[
+            "search",
+            "reindex",
+            "--server",
+            &server.base,
+            "--email",
+            ADMIN_EMAIL,
+            "--password",
+            ADMIN_PASSWORD,
+        ])
+        .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&cli.stdout),
+        String::from_utf8_lossy(&cli.stderr),
+    );
+    assert!(cli.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("reindexed 5 products into tantivy"),
+        "{stdout}"
+    );
+    let status = server.get("/api/v1/admin/search", Some(&admin)).await;
+    let status = status.ok(200);
+    assert_ne!(
+        status["last_reindex"], first_reindex,
+        "a new index was swapped in"
+    );
+    assert_eq!(status["last_reindex_error"], Value::Null);
+    // Without an administrator it is refused, saying why.
+    let refused = server
+        .cli(&[
+            "search",
+            "reindex",
+            "--server",
+            &server.base,
+            "--token",
+            &customer,
+        ])
+        .await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+    let anonymous = server
+        .cli(&["search", "reindex", "--server", &server.base])
+        .await;
+    assert!(!anonymous.status.success());
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("an administrator is needed"),
+        "{anonymous:?}"
+    );
     server.finish().await;
 }

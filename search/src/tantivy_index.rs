@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::{DomainError, ProductId};
 use pazar_catalog::search::{
-    Facets, IndexStatus, PriceBand, SearchChange, SearchDoc, SearchHit, SearchIndex, SearchQuery,
-    SearchResults, SearchSort, PRICE_BANDS,
+    words, Facets, IndexStatus, PriceBand, SearchChange, SearchDoc, SearchHit, SearchIndex,
+    SearchQuery, SearchResults, SearchSort, PRICE_BANDS,
 };
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
@@ -531,7 +531,7 @@ impl Inner {
 
 #[async_trait]
 impl SearchIndex for TantivyIndex {
-    fn unsettled(&self) -> Result<(), DomainError> {
+    async fn unsettled(&self) -> Result<(), DomainError> {
         std::fs::write(self.0.root.join(UNSETTLED), b"").map_err(engine)
     }
 
@@ -565,7 +565,7 @@ impl SearchIndex for TantivyIndex {
         .await
     }
 
-    fn begin_rebuild(&self) {
+    async fn begin_rebuild(&self) {
         self.0.begin_log();
     }
 
@@ -637,15 +637,6 @@ fn stored(
         }
         None => Ok(None),
     }
-}
-
-/// The words of a query, as the default tokenizer cuts them (lower-cased runs
-/// of letters and digits).
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 /// The edit distance a word may be off by: none under 4 letters, 1 from 4, 2 from 8.

@@ -118,7 +118,7 @@ async fn a_name_match_ranks_above_a_description_match() {
     assert!(found.hits[0]
         .highlight
         .as_deref()
-        .is_some_and(|text| text.contains("<b>Teapot</b>") || text.contains("<em>Teapot</em>")));
+        .is_some_and(|text| text.contains("<b>Teapot</b>")));
     // Every word must match: "porcelain teapot" is the one porcelain teapot
     // first, then the cup whose description has both words.
     let both = index.search(&query("porcelain teapot")).await.unwrap();
@@ -428,7 +428,7 @@ async fn changes_after_a_rebuilds_read_are_in_the_rebuilt_index() {
         .map(|i| doc(&format!("Gizmo {i}"), "a gizmo", &format!("Z-{i}"), 100, 1))
         .collect();
     let (_dir, index) = index_of(&docs).await;
-    index.begin_rebuild();
+    index.begin_rebuild().await;
     let snapshot = docs.clone(); // what the store said when the rebuild read it
     let late = doc("Late Arrival", "came after the read", "LATE-1", 100, 4);
     index

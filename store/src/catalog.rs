@@ -162,6 +162,25 @@ impl ProductStore for Products {
         Ok(ProductPage { items, total })
     }
 
+    async fn products_after(
+        &self,
+        after: Option<ProductId>,
+        limit: i64,
+    ) -> Result<Vec<ProductView>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from products p join product_stock s on s.product_id = p.id \
+             where p.id > $1 order by p.id limit $2"
+        );
+        // Every product id is above the nil UUID.
+        let after = after.map_or(Uuid::nil(), |product| product.0);
+        let rows = db::sql(&sql)
+            .bind(&after)
+            .bind(&limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(product_from_row).collect()
+    }
+
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError> {
         let Some(row) = db::sql("select on_hand from product_stock where product_id = $1")
             .bind(&id.0)

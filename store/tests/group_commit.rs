@@ -1,6 +1,7 @@
 //! Group commit isolates failures: a write the database refuses fails alone, and
 //! every other write of its batch commits and is answered with success — on
-//! SQLite and PostgreSQL alike.
+//! SQLite and PostgreSQL alike. And the catalog's keyset pages, read while the
+//! writer deletes products.
 
 use pazar_actors::store_writer::{StoreWriterConfig, Write};
 use pazar_actors::{EventSignal, ProductId, StockChange, StockLevels, StoreError, StoreWriter};
@@ -149,4 +150,56 @@ async fn postgres_refused_write_fails_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_nul_byte_write_fails_alone() {
     one_poisoned_write_fails_alone(true, nul_reason).await;
+}
+
+/// The catalog's keyset pages (a search reindex reads the store with them):
+/// products deleted between two pages neither shift the next page nor make it
+/// skip one — an offset page would skip as many as were deleted before it.
+async fn keyset_pages_skip_nothing_when_products_go_between_them(postgres: bool) {
+    let (stores, _dir) = fresh_store(postgres).await;
+    let mut ids = products(&stores).await;
+    ids.sort_by_key(|id| id.0);
+    let (writer, _task) = StoreWriter::start(
+        stores.kernel.clone(),
+        StoreWriterConfig::default(),
+        EventSignal::default(),
+    );
+    let page = |after| {
+        let products = stores.products.clone();
+        async move {
+            products
+                .products_after(after, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|view| view.product.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = page(None).await;
+    assert_eq!(first, ids[..10]);
+    // Three products of the first page are deleted.
+    for gone in &ids[2..5] {
+        writer
+            .write(Write::Stock {
+                change: StockChange::Retire { product_id: *gone },
+                levels: StockLevels::new(10, 0),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(page(first.last().copied()).await, ids[10..20]);
+    let last = page(Some(ids[95])).await;
+    assert_eq!(last, ids[96..], "the last page is short");
+    assert!(page(Some(ids[100])).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keyset_pages_skip_nothing() {
+    keyset_pages_skip_nothing_when_products_go_between_them(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keyset_pages_skip_nothing() {
+    keyset_pages_skip_nothing_when_products_go_between_them(true).await;
 }

@@ -33,6 +33,12 @@ pub struct SearchStatusDto {
     pub last_reindex: Option<DateTime<Utc>>,
     /// Whether a rebuild is running.
     pub reindexing: bool,
+    /// Of the rebuild running: products in so far.
+    pub reindex_done: Option<u64>,
+    /// Of the rebuild running: products in all (0 while they are read).
+    pub reindex_total: Option<u64>,
+    /// Why the last rebuild an admin started failed, if it did.
+    pub last_reindex_error: Option<String>,
 }
 
 /// Answer of a reindex request.
@@ -227,6 +233,9 @@ impl AdminApi {
             lag_seconds: status.lag_seconds,
             last_reindex: status.last_reindex,
             reindexing: status.reindexing,
+            reindex_done: status.progress.map(|(done, _)| done),
+            reindex_total: status.progress.map(|(_, total)| total),
+            last_reindex_error: status.last_error,
         }))
     }
 

@@ -149,7 +149,7 @@ async fn main() {
     let shop = Shop::start(
         db.store().await,
         ShopConfig {
-            search_dir: Some(search_dir.clone()),
+            search: Some(pazar_app::SearchBackend::Embedded(search_dir.clone())),
             ..ShopConfig::default()
         },
     )
@@ -183,7 +183,7 @@ async fn main() {
     );
 
     let rebuilding = Instant::now();
-    let count = catalog.reindex(0, Arc::new(|_| {})).await.unwrap();
+    let count = catalog.reindex(0, Arc::new(|_, _| {})).await.unwrap();
     let rebuilt = rebuilding.elapsed();
     println!(
         "reindex: {count} products in {:.1} s ({:.0} products/s, store reads included)",

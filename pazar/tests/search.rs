@@ -256,3 +256,56 @@ async fn admins_see_the_index_and_reindex_it(backend: Backend) {
     );
     server.finish().await;
 }
+
+/// `pazar serve` with `ELASTICSEARCH_URL` set uses Elasticsearch (the adapter
+/// itself is tested against a recording server in `search/tests`): one that
+/// cannot be reached stops the start with an error naming it, and so does a
+/// malformed index name — nothing falls back to the embedded index silently.
+#[tokio::test]
+async fn an_elasticsearch_that_cannot_be_used_stops_the_start_saying_why() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for (env, says) in [
+        (
+            vec![("ELASTICSEARCH_URL", url.as_str())],
+            "elasticsearch: error sending request",
+        ),
+        (
+            vec![
+                ("ELASTICSEARCH_URL", url.as_str()),
+                ("ELASTICSEARCH_INDEX", "Products"),
+            ],
+            "ELASTICSEARCH_INDEX must be lower-case",
+        ),
+        (
+            vec![
+                ("ELASTICSEARCH_URL", url.as_str()),
+                ("ELASTICSEARCH_USERNAME", "elastic"),
+            ],
+            "ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together",
+        ),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_pazar"))
+            .arg("serve")
+            .env("PAZAR_BIND", "127.0.0.1:0")
+            .env("PAZAR_DATA_DIR", data.path())
+            .env("PAZAR_LOG", "warn")
+            .env("PAZAR_CONFIG", data.path().join("absent.toml"))
+            .envs(env.iter().copied())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("pazar serve should stop by itself")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} started");
+        assert!(stderr.contains(says), "{env:?}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{env:?} listened"
+        );
+    }
+}

@@ -179,20 +179,20 @@ impl ElasticIndex {
     pub async fn open(settings: ElasticSettings) -> Result<Self, DomainError> {
         let url = Url::parse(&settings.url)
             .map_err(|e| DomainError::Unavailable(format!("ELASTICSEARCH_URL: {e}")))?;
-        let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(settings.timeout)
             .disable_proxy();
         if let Some((user, password)) = &settings.credentials {
-            transport = transport.auth(Credentials::Basic(user.clone(), password.clone()));
+            builder = builder.auth(Credentials::Basic(user.clone(), password.clone()));
         }
-        let client = Elasticsearch::new(transport.build().map_err(engine)?);
+        let client = Elasticsearch::new(builder.build().map_err(engine)?);
         let alias = settings.alias.clone();
         let response = client
             .indices()
             .get_alias(IndicesGetAliasParts::Name(&[&alias]))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         let current = if response.status_code() == StatusCode::NOT_FOUND {
             let name = concrete_name(&alias, None);
             create_index(&client, &name, Some(&alias), false).await?;
@@ -211,7 +211,7 @@ impl ElasticIndex {
             .body(json!({"mappings": {"dynamic": false, "properties": {}}}))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         if created.status_code() != StatusCode::BAD_REQUEST {
             checked(created).await?;
         }
@@ -219,7 +219,7 @@ impl ElasticIndex {
             .get(GetParts::IndexId(&state_index, "state"))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         let state: State = if response.status_code() == StatusCode::NOT_FOUND {
             State::default()
         } else {
@@ -263,7 +263,7 @@ impl Inner {
             .body(serde_json::to_value(&next).map_err(engine)?)
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         checked(response).await?;
         *state = next;
         Ok(())
@@ -295,7 +295,7 @@ impl Inner {
                 .body(lines)
                 .send()
                 .await
-                .map_err(engine)?;
+                .map_err(transport)?;
             let refused = if retryable(response.status_code()) {
                 tracing::warn!(status = %response.status_code(), attempt, "elasticsearch refused a bulk request; trying again");
                 operations
@@ -340,7 +340,7 @@ impl Inner {
                     .body(in_view)
                     .send()
                     .await
-                    .map_err(engine)?;
+                    .map_err(transport)?;
                 match response.status_code() {
                     // The point in time expired: the alias, without what was
                     // created after the first page.
@@ -360,7 +360,7 @@ impl Inner {
                     .body(body)
                     .send()
                     .await
-                    .map_err(engine)?;
+                    .map_err(transport)?;
                 if cursor.is_some() && response.status_code() == StatusCode::BAD_REQUEST {
                     return Err(bad_cursor());
                 }
@@ -410,7 +410,7 @@ impl Inner {
                 .keep_alive(KEEP_ALIVE)
                 .send()
                 .await
-                .map_err(engine)?;
+                .map_err(transport)?;
             Ok::<_, DomainError>(checked(response).await?["id"].as_str().map(str::to_owned))
         };
         match opened.await {
@@ -450,7 +450,7 @@ impl Inner {
                 ]}))
                 .send()
                 .await
-                .map_err(engine)?;
+                .map_err(transport)?;
             checked(response).await?;
             *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
             self.write_state(|state| {
@@ -500,7 +500,7 @@ impl Inner {
             .body(json!({"index": {"refresh_interval": "1s"}}))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         checked(response).await?;
         let response = self
             .client
@@ -508,7 +508,7 @@ impl Inner {
             .refresh(IndicesRefreshParts::Index(&[fresh]))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         checked(response).await.map(drop)
     }
 }
@@ -564,7 +564,7 @@ impl SearchIndex for ElasticIndex {
             .body(json!({"size": limit * 2, "_source": ["name"], "query": matching}))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         let answer = checked(response).await?;
         let mut names: Vec<String> = Vec::with_capacity(limit);
         for hit in answer["hits"]["hits"].as_array().into_iter().flatten() {
@@ -587,7 +587,7 @@ impl SearchIndex for ElasticIndex {
             .count(CountParts::Index(&[self.0.alias()]))
             .send()
             .await
-            .map_err(engine)?;
+            .map_err(transport)?;
         let documents = checked(response).await?["count"].as_u64().unwrap_or(0);
         let state = self.0.state.lock().await;
         Ok(IndexStatus {
@@ -621,6 +621,22 @@ impl SearchIndex for ElasticIndex {
 
 fn engine(error: impl std::fmt::Display) -> DomainError {
     DomainError::Unavailable(format!("elasticsearch: {error}"))
+}
+
+/// A request that failed to get an answer, with its causes (a refused
+/// connection, a timeout, a TLS failure).
+fn transport(error: elasticsearch::Error) -> DomainError {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    engine(text)
 }
 
 fn bad_cursor() -> DomainError {
@@ -748,7 +764,7 @@ async fn create_index(
         .body(index_definition(alias, bulk_load))
         .send()
         .await
-        .map_err(engine)?;
+        .map_err(transport)?;
     checked(response).await.map(drop)
 }
 
@@ -758,7 +774,7 @@ async fn delete_index(client: &Elasticsearch, name: &str) -> Result<(), DomainEr
         .delete(IndicesDeleteParts::Index(&[name]))
         .send()
         .await
-        .map_err(engine)?;
+        .map_err(transport)?;
     checked(response).await.map(drop)
 }
 

@@ -42,7 +42,8 @@ impl Default for HttpConfig {
     }
 }
 
-/// The whole application as one endpoint: API, OpenAPI document, Swagger UI.
+/// The whole application as one endpoint: API, OpenAPI document, Swagger UI,
+/// and the storefront at `/`.
 pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     let shop = &state.shop;
     let apis = (
@@ -131,7 +132,11 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", service)
-        .at("/metrics", poem::get(metrics));
+        .at("/metrics", poem::get(metrics))
+        .at("/assets/*name", poem::get(pazar_http::frontend::asset));
+    for page in pazar_http::frontend::PAGES {
+        routes = routes.at(*page, poem::get(pazar_http::frontend::page));
+    }
     if let Some(orders) = &shop.orders {
         routes = routes.at(
             "/api/v1/cart/live",
@@ -159,6 +164,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     }
     let roles = shop.roles;
     routes
+        .around(front_door)
         .around(move |endpoint, request| elsewhere(endpoint, request, roles))
         .data(state.clone())
         .data(state.auth.clone())
@@ -166,6 +172,21 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         .catch_all_error(|error| async move { into_problem_response(error) })
         .around(move |endpoint, request| allow(endpoint, request, allowed.clone()))
         .around(move |endpoint, request| record(endpoint, request, state.clone()))
+}
+
+/// `GET /` is the storefront (the API's routes are nested at `/`, so the
+/// root cannot be routed to it like the other pages).
+async fn front_door<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Result<Response> {
+    let method = request.method();
+    if request.uri().path() == "/"
+        && (method == poem::http::Method::GET || method == poem::http::Method::HEAD)
+    {
+        return Ok(pazar_http::frontend::page
+            .call(request)
+            .await?
+            .into_response());
+    }
+    Ok(endpoint.call(request).await?.into_response())
 }
 
 /// A path of a role this process does not run: 404 problem+json naming the role,

@@ -344,11 +344,8 @@ impl ProductApi {
         #[oai(validator(minimum(value = "0"), maximum(value = "10000")))] offset: Query<
             Option<i64>,
         >,
-        // tantivy's cursors (t1.) and Elasticsearch's (e1., a point in time).
-        #[oai(validator(
-            max_length = 8192,
-            pattern = r"^(t1\.[0-9]{1,18}\.[0-9]{1,6}\.-?[0-9]{1,18}|e1\.[0-9a-f]+)$"
-        ))]
+        // `search::CURSOR_PATTERN` (a test keeps the two equal).
+        #[oai(validator(pattern = r"^c1\.[0-9]{1,5}\.-?[0-9]{1,18}\.[A-Za-z0-9_~-]{1,4096}$"))]
         cursor: Query<Option<String>>,
     ) -> poem::Result<Json<ProductPageDto>> {
         let query = ProductQuery::parse(q.0, limit.0, offset.0).map_err(problem)?;

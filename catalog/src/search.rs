@@ -196,6 +196,66 @@ pub const PRICE_BANDS: [(i64, Option<i64>); 5] = [
     (50_000, None),
 ];
 
+/// Where the next page of a listing starts, the same for every engine:
+/// `c1.<offset>.<created_before>.<view>` — results read so far, the creation
+/// time (µs) of the first page, and the engine's point-in-time view (a tantivy
+/// searcher generation, an Elasticsearch point in time; `-` for none). Every
+/// string of that shape is a cursor (the API's pattern says so): a view the
+/// engine no longer has is read as the current index without the products
+/// created after the first page, so no page shifts either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// Results on the pages before.
+    pub offset: usize,
+    /// Only products created before this (µs since the epoch) when the view is gone.
+    pub created_before: i64,
+    /// The engine's view, opaque here (letters, digits, `_`, `-`, `~`).
+    pub view: String,
+}
+
+/// The deepest a cursor pages (five digits): listings stop offering a next
+/// page past it.
+pub const MAX_CURSOR_OFFSET: usize = 99_999;
+
+/// The API's pattern of a cursor: every match parses.
+pub const CURSOR_PATTERN: &str = r"^c1\.[0-9]{1,5}\.-?[0-9]{1,18}\.[A-Za-z0-9_~-]{1,4096}$";
+
+impl SearchCursor {
+    /// Reads a cursor; `Invalid` naming `cursor` when it is not one.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let bad = || DomainError::invalid("cursor", "is not a cursor this server gave");
+        let mut parts = text.strip_prefix("c1.").ok_or_else(bad)?.splitn(3, '.');
+        let offset = parts.next().ok_or_else(bad)?;
+        let created_before = parts.next().ok_or_else(bad)?;
+        let view = parts.next().ok_or_else(bad)?;
+        let fits = |part: &str, most: usize| !part.is_empty() && part.len() <= most;
+        if !fits(offset, 5)
+            || !offset.bytes().all(|b| b.is_ascii_digit())
+            || !fits(view, 4096)
+            || !view
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'~' || b == b'-')
+        {
+            return Err(bad());
+        }
+        Ok(Self {
+            offset: offset.parse().map_err(|_| bad())?,
+            created_before: created_before.parse().map_err(|_| bad())?,
+            view: view.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "c1.{}.{}.{}",
+            self.offset, self.created_before, self.view
+        )
+    }
+}
+
 /// The words of a query as both engines' analyzers cut them: lower-cased runs
 /// of letters and digits.
 pub fn words(text: &str) -> Vec<String> {
@@ -226,6 +286,35 @@ pub struct SearchResults {
     pub facets: Facets,
     /// Where the next page starts; none on the last page.
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_what_it_wrote_and_refuses_anything_else() {
+        let cursor = SearchCursor {
+            offset: 40,
+            created_before: -5,
+            view: "pit_x~3d-1".into(),
+        };
+        assert_eq!(SearchCursor::parse(&cursor.to_string()).unwrap(), cursor);
+        // The API declares the same shape, so every cursor it lets through parses.
+        assert!(include_str!("routes.rs").contains(&format!("pattern = r\"{CURSOR_PATTERN}\"")));
+        for bad in [
+            "",
+            "c1.",
+            "c1.1.2",
+            "c1.a.2.3",
+            "c1.1.x.3",
+            "c1.1.2.a.b",
+            "t1.1.2.3",
+            "c1.123456.2.3",
+        ] {
+            assert!(SearchCursor::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 /// What the index says about itself.

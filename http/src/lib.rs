@@ -5,7 +5,7 @@
 //! metrics, the client address behind trusted proxies, the silent-connection
 //! timeout, the OpenAPI document's shared parts ([`openapi`]), the internal API's
 //! shared secret ([`internal`]), W3C trace context ([`trace`]) and its export over
-//! OTLP ([`otlp`]). The services'
+//! OTLP ([`otlp`]), and the built storefront ([`frontend`]). The services'
 //! routes and the app that assembles them live elsewhere (`app/`); nothing here
 //! knows a service.
 
@@ -13,6 +13,7 @@ pub mod auth;
 pub mod client_address;
 pub mod connection;
 pub mod error;
+pub mod frontend;
 pub mod internal;
 pub mod metrics;
 pub mod openapi;

@@ -31,12 +31,14 @@
 //!   aggregation of price bands, a `filters` aggregation of in stock / sold
 //!   out) counts with the other filters but not its own. Highlights in
 //!   `<b>`, HTML-encoded, as tantivy gives them.
-//! - **Paging.** Sorts end with the product id, so `search_after` is exact. A
-//!   first page with more to come opens a point in time (5 minutes); its
-//!   cursor carries the point in time, the last hit's sort values and the
-//!   creation time of the first page. Pages read from that point in time, so
-//!   products added meanwhile never shift them; once it has expired, the alias
-//!   answers, restricted to products created before the first page.
+//! - **Paging.** A first page with more to come opens a point in time (5
+//!   minutes); its cursor ([`SearchCursor`]) carries it, the offset and the
+//!   creation time of the first page. Pages are read from that point in time
+//!   (`from`; the index allows 100,100 deep, as far as a cursor goes), so
+//!   products added meanwhile never shift them; once it has expired (or is not
+//!   one Elasticsearch knows), the alias answers, restricted to products
+//!   created before the first page. Sorts end with the product id, so equal
+//!   keys keep one order.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -54,8 +56,8 @@ use elasticsearch::{
 };
 use pazar_actors::{DomainError, ProductId};
 use pazar_catalog::search::{
-    words, Facets, IndexStatus, PriceBand, SearchChange, SearchDoc, SearchHit, SearchIndex,
-    SearchQuery, SearchResults, SearchSort, PRICE_BANDS,
+    words, Facets, IndexStatus, PriceBand, SearchChange, SearchCursor, SearchDoc, SearchHit,
+    SearchIndex, SearchQuery, SearchResults, SearchSort, MAX_CURSOR_OFFSET, PRICE_BANDS,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -321,39 +323,40 @@ impl Inner {
     }
 
     async fn search_in(&self, query: &SearchQuery) -> Result<SearchResults, DomainError> {
-        let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
-        let created_before = cursor.as_ref().map(|cursor| cursor.created_before);
-        let mut body = search_body(query, created_before);
-        match &cursor {
-            Some(cursor) => {
-                body["search_after"] = Value::Array(cursor.after.clone());
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(SearchCursor::parse)
+            .transpose()?;
+        let offset = cursor.as_ref().map_or(query.offset, |cursor| cursor.offset);
+        let mut body = search_body(query, None);
+        body["from"] = json!(offset);
+        let pit = cursor.as_ref().and_then(|cursor| pit_of(&cursor.view));
+        let mut answer = None;
+        if let Some(pit) = &pit {
+            let mut in_view = body.clone();
+            in_view["pit"] = json!({"id": pit, "keep_alive": KEEP_ALIVE});
+            let response = self
+                .client
+                .search(SearchParts::None)
+                .body(in_view)
+                .send()
+                .await
+                .map_err(transport)?;
+            // Expired (404) or not one Elasticsearch knows (400): read the alias.
+            if !matches!(
+                response.status_code(),
+                StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST
+            ) {
+                answer = Some(checked(response).await?);
             }
-            None => body["from"] = json!(query.offset),
         }
-        let answer = match cursor.as_ref().and_then(|cursor| cursor.pit.as_deref()) {
-            Some(pit) => {
-                let mut in_view = body.clone();
-                in_view["pit"] = json!({"id": pit, "keep_alive": KEEP_ALIVE});
-                let response = self
-                    .client
-                    .search(SearchParts::None)
-                    .body(in_view)
-                    .send()
-                    .await
-                    .map_err(transport)?;
-                match response.status_code() {
-                    // The point in time expired: the alias, without what was
-                    // created after the first page.
-                    StatusCode::NOT_FOUND => None,
-                    StatusCode::BAD_REQUEST => return Err(bad_cursor()),
-                    _ => Some(checked(response).await?),
-                }
-            }
-            None => None,
-        };
         let answer = match answer {
             Some(answer) => answer,
             None => {
+                // Without the view, what was created after the first page stays out.
+                let mut body = search_body(query, cursor.as_ref().map(|c| c.created_before));
+                body["from"] = json!(offset);
                 let response = self
                     .client
                     .search(SearchParts::Index(&[self.alias()]))
@@ -361,41 +364,31 @@ impl Inner {
                     .send()
                     .await
                     .map_err(transport)?;
-                if cursor.is_some() && response.status_code() == StatusCode::BAD_REQUEST {
-                    return Err(bad_cursor());
-                }
                 checked(response).await?
             }
         };
         let mut results = read_results(&answer)?;
-        let hits = answer["hits"]["hits"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice);
-        let limit = query.limit.max(1);
-        let read = cursor
-            .as_ref()
-            .map_or(query.offset as u64, |cursor| cursor.read)
-            + hits.len() as u64;
-        let more = hits.len() == limit && read < results.total;
-        if more {
-            let last = hits.last().map(|hit| hit["sort"].clone());
-            let pit = match (&cursor, answer["pit_id"].as_str()) {
-                (_, Some(pit)) => Some(pit.to_owned()),
-                (Some(cursor), None) => cursor.pit.clone(),
-                (None, None) => self.open_point_in_time().await,
+        let read = offset + results.hits.len();
+        if results.hits.len() == query.limit.max(1)
+            && (read as u64) < results.total
+            && read <= MAX_CURSOR_OFFSET
+        {
+            let view = match (answer["pit_id"].as_str(), pit) {
+                (Some(pit), _) => Some(pit.to_owned()),
+                (None, Some(pit)) => Some(pit),
+                (None, None) if cursor.is_none() => self.open_point_in_time().await,
+                (None, None) => None,
             };
-            if let Some(Value::Array(after)) = last {
-                results.next_cursor = Some(
-                    Cursor {
-                        pit,
-                        after,
-                        read,
-                        created_before: created_before
-                            .unwrap_or_else(|| Utc::now().timestamp_micros()),
-                    }
-                    .to_string(),
-                );
-            }
+            results.next_cursor = Some(
+                SearchCursor {
+                    offset: read,
+                    created_before: cursor
+                        .as_ref()
+                        .map_or_else(|| Utc::now().timestamp_micros(), |c| c.created_before),
+                    view: view.as_deref().map_or_else(|| "-".to_owned(), view_of),
+                }
+                .to_string(),
+            );
         }
         Ok(results)
     }
@@ -639,10 +632,6 @@ fn transport(error: elasticsearch::Error) -> DomainError {
     engine(text)
 }
 
-fn bad_cursor() -> DomainError {
-    DomainError::invalid("cursor", "is not a cursor this server gave")
-}
-
 /// Statuses worth trying again: too many requests, and the server's own failures.
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
@@ -727,7 +716,8 @@ pub fn index_definition(alias: Option<&str>, bulk_load: bool) -> Value {
     let refresh = if bulk_load { "-1" } else { "1s" };
     let mut definition = json!({
         "settings": {
-            "index": {"refresh_interval": refresh},
+            // A cursor pages 99,999 results deep, 100 at a time.
+            "index": {"refresh_interval": refresh, "max_result_window": 100_100},
             "analysis": {"normalizer": {"lowercase": {"type": "custom", "filter": ["lowercase"]}}},
         },
         "mappings": {
@@ -1001,56 +991,38 @@ fn read_results(answer: &Value) -> Result<SearchResults, DomainError> {
     })
 }
 
-/// Where the next page starts: the point in time (if one could be opened),
-/// the last hit's sort values, how many results came before, and the creation
-/// time of the first page. As
-/// text, `e1.` and its JSON in hex.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    pit: Option<String>,
-    after: Vec<Value>,
-    /// Results on the pages so far.
-    read: u64,
-    created_before: i64,
-}
-
-impl Cursor {
-    fn parse(text: &str) -> Result<Self, DomainError> {
-        let hex = text.strip_prefix("e1.").ok_or_else(bad_cursor)?;
-        let bytes = hex_decode(hex).ok_or_else(bad_cursor)?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad_cursor())?;
-        // Sort values are numbers and strings, a few of them.
-        if cursor.after.is_empty()
-            || cursor.after.len() > 4
-            || !cursor
-                .after
-                .iter()
-                .all(|value| value.is_number() || value.is_string())
-        {
-            return Err(bad_cursor());
+/// A point in time as a cursor's view: every byte outside letters, digits,
+/// `_` and `-` as `~` and two hex digits.
+fn view_of(pit: &str) -> String {
+    let mut view = String::with_capacity(pit.len());
+    for byte in pit.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            view.push(char::from(byte));
+        } else {
+            view.push_str(&format!("~{byte:02x}"));
         }
-        Ok(cursor)
     }
+    view
 }
 
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("e1.")?;
-        for byte in serde_json::to_vec(self).unwrap_or_default() {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+/// The point in time a cursor's view names; none for `-` or a view that
+/// decodes to nothing sensible (then the alias answers).
+fn pit_of(view: &str) -> Option<String> {
+    if view == "-" {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
+    let mut bytes = Vec::with_capacity(view.len());
+    let mut rest = view.bytes();
+    while let Some(byte) = rest.next() {
+        if byte == b'~' {
+            let high = char::from(rest.next()?).to_digit(16)?;
+            let low = char::from(rest.next()?).to_digit(16)?;
+            bytes.push((high * 16 + low) as u8);
+        } else {
+            bytes.push(byte);
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -1058,17 +1030,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_reads_back_what_it_wrote_and_refuses_anything_else() {
-        let cursor = Cursor {
-            pit: Some("pit+/=id".into()),
-            after: vec![json!(1.5), json!("id")],
-            read: 20,
-            created_before: 42,
-        };
-        assert_eq!(Cursor::parse(&cursor.to_string()).unwrap(), cursor);
-        for bad in ["", "e1.", "e1.zz", "t1.1.2.3", "e1.7b7d", "e1.5b5d"] {
-            assert!(Cursor::parse(bad).is_err(), "{bad}");
-        }
+    fn a_point_in_time_survives_the_cursor() {
+        let pit = "46ToAwMD+aW/R5==";
+        let view = view_of(pit);
+        assert!(view
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'~'));
+        assert_eq!(pit_of(&view).as_deref(), Some(pit));
+        assert_eq!(pit_of("-"), None);
+        assert_eq!(pit_of("abc~z"), None);
     }
 
     #[test]

@@ -17,8 +17,8 @@
 //!   (BM25, which orders results) or within an edit distance (1 from 4 letters,
 //!   2 from 8; a transposition counts as one edit); the last word also matches
 //!   as a prefix, for search-as-you-type. Every word must match somewhere.
-//! - **Paging.** A cursor names the searcher generation the first page was
-//!   read from and the offset: pages come from that same point-in-time view
+//! - **Paging.** A cursor ([`SearchCursor`]) names the searcher generation the
+//!   first page was read from and the offset: pages come from that same point-in-time view
 //!   while it is kept (the last 16 generations, 5 minutes), so products added
 //!   meanwhile never shift a page (no duplicates, no gaps). An expired
 //!   generation falls back to the current view, restricted to products created
@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pazar_actors::{DomainError, ProductId};
 use pazar_catalog::search::{
-    words, Facets, IndexStatus, PriceBand, SearchChange, SearchDoc, SearchHit, SearchIndex,
-    SearchQuery, SearchResults, SearchSort, PRICE_BANDS,
+    words, Facets, IndexStatus, PriceBand, SearchChange, SearchCursor, SearchDoc, SearchHit,
+    SearchIndex, SearchQuery, SearchResults, SearchSort, MAX_CURSOR_OFFSET, PRICE_BANDS,
 };
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
@@ -311,10 +311,15 @@ impl Inner {
 
     fn search_in(&self, query: &SearchQuery) -> Result<SearchResults, DomainError> {
         let fields = self.fields;
-        let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(SearchCursor::parse)
+            .transpose()?;
         let kept = cursor
             .as_ref()
-            .and_then(|cursor| self.views.get(cursor.view));
+            .and_then(|cursor| cursor.view.parse().ok())
+            .and_then(|view| self.views.get(view));
         let searcher = match &kept {
             Some(searcher) => searcher.clone(),
             None => self.current().reader.searcher(),
@@ -411,17 +416,19 @@ impl Inner {
             created_before,
         )?;
         let next_offset = offset + addresses.len();
-        let next_cursor = (addresses.len() == limit && next_offset < total).then(|| {
-            self.views.keep(&searcher);
-            Cursor {
-                view: searcher.generation().generation_id(),
-                offset: next_offset,
-                created_before: cursor
-                    .as_ref()
-                    .map_or_else(|| Utc::now().timestamp_micros(), |c| c.created_before),
-            }
-            .to_string()
-        });
+        let next_cursor =
+            (addresses.len() == limit && next_offset < total && next_offset <= MAX_CURSOR_OFFSET)
+                .then(|| {
+                    self.views.keep(&searcher);
+                    SearchCursor {
+                        view: searcher.generation().generation_id().to_string(),
+                        offset: next_offset,
+                        created_before: cursor
+                            .as_ref()
+                            .map_or_else(|| Utc::now().timestamp_micros(), |c| c.created_before),
+                    }
+                    .to_string()
+                });
         Ok(SearchResults {
             hits,
             total: total as u64,
@@ -828,40 +835,4 @@ fn facets(
         in_stock: count(stock_is(fields, true), false, true)?,
         sold_out: count(stock_is(fields, false), false, true)?,
     })
-}
-
-/// Where the next page starts: the searcher generation the first page was
-/// read from, the offset, and the creation time the first page was read at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
-    view: u64,
-    offset: usize,
-    created_before: i64,
-}
-
-impl Cursor {
-    fn parse(text: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::invalid("cursor", "is not a cursor this server gave");
-        let mut parts = text.strip_prefix("t1.").ok_or_else(bad)?.split('.');
-        let mut next = || parts.next().ok_or_else(bad);
-        let cursor = Cursor {
-            view: next()?.parse().map_err(|_| bad())?,
-            offset: next()?.parse().map_err(|_| bad())?,
-            created_before: next()?.parse().map_err(|_| bad())?,
-        };
-        if parts.next().is_some() || cursor.offset > 1_000_000 {
-            return Err(bad());
-        }
-        Ok(cursor)
-    }
-}
-
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "t1.{}.{}.{}",
-            self.view, self.offset, self.created_before
-        )
-    }
 }

@@ -27,6 +27,7 @@ const ADMIN = { email: 'admin@pazar.test', password: 'admin-password' };
 
 let server;
 let base;
+let browser;
 let context;
 let dataDir;
 const problems = [];
@@ -105,17 +106,23 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   await startServer();
   await seed();
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pazar-chromium-')), {
+  // Playwright gives the browser a fresh profile (user data dir) of its own.
+  browser = await chromium.launch({
     executablePath: BROWSER,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1280, height: 900 },
   });
-  context.setDefaultTimeout(10_000);
+  context = await newContext();
 });
 
+async function newContext() {
+  const made = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  made.setDefaultTimeout(10_000);
+  return made;
+}
+
 after(async () => {
-  await context?.close();
+  await browser?.close();
   server?.kill('SIGTERM');
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -216,4 +223,102 @@ test('every page path is the app: a reload or a link from a mail lands on its pa
   await page.waitForURL(/\/signin\?next=%2Fcart/);
   await accessible(page, 'signin');
   assert.deepEqual(problems.filter((p) => p.startsWith('deep-links') && !p.includes('404')), []);
+});
+
+test('an admin lowers the stock and the customer\'s open cart shows it live; the admin sees the supervision tree', async () => {
+  // The customer wants 10 kettles (12 on the shelf) and watches the cart.
+  const customer = await newContext();
+  const cart = await customer.newPage();
+  watch(cart, 'customer');
+  await cart.goto(`${base}/signup`);
+  await cart.getByLabel('Name').fill('Cy Buyer');
+  await cart.getByLabel('E-mail').fill('cy@example.com');
+  await cart.getByLabel('Password').fill('a-long-password');
+  await cart.getByRole('button', { name: 'Create account' }).click();
+  await cart.waitForURL(`${base}/`);
+  const { items } = await call('/api/v1/products?q=kettle');
+  const kettle = items[0];
+  await cart.goto(`${base}/products/${kettle.id}`);
+  await cart.getByLabel('Quantity').fill('10');
+  await cart.getByRole('button', { name: 'Add to cart Tea Kettle' }).click();
+  await cart.getByText('Added to your cart').waitFor();
+  await cart.goto(`${base}/cart`);
+  await cart.getByText('Live: changes from your other tabs show here.').waitFor();
+  assert.equal(await cart.getByLabel('Quantity of Tea Kettle').inputValue(), '10');
+
+  // The admin takes 5 off the shelf from the products page.
+  const office = await newContext();
+  const admin = await office.newPage();
+  watch(admin, 'admin');
+  await admin.goto(`${base}/signin?next=%2Fadmin%2Fproducts`);
+  await admin.getByLabel('E-mail').fill(ADMIN.email);
+  await admin.getByLabel('Password').fill(ADMIN.password);
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await admin.waitForURL(`${base}/admin/products`);
+  await admin.getByRole('row').filter({ hasText: 'Tea Kettle' }).waitFor();
+  await accessible(admin, 'admin-products');
+  await shoot(admin, 'admin-products');
+  await admin.getByLabel('Stock change for Tea Kettle').fill('-5');
+  const changed = Date.now();
+  await admin.getByRole('button', { name: 'Apply stock change to Tea Kettle' }).click();
+
+  // Without a reload, the customer's cart flags the line.
+  await cart.getByText('Only 7 left').waitFor();
+  const shown = Date.now() - changed;
+  console.log(`# measured: admin stock change to the customer's cart showing it: ${shown} ms`);
+  assert.equal(await cart.getByRole('button', { name: 'Check out' }).isDisabled(), true);
+  await shoot(cart, 'cart-flagged');
+  await admin.getByRole('row').filter({ hasText: 'Tea Kettle' }).getByText('7 on hand').waitFor();
+
+  // The supervision tree shows the actors just used: the kettle's stock actor
+  // and the customer's cart.
+  await admin.goto(`${base}/admin/supervision`);
+  const stock = admin.locator('[data-kind="product_stock"]');
+  await stock.waitFor();
+  await stock.getByText(kettle.id).waitFor();
+  assert.match(await stock.locator('summary').textContent(), /\d+ alive/);
+  await admin.locator('[data-kind="cart"]').waitFor();
+  await admin.getByText('store_writer').waitFor();
+  await accessible(admin, 'admin-supervision');
+  await shoot(admin, 'admin-supervision');
+
+  // The other admin pages render and pass the scan.
+  for (const section of ['orders', 'mails', 'dead-letters', 'search']) {
+    await admin.goto(`${base}/admin/${section}`);
+    await admin.getByRole('heading', { level: 2 }).first().waitFor();
+    await accessible(admin, `admin-${section}`);
+  }
+  await admin.getByText('Products indexed').waitFor();
+  await shoot(admin, 'admin-search');
+
+  // A customer is not let in.
+  await cart.goto(`${base}/admin/products`);
+  await cart.getByText('Administrators only').waitFor();
+  assert.deepEqual(problems.filter((p) => p.startsWith('customer') || p.startsWith('admin')), []);
+  await customer.close();
+  await office.close();
+});
+
+test('measure: what the first page ships, and its Largest Contentful Paint', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const html = await (await fetch(`${base}/`)).text();
+  let shipped = gzipSync(html).length;
+  for (const [, path] of html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)) {
+    shipped += gzipSync(Buffer.from(await (await fetch(base + path)).arrayBuffer())).length;
+  }
+  console.log(`# measured: first page HTML+JS+CSS, gzip: ${(shipped / 1024).toFixed(1)} KB`);
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.getByRole('heading', { name: 'Espresso Machine' }).waitFor();
+  const lcp = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        new PerformanceObserver((list) => {
+          const entries = list.getEntries();
+          resolve(entries[entries.length - 1].startTime);
+        }).observe({ type: 'largest-contentful-paint', buffered: true });
+      }),
+  );
+  console.log(`# measured: Largest Contentful Paint of the product list: ${Math.round(lcp)} ms`);
+  assert.ok(lcp > 0);
 });

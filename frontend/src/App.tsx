@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'react';
 import { signOut } from './api';
 import { Link, navigate, route, useLocation } from './router';
 import { useSession } from './session';
+import { AdminPage } from './pages/Admin';
 import { AuthPage } from './pages/Auth';
 import { CartPage } from './pages/Cart';
 import { OrderPage, OrdersPage } from './pages/Orders';
@@ -18,7 +19,7 @@ export function App() {
   useEffect(() => {
     main.current?.focus();
   }, [path]);
-  const needsSession = ['cart', 'orders', 'order', 'pay'].includes(current.page);
+  const needsSession = ['cart', 'orders', 'order', 'pay', 'admin'].includes(current.page);
   useEffect(() => {
     if (needsSession && !session) {
       navigate(`/signin?next=${encodeURIComponent(path + window.location.search)}`, true);
@@ -48,6 +49,9 @@ export function App() {
     case 'pay':
       page = session && <PayPage orderId={current.id} />;
       break;
+    case 'admin':
+      page = session && <AdminPage section={current.section} session={session} />;
+      break;
     default:
       page = (
         <section>
@@ -73,6 +77,7 @@ export function App() {
             <>
               <Link href="/cart">Cart</Link>
               <Link href="/orders">Orders</Link>
+              {session.user.role === 'admin' && <Link href="/admin/products">Admin</Link>}
               <span className="who" aria-label="Signed in as">
                 {session.user.name}
               </span>

@@ -68,6 +68,8 @@ describe('the router', () => {
     expect(route('/cart')).toEqual({ page: 'cart' });
     expect(route('/orders/o1')).toEqual({ page: 'order', id: 'o1' });
     expect(route('/pay/o1')).toEqual({ page: 'pay', id: 'o1' });
+    expect(route('/admin/supervision')).toEqual({ page: 'admin', section: 'supervision' });
+    expect(route('/admin')).toEqual({ page: 'admin', section: 'products' });
     expect(route('/nowhere')).toEqual({ page: 'missing' });
   });
 });

@@ -1,5 +1,6 @@
 // A small history-API router: real URLs (/, /products/{id}, /cart, /orders,
-// /orders/{id}, /pay/{order_id}), each answered by the server with the app.
+// /orders/{id}, /pay/{order_id}, /admin/{section}), each answered by the server
+// with the app.
 import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
 const NAVIGATED = 'pazar:navigated';
@@ -37,6 +38,7 @@ export type Route =
   | { page: 'pay'; id: string }
   | { page: 'signin' }
   | { page: 'signup' }
+  | { page: 'admin'; section: string }
   | { page: 'missing' };
 
 export function route(path: string): Route {
@@ -56,6 +58,8 @@ export function route(path: string): Route {
       return { page: 'signin' };
     case 'signup':
       return { page: 'signup' };
+    case 'admin':
+      return { page: 'admin', section: parts[1] ?? 'products' };
     default:
       return { page: 'missing' };
   }

@@ -1,6 +1,7 @@
 //! The storefront (React, `frontend/`), built into the binary and served at
 //! `/`: `/assets/…` by name (content-hashed, so cached for good), every page
-//! path (`/`, `/products/{id}`, `/cart`, `/orders/{id}`, `/pay/{order_id}`, …)
+//! path (`/`, `/products/{id}`, `/cart`, `/orders/{id}`, `/pay/{order_id}`,
+//! `/admin/{section}`, …)
 //! the app's `index.html`, which routes in the browser. A reload or a link from
 //! an e-mail lands on the right page.
 
@@ -19,6 +20,8 @@ pub const PAGES: &[&str] = &[
     "/pay/:id",
     "/signin",
     "/signup",
+    "/admin",
+    "/admin/:section",
 ];
 
 fn file(name: &str) -> Option<&'static [u8]> {

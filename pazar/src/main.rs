@@ -3,6 +3,7 @@
 //! library crates.
 
 mod config;
+mod demo;
 mod search_cli;
 
 /// mimalloc, with a reclaimer that returns the memory of passivated actors.
@@ -284,6 +285,10 @@ struct ServeArgs {
     /// The first retry delay of a failing message (doubling up to 5s).
     #[arg(long, env = "PAZAR_KAFKA_RETRY_BACKOFF", default_value = "100ms", value_parser = config::parse_duration)]
     kafka_retry_backoff: Duration,
+    /// On a first run (an empty catalog), add a demo catalog and an
+    /// administrator whose password is printed; a shop with products is left alone.
+    #[arg(long, env = "PAZAR_DEMO")]
+    demo: bool,
     /// Elasticsearch's URL (e.g. `https://search:9200`): product search runs
     /// there instead of the embedded tantivy index under `PAZAR_DATA_DIR/search`.
     #[arg(long, env = "ELASTICSEARCH_URL")]
@@ -613,6 +618,9 @@ async fn serve(args: ServeArgs, url: &str, data_dir: &std::path::Path) -> anyhow
             return Ok(());
         }
     };
+    if args.demo {
+        demo::fill(&shop).await.context("filling the demo shop")?;
+    }
     let tokens =
         TokenConfig::load_or_generate(args.jwt_secret.as_deref(), data_dir, args.access_token_ttl)
             .context("loading the token signing key")?;

@@ -26,18 +26,24 @@ pub struct SearchStatusDto {
     pub last_applied_position: i64,
     /// Catalog events not yet applied (null over Kafka: see the catalog
     /// group's lag in the supervisor inspection).
+    #[oai(nullable)]
     pub lag_events: Option<u64>,
     /// How long the oldest of them has waited, in seconds.
+    #[oai(nullable)]
     pub lag_seconds: Option<f64>,
     /// When the last full rebuild finished.
+    #[oai(nullable)]
     pub last_reindex: Option<DateTime<Utc>>,
     /// Whether a rebuild is running.
     pub reindexing: bool,
     /// Of the rebuild running: products in so far.
+    #[oai(nullable)]
     pub reindex_done: Option<u64>,
     /// Of the rebuild running: products in all (0 while they are read).
+    #[oai(nullable)]
     pub reindex_total: Option<u64>,
     /// Why the last rebuild an admin started failed, if it did.
+    #[oai(nullable)]
     pub last_reindex_error: Option<String>,
 }
 
@@ -57,6 +63,7 @@ pub struct DeadLetterDto {
     /// The consumer group that gave up on it (`pazar.<role>`).
     pub group: String,
     /// The subscriber that failed; null when the message could not be read.
+    #[oai(nullable)]
     pub subscriber: Option<String>,
     /// Where it was read.
     pub topic: String,
@@ -65,6 +72,7 @@ pub struct DeadLetterDto {
     /// Its offset.
     pub offset: i64,
     /// Its key.
+    #[oai(nullable)]
     pub key: Option<String>,
     /// Its value, as text.
     pub payload: String,
@@ -77,6 +85,7 @@ pub struct DeadLetterDto {
     /// When.
     pub created_at: DateTime<Utc>,
     /// When it was last replayed, if ever.
+    #[oai(nullable)]
     pub replayed_at: Option<DateTime<Utc>>,
 }
 

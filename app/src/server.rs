@@ -163,8 +163,12 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         );
     }
     let roles = shop.roles;
+    let js_url = shop.payments.as_ref().and_then(|p| p.js_url());
+    let policy = pazar_http::frontend::PagePolicy::new(js_url.as_deref());
     routes
         .around(front_door)
+        // Outside `front_door`, which answers `/` with a page itself.
+        .data(policy)
         .around(move |endpoint, request| elsewhere(endpoint, request, roles))
         .data(state.clone())
         .data(state.auth.clone())

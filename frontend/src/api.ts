@@ -55,6 +55,7 @@ export type Payment = {
   amount: Money;
   client_secret: string;
   publishable_key: string | null;
+  js_url: string | null;
   last_error: string | null;
 };
 

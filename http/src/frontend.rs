@@ -6,7 +6,7 @@
 //! an e-mail lands on the right page.
 
 use poem::http::{header, StatusCode};
-use poem::web::Path;
+use poem::web::{Data, Path};
 use poem::{handler, Response};
 
 include!(concat!(env!("OUT_DIR"), "/frontend.rs"));
@@ -46,19 +46,73 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// Scripts, styles and connections from this origin only.
-const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-    form-action 'self'";
+/// The pages' Content-Security-Policy: scripts, styles and connections from
+/// this origin only — and, when the shop takes cards through Stripe, what
+/// Stripe.js needs (its script's origin, its frames, Stripe's API).
+#[derive(Clone, Debug)]
+pub struct PagePolicy(String);
+
+impl PagePolicy {
+    /// The policy, allowing Stripe.js from `stripe_js` when given.
+    pub fn new(stripe_js: Option<&str>) -> Self {
+        let (mut script, mut frame, mut connect, mut img) = (
+            String::from("'self'"),
+            String::from("'none'"),
+            String::from("'self'"),
+            String::from("'self' data:"),
+        );
+        if let Some(origin) = stripe_js.and_then(origin_of) {
+            script = format!("'self' {origin}");
+            frame = format!("{origin} https://js.stripe.com https://hooks.stripe.com");
+            connect = format!("'self' {origin} https://api.stripe.com");
+            img = String::from("'self' data: https://*.stripe.com");
+        }
+        Self(format!(
+            "default-src 'self'; script-src {script}; style-src 'self'; img-src {img}; \
+             connect-src {connect}; frame-src {frame}; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'"
+        ))
+    }
+
+    /// The header's value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for PagePolicy {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let end = url.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
+    let origin = &url[..end];
+    // Nothing that could end the directive or start another.
+    (!origin.contains([';', ' ', ',', '\'', '"'])).then_some(origin)
+}
 
 /// A page: the app, which routes by the URL.
 #[handler]
-pub fn page() -> Response {
+pub fn page(policy: Option<Data<&PagePolicy>>) -> Response {
+    let default;
+    let policy = match policy {
+        Some(Data(policy)) => policy,
+        None => {
+            default = PagePolicy::default();
+            &default
+        }
+    };
     match file("index.html") {
         Some(html) => Response::builder()
             .content_type(content_type("index.html"))
             .header(header::CACHE_CONTROL, "no-cache")
-            .header(header::CONTENT_SECURITY_POLICY, POLICY)
+            .header(header::CONTENT_SECURITY_POLICY, policy.as_str())
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header(header::REFERRER_POLICY, "same-origin")
             .body(html),
@@ -89,6 +143,30 @@ pub fn asset(Path(name): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stripe_js_is_allowed_only_from_its_own_origin() {
+        let plain = PagePolicy::default();
+        assert!(plain.as_str().contains("script-src 'self';"));
+        assert!(plain.as_str().contains("frame-src 'none';"));
+        let stripe = PagePolicy::new(Some("http://127.0.0.1:8421/js.stripe.com/v3/"));
+        assert!(stripe
+            .as_str()
+            .contains("script-src 'self' http://127.0.0.1:8421;"));
+        assert!(stripe
+            .as_str()
+            .contains("connect-src 'self' http://127.0.0.1:8421 https://api.stripe.com;"));
+        assert_eq!(
+            origin_of("https://js.stripe.com/v3/"),
+            Some("https://js.stripe.com")
+        );
+        assert_eq!(
+            origin_of("https://js.stripe.com"),
+            Some("https://js.stripe.com")
+        );
+        assert_eq!(origin_of("javascript:alert(1)"), None);
+        assert_eq!(origin_of("https://a.test;script-src *"), None);
+    }
 
     #[test]
     fn types_follow_the_extension() {

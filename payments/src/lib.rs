@@ -155,6 +155,11 @@ impl Payments {
         self.provider.publishable_key()
     }
 
+    /// Where the payment page loads the provider's script from (Stripe.js).
+    pub fn js_url(&self) -> Option<String> {
+        self.provider.js_url()
+    }
+
     /// The user's order, or `NotFound` (also for another user's order).
     async fn order_of(&self, user: UserId, order: OrderId) -> Result<Order, DomainError> {
         let found = self.orders.order(order).await?;

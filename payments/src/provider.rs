@@ -27,6 +27,11 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug + 'static {
     fn name(&self) -> &'static str;
     /// The key the payment page uses (Stripe's publishable key).
     fn publishable_key(&self) -> Option<String>;
+    /// Where the payment page loads the provider's script from (Stripe.js);
+    /// none when the page needs none.
+    fn js_url(&self) -> Option<String> {
+        None
+    }
     /// Creates (or, for the same order, finds) the intent for `amount`.
     async fn create_intent(
         &self,

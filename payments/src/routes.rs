@@ -38,20 +38,24 @@ pub struct PaymentDto {
     /// Stripe's publishable key (null for the local provider).
     #[oai(nullable)]
     pub publishable_key: Option<String>,
+    /// Where the payment page loads Stripe.js from (null for the local provider).
+    #[oai(nullable)]
+    pub js_url: Option<String>,
     /// Why the last attempt failed.
     #[oai(nullable)]
     pub last_error: Option<String>,
 }
 
 impl PaymentDto {
-    fn new(session: PaymentSession, publishable_key: Option<String>) -> Self {
+    fn new(session: PaymentSession, payments: &Payments) -> Self {
         Self {
             order_id: session.order_id.0,
             provider: session.provider,
             status: session.status.as_str().to_owned(),
             amount: session.amount.into(),
             client_secret: session.client_secret,
-            publishable_key,
+            publishable_key: payments.publishable_key(),
+            js_url: payments.js_url(),
             last_error: session.last_error,
         }
     }
@@ -108,7 +112,7 @@ impl PaymentApi {
             .start_payment(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        let dto = PaymentDto::new(session, self.payments.publishable_key());
+        let dto = PaymentDto::new(session, &self.payments);
         Ok(if created {
             PaymentStarted::Created(Json(dto))
         } else {
@@ -124,10 +128,7 @@ impl PaymentApi {
             .payment_of(auth.0.user_id()?, OrderId(id.0.parse("id")?))
             .await
             .map_err(problem)?;
-        Ok(Json(PaymentDto::new(
-            session,
-            self.payments.publishable_key(),
-        )))
+        Ok(Json(PaymentDto::new(session, &self.payments)))
     }
 
     /// Pay with a card at the local provider (404 when the provider is Stripe).

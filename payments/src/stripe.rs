@@ -37,7 +37,13 @@ pub struct StripeSettings {
     pub publishable_key: Option<String>,
     /// Default `https://api.stripe.com/`; tests use a local Stripe-compatible server.
     pub api_base: Option<String>,
+    /// Where the payment page loads Stripe.js from (default
+    /// [`STRIPE_JS_URL`]); tests use localstripe's.
+    pub js_url: Option<String>,
 }
+
+/// Stripe.js, as Stripe serves it.
+pub const STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
 
 impl std::fmt::Debug for StripeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,6 +51,7 @@ impl std::fmt::Debug for StripeSettings {
             .field("secret_key", &"[redacted]")
             .field("publishable_key", &self.publishable_key)
             .field("api_base", &self.api_base)
+            .field("js_url", &self.js_url)
             .finish()
     }
 }
@@ -64,6 +71,7 @@ pub enum StripeSetupError {
 pub struct StripePayments {
     client: Client,
     publishable_key: Option<String>,
+    js_url: String,
 }
 
 impl std::fmt::Debug for StripePayments {
@@ -96,6 +104,7 @@ impl StripePayments {
         Ok(Self {
             client,
             publishable_key: settings.publishable_key,
+            js_url: settings.js_url.unwrap_or_else(|| STRIPE_JS_URL.to_owned()),
         })
     }
 
@@ -194,6 +203,10 @@ impl PaymentProvider for StripePayments {
 
     fn publishable_key(&self) -> Option<String> {
         self.publishable_key.clone()
+    }
+
+    fn js_url(&self) -> Option<String> {
+        Some(self.js_url.clone())
     }
 
     async fn create_intent(

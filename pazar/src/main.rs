@@ -180,6 +180,10 @@ struct ServeArgs {
     /// Stripe API base URL (default https://api.stripe.com/); for a local Stripe-compatible server.
     #[arg(long, env = "STRIPE_API_BASE")]
     stripe_api_base: Option<String>,
+    /// Where the payment page loads Stripe.js from (default
+    /// https://js.stripe.com/v3/); its origin is allowed by the pages' CSP.
+    #[arg(long, env = "STRIPE_JS_URL")]
+    stripe_js_url: Option<String>,
     /// The secret Stripe signs webhooks with (enables `POST /api/v1/webhooks/stripe`).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     stripe_webhook_secret: Option<String>,
@@ -442,6 +446,7 @@ fn payment_provider(args: &ServeArgs) -> anyhow::Result<Option<Arc<dyn PaymentPr
                     secret_key,
                     publishable_key: args.stripe_publishable_key.clone(),
                     api_base: args.stripe_api_base.clone(),
+                    js_url: args.stripe_js_url.clone(),
                 },
             )?;
             Ok(Some(Arc::new(stripe)))

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useState, type FormEvent } from 'react';
 import { api, ApiError, formatMoney, type Payment } from '../api';
 import { Link } from '../router';
 import { Field } from './Field';
@@ -15,6 +15,8 @@ function useCountdown(deadline: string | undefined): string | null {
   const left = Math.max(0, Math.floor((Date.parse(deadline) - now) / 1_000));
   return `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
 }
+
+const StripePay = lazy(() => import('./StripePay'));
 
 type Outcome = { status: string; last_error: string | null };
 
@@ -36,6 +38,11 @@ export function PayPage({ orderId }: { orderId: string }) {
   const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState(false);
   const countdown = useCountdown(order?.expires_at);
+  // Back from a Stripe redirect (3-D Secure, a bank's page): Stripe says how it went.
+  const returned = new URLSearchParams(window.location.search).get('redirect_status');
+  useEffect(() => {
+    if (returned === 'succeeded' || returned === 'processing') setSent(true);
+  }, [returned]);
 
   useEffect(() => {
     if (order?.status !== 'pending_payment' || payment) return;
@@ -120,9 +127,14 @@ export function PayPage({ orderId }: { orderId: string }) {
           </button>
         </form>
       )}
-      {!paid && payment?.provider === 'stripe' && (
+      {!paid && !sent && payment?.provider === 'stripe' && (
+        <Suspense fallback={<p role="status">Loading the card form…</p>}>
+          <StripePay payment={payment} orderId={order.id} onSent={() => setSent(true)} />
+        </Suspense>
+      )}
+      {returned === 'failed' && !paid && (
         <p className="error" role="alert">
-          This shop takes cards through Stripe, and this page cannot show Stripe's card form yet.
+          The payment was not completed; try again or use another card.
         </p>
       )}
     </section>

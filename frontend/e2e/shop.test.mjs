@@ -220,6 +220,17 @@ test('every page path is the app: a reload or a link from a mail lands on its pa
   await page.getByText('12 available').waitFor();
   await accessible(page, 'product');
   await shoot(page, 'product');
+  // At phone width the list fits the screen (nothing to scroll sideways).
+  const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+  const small = await phone.newPage();
+  watch(small, 'deep-links-phone');
+  await small.goto(`${base}/`);
+  await small.getByRole('heading', { name: 'Espresso Machine' }).waitFor();
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
+  await accessible(small, 'phone-products');
+  await shoot(small, 'phone-products');
+  await phone.close();
   await page.goto(`${base}/orders/00000000-0000-0000-0000-000000000000`);
   await page.getByText('No such order.').waitFor();
   await page.goto(`${base}/nowhere`);
@@ -277,6 +288,16 @@ test('an admin lowers the stock and the customer\'s open cart shows it live; the
   await shoot(cart, 'cart-flagged');
   await admin.getByRole('row').filter({ hasText: 'Tea Kettle' }).getByText('7 on hand').waitFor();
 
+  // The admin raises the kettle's price: the customer's line says so, live.
+  await admin.getByRole('button', { name: 'Edit Tea Kettle' }).click();
+  const form = admin.getByRole('form', { name: 'Edit Tea Kettle' });
+  await form.getByLabel('Price (EUR)').fill('39');
+  await accessible(admin, 'admin-product-edit');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await admin.getByRole('row').filter({ hasText: 'Tea Kettle' }).getByText('€39.00').waitFor();
+  await cart.getByText('Price changed').waitFor();
+  await cart.getByRole('row').filter({ hasText: 'Tea Kettle' }).getByText('€390.00').waitFor();
+
   // The supervision tree shows the actors just used: the kettle's stock actor
   // and the customer's cart.
   await admin.goto(`${base}/admin/supervision`);
@@ -288,6 +309,14 @@ test('an admin lowers the stock and the customer\'s open cart shows it live; the
   await admin.getByText('store_writer').waitFor();
   await accessible(admin, 'admin-supervision');
   await shoot(admin, 'admin-supervision');
+
+  // The order paid in the first test ships from the orders page.
+  await admin.goto(`${base}/admin/orders`);
+  const paid = admin.getByRole('listitem').filter({ has: admin.locator('summary', { hasText: 'Paid' }) }).first();
+  await paid.locator('summary').click();
+  await paid.getByText('Awaiting payment').waitFor();
+  await paid.getByRole('button', { name: 'Mark shipped' }).click();
+  await admin.locator('summary', { hasText: 'Shipped' }).first().waitFor();
 
   // The other admin pages render and pass the scan.
   for (const section of ['orders', 'mails', 'dead-letters', 'search']) {
@@ -424,7 +453,8 @@ test('the stripe provider: Stripe.js from the configured URL, the Payment Elemen
     await page.getByText('Paid — thank you!').waitFor({ timeout: 30_000 });
     await shoot(page, 'payment-stripe-paid');
     // Back from a redirect, Stripe's status is read from the URL.
-    await page.goto(`${stripeShop.base}/pay/${orderId}?payment_intent=${intent}&redirect_status=succeeded`);
+    const back = new URLSearchParams({ payment_intent: intent, payment_intent_client_secret: payment.client_secret, redirect_status: 'succeeded' });
+    await page.goto(`${stripeShop.base}/pay/${orderId}?${back}`);
     await page.getByText('Paid — thank you!').waitFor();
     assert.deepEqual(problems.filter((p) => p.startsWith('stripe')), []);
     await shopper.close();

@@ -146,7 +146,7 @@ function Products() {
             <th scope="col">Price</th>
             <th scope="col">Stock</th>
             <th scope="col">Adjust stock</th>
-            <th scope="col">Remove</th>
+            <th scope="col">Change</th>
           </tr>
         </thead>
         <tbody>
@@ -172,6 +172,54 @@ function Products() {
 
 function ProductRow({ product, act }: { product: Product; act: (run: () => Promise<unknown>) => Promise<void> }) {
   const [delta, setDelta] = useState('');
+  const [editing, setEditing] = useState(false);
+  const [refused, setRefused] = useState<ApiError | null>(null);
+  const save = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const fields = new FormData(event.currentTarget);
+    setRefused(null);
+    try {
+      await api(`/api/v1/products/${product.id}`, {
+        method: 'PATCH',
+        body: {
+          name: fields.get('name'),
+          description: fields.get('description'),
+          price: { amount: Math.round(Number(fields.get('price')) * 100) },
+        },
+      });
+      setEditing(false);
+      await act(async () => {});
+    } catch (caught) {
+      setRefused(caught instanceof ApiError ? caught : new ApiError({ status: 0, detail: String(caught) }));
+    }
+  };
+  if (editing) {
+    return (
+      <tr>
+        <td colSpan={5}>
+          <form onSubmit={save} noValidate aria-label={`Edit ${product.name}`} className="grid-form">
+            <Field id={`name-${product.id}`} name="name" label="Name" defaultValue={product.name} error={refused?.messageFor('name')} />
+            <Field id={`description-${product.id}`} name="description" label="Description" defaultValue={product.description} error={refused?.messageFor('description')} />
+            <Field
+              id={`price-${product.id}`}
+              name="price"
+              label={`Price (${product.price.currency})`}
+              inputMode="decimal"
+              defaultValue={String(product.price.amount / 100)}
+              error={refused?.messageFor('price.amount') ?? refused?.messageFor('amount')}
+            />
+            <Failure text={refused && !refused.field ? refused.message : null} />
+            <p className="actions">
+              <button type="submit">Save</button>
+              <button type="button" className="secondary" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+            </p>
+          </form>
+        </td>
+      </tr>
+    );
+  }
   const adjust = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     void act(() =>
@@ -203,6 +251,9 @@ function ProductRow({ product, act }: { product: Product; act: (run: () => Promi
         </form>
       </td>
       <td>
+        <button type="button" className="link" onClick={() => setEditing(true)}>
+          Edit<span className="visually-hidden"> {product.name}</span>
+        </button>{' '}
         <button type="button" className="link" onClick={() => act(() => api(`/api/v1/products/${product.id}`, { method: 'DELETE' }))}>
           Delete<span className="visually-hidden"> {product.name}</span>
         </button>

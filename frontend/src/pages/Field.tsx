@@ -12,7 +12,7 @@ export function Field({
       <label htmlFor={id}>{label}</label>
       <input
         id={id}
-        name={id}
+        name={input.name ?? id}
         aria-invalid={error ? true : undefined}
         aria-describedby={error ? `${id}-error` : undefined}
         {...input}

@@ -38,8 +38,19 @@ export function PayPage({ orderId }: { orderId: string }) {
   const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState(false);
   const countdown = useCountdown(order?.expires_at);
-  // Back from a Stripe redirect (3-D Secure, a bank's page): Stripe says how it went.
-  const returned = new URLSearchParams(window.location.search).get('redirect_status');
+  // Back from a Stripe redirect (3-D Secure, a bank's page): the intent's status,
+  // read with Stripe.js, or else the one Stripe put in the URL.
+  const back = new URLSearchParams(window.location.search);
+  const returnedSecret = back.get('payment_intent_client_secret');
+  const [returned, setReturned] = useState(back.get('redirect_status'));
+  useEffect(() => {
+    if (payment?.provider !== 'stripe' || !returnedSecret) return;
+    void import('./StripePay')
+      .then((stripe) => stripe.intentStatus(payment, returnedSecret))
+      .then((status) => {
+        if (status) setReturned(status === 'succeeded' || status === 'processing' ? status : 'failed');
+      });
+  }, [payment, returnedSecret]);
   useEffect(() => {
     if (returned === 'succeeded' || returned === 'processing') setSent(true);
   }, [returned]);

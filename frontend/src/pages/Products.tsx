@@ -22,10 +22,22 @@ function listing(query: URLSearchParams, changes: Record<string, string | null>)
   return text ? `/?${text}` : '/';
 }
 
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** HTML-escaped text back to text (the escapes the engines write; nothing parsed). */
+export function decode(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (entity, name: string) => {
+    if (name[0] === '#') {
+      const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+      return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+    }
+    return NAMED[name.toLowerCase()] ?? entity;
+  });
+}
+
 /** Highlighted text from the index: only its <b> tags are kept as markup. */
-function Highlight({ html }: { html: string }) {
+export function Highlight({ html }: { html: string }) {
   const parts = html.split(/(<b>.*?<\/b>)/g);
-  const decode = (text: string) => new DOMParser().parseFromString(text, 'text/html').documentElement.textContent ?? '';
   return (
     <>
       {parts.map((part, i) =>

@@ -29,6 +29,19 @@ function stripeFrom(url: string, key: string): Promise<Stripe | null> {
 
 type Props = { payment: Payment; orderId: string; onSent: () => void };
 
+/** Back from a redirect: the intent's status as Stripe.js reads it with the
+ *  client secret Stripe put in the URL; null when it cannot be read. */
+export async function intentStatus(payment: Payment, clientSecret: string): Promise<string | null> {
+  if (!payment.js_url || !payment.publishable_key) return null;
+  try {
+    const stripe = await stripeFrom(payment.js_url, payment.publishable_key);
+    const result = await stripe?.retrievePaymentIntent(clientSecret);
+    return result?.paymentIntent?.status ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Where Stripe sends the customer back after a redirect (3-D Secure, bank pages). */
 export function returnUrl(orderId: string, origin: string = window.location.origin): string {
   return `${origin}/pay/${encodeURIComponent(orderId)}`;

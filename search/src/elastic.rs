@@ -331,11 +331,11 @@ impl Inner {
         let offset = cursor.as_ref().map_or(query.offset, |cursor| cursor.offset);
         let mut body = search_body(query, None);
         body["from"] = json!(offset);
-        let pit = cursor.as_ref().and_then(|cursor| pit_of(&cursor.view));
+        let mut pit = cursor.as_ref().and_then(|cursor| pit_of(&cursor.view));
         let mut answer = None;
-        if let Some(pit) = &pit {
+        if let Some(id) = &pit {
             let mut in_view = body.clone();
-            in_view["pit"] = json!({"id": pit, "keep_alive": KEEP_ALIVE});
+            in_view["pit"] = json!({"id": id, "keep_alive": KEEP_ALIVE});
             let response = self
                 .client
                 .search(SearchParts::None)
@@ -349,6 +349,8 @@ impl Inner {
                 StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST
             ) {
                 answer = Some(checked(response).await?);
+            } else {
+                pit = None;
             }
         }
         let answer = match answer {

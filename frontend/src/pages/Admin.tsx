@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiError, formatMoney, type Order, type Product, type ProductPage, type Session } from '../api';
 import { Link } from '../router';
 import { Field } from './Field';
-import { STATUS } from './Orders';
+import { STATUS, StatusHistory } from './Orders';
 import { SupervisionTree } from './Supervision';
 
 const SECTIONS: [string, string][] = [
@@ -292,14 +292,7 @@ function Orders() {
                 {new Date(order.created_at).toLocaleString()} — <span className={`status ${order.status}`}>{STATUS[order.status] ?? order.status}</span> —{' '}
                 {formatMoney(order.total)}
               </summary>
-              <ol className="history">
-                {order.history.map((change) => (
-                  <li key={`${change.status}-${change.at}`}>
-                    {STATUS[change.status] ?? change.status} — {new Date(change.at).toLocaleString()}
-                    {change.reason ? ` (${change.reason})` : ''}
-                  </li>
-                ))}
-              </ol>
+              <StatusHistory order={order} />
               <p className="actions">
                 {order.status === 'paid' && (
                   <>

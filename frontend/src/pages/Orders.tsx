@@ -103,15 +103,22 @@ export function OrderPage({ id }: { id: string }) {
       )}
       {failed && <p className="error" role="alert">{failed}</p>}
       <h2>History</h2>
-      <ol className="history">
-        {order.history.map((change) => (
-          <li key={`${change.status}-${change.at}`}>
-            {STATUS[change.status] ?? change.status} — {new Date(change.at).toLocaleString()}
-            {change.reason ? ` (${change.reason})` : ''}
-          </li>
-        ))}
-      </ol>
+      <StatusHistory order={order} />
     </section>
+  );
+}
+
+/** Every status an order went through, oldest first, with when and why. */
+export function StatusHistory({ order }: { order: Order }) {
+  return (
+    <ol className="history">
+      {order.history.map((change) => (
+        <li key={`${change.status}-${change.at}`}>
+          {STATUS[change.status] ?? change.status} — {new Date(change.at).toLocaleString()}
+          {change.reason ? ` (${change.reason})` : ''}
+        </li>
+      ))}
+    </ol>
   );
 }
 

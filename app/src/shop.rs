@@ -234,9 +234,8 @@ pub struct SearchStatus {
     pub lag_seconds: Option<f64>,
     /// When the last full rebuild finished.
     pub last_reindex: Option<chrono::DateTime<chrono::Utc>>,
-    /// Whether a rebuild is running now.
-    pub reindexing: bool,
-    /// Of the rebuild running now: products in so far, and in all.
+    /// Of the rebuild running now (none when none runs): products in so far,
+    /// and in all.
     pub progress: Option<(u64, u64)>,
     /// Why the last rebuild an admin started failed, if it did.
     pub last_error: Option<String>,
@@ -592,7 +591,6 @@ impl Shop {
             lag_events,
             lag_seconds,
             last_reindex: status.last_reindex,
-            reindexing: self.reindex.running.load(Ordering::SeqCst),
             progress: self.reindex.running.load(Ordering::SeqCst).then(|| {
                 (
                     self.reindex.done.load(Ordering::Relaxed),

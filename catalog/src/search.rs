@@ -215,12 +215,33 @@ pub struct SearchCursor {
 
 /// The deepest a cursor pages (five digits): listings stop offering a next
 /// page past it.
-pub const MAX_CURSOR_OFFSET: usize = 99_999;
+const MAX_CURSOR_OFFSET: usize = 99_999;
 
 /// The API's pattern of a cursor: every match parses.
 pub const CURSOR_PATTERN: &str = r"^c1\.[0-9]{1,5}\.-?[0-9]{1,18}\.[A-Za-z0-9_~-]{1,4096}$";
 
 impl SearchCursor {
+    /// Whether a listing that has read `read` of `total` results, the last page
+    /// `page` long where `limit` were asked, offers a next page — only within
+    /// the depth a cursor can name.
+    pub fn has_next(page: usize, limit: usize, read: usize, total: u64) -> bool {
+        page == limit.max(1) && (read as u64) < total && read <= MAX_CURSOR_OFFSET
+    }
+
+    /// The cursor of the page after `read` results, in `view`; the first
+    /// page's creation time carries over from `previous` (now, on the first page).
+    pub fn next(previous: Option<&SearchCursor>, read: usize, view: String) -> String {
+        SearchCursor {
+            offset: read,
+            created_before: previous.map_or_else(
+                || chrono::Utc::now().timestamp_micros(),
+                |c| c.created_before,
+            ),
+            view,
+        }
+        .to_string()
+    }
+
     /// Reads a cursor; `Invalid` naming `cursor` when it is not one.
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let bad = || DomainError::invalid("cursor", "is not a cursor this server gave");

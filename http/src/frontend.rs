@@ -99,15 +99,7 @@ fn origin_of(url: &str) -> Option<&str> {
 
 /// A page: the app, which routes by the URL.
 #[handler]
-pub fn page(policy: Option<Data<&PagePolicy>>) -> Response {
-    let default;
-    let policy = match policy {
-        Some(Data(policy)) => policy,
-        None => {
-            default = PagePolicy::default();
-            &default
-        }
-    };
+pub fn page(Data(policy): Data<&PagePolicy>) -> Response {
     match file("index.html") {
         Some(html) => Response::builder()
             .content_type(content_type("index.html"))

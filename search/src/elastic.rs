@@ -57,7 +57,7 @@ use elasticsearch::{
 use pazar_actors::{DomainError, ProductId};
 use pazar_catalog::search::{
     words, Facets, IndexStatus, PriceBand, SearchChange, SearchCursor, SearchDoc, SearchHit,
-    SearchIndex, SearchQuery, SearchResults, SearchSort, MAX_CURSOR_OFFSET, PRICE_BANDS,
+    SearchIndex, SearchQuery, SearchResults, SearchSort, PRICE_BANDS,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -371,26 +371,15 @@ impl Inner {
         };
         let mut results = read_results(&answer)?;
         let read = offset + results.hits.len();
-        if results.hits.len() == query.limit.max(1)
-            && (read as u64) < results.total
-            && read <= MAX_CURSOR_OFFSET
-        {
+        if SearchCursor::has_next(results.hits.len(), query.limit, read, results.total) {
             let view = match (answer["pit_id"].as_str(), pit) {
                 (Some(pit), _) => Some(pit.to_owned()),
                 (None, Some(pit)) => Some(pit),
                 (None, None) if cursor.is_none() => self.open_point_in_time().await,
                 (None, None) => None,
             };
-            results.next_cursor = Some(
-                SearchCursor {
-                    offset: read,
-                    created_before: cursor
-                        .as_ref()
-                        .map_or_else(|| Utc::now().timestamp_micros(), |c| c.created_before),
-                    view: view.as_deref().map_or_else(|| "-".to_owned(), view_of),
-                }
-                .to_string(),
-            );
+            let view = view.as_deref().map_or_else(|| "-".to_owned(), view_of);
+            results.next_cursor = Some(SearchCursor::next(cursor.as_ref(), read, view));
         }
         Ok(results)
     }

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use pazar_actors::{DomainError, ProductId};
 use pazar_catalog::search::{
     words, Facets, IndexStatus, PriceBand, SearchChange, SearchCursor, SearchDoc, SearchHit,
-    SearchIndex, SearchQuery, SearchResults, SearchSort, MAX_CURSOR_OFFSET, PRICE_BANDS,
+    SearchIndex, SearchQuery, SearchResults, SearchSort, PRICE_BANDS,
 };
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
@@ -416,19 +416,12 @@ impl Inner {
             created_before,
         )?;
         let next_offset = offset + addresses.len();
-        let next_cursor =
-            (addresses.len() == limit && next_offset < total && next_offset <= MAX_CURSOR_OFFSET)
-                .then(|| {
-                    self.views.keep(&searcher);
-                    SearchCursor {
-                        view: searcher.generation().generation_id().to_string(),
-                        offset: next_offset,
-                        created_before: cursor
-                            .as_ref()
-                            .map_or_else(|| Utc::now().timestamp_micros(), |c| c.created_before),
-                    }
-                    .to_string()
-                });
+        let next_cursor = SearchCursor::has_next(addresses.len(), limit, next_offset, total as u64)
+            .then(|| {
+                self.views.keep(&searcher);
+                let view = searcher.generation().generation_id().to_string();
+                SearchCursor::next(cursor.as_ref(), next_offset, view)
+            });
         Ok(SearchResults {
             hits,
             total: total as u64,

@@ -241,7 +241,7 @@ impl AdminApi {
             lag_events: status.lag_events,
             lag_seconds: status.lag_seconds,
             last_reindex: status.last_reindex,
-            reindexing: status.reindexing,
+            reindexing: status.progress.is_some(),
             reindex_done: status.progress.map(|(done, _)| done),
             reindex_total: status.progress.map(|(_, total)| total),
             last_reindex_error: status.last_error,

@@ -62,7 +62,6 @@ export function useOrder(id: string, every = 1_000, open: (order: Order) => bool
     if (!order || !open(order)) return;
     const wait = window.setTimeout(() => setTick((n) => n + 1), every);
     return () => window.clearTimeout(wait);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [order, every]);
   return { order, error, reload: () => setTick((n) => n + 1) };
 }

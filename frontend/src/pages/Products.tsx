@@ -71,7 +71,6 @@ export function ProductsPage({ query, session }: { query: URLSearchParams; sessi
     return () => {
       stale = true;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
 
   // Typing searches after a pause, and suggests names meanwhile.
@@ -84,9 +83,9 @@ export function ProductsPage({ query, session }: { query: URLSearchParams; sessi
         .catch(() => setSuggestions([]));
     }
     return () => window.clearTimeout(wait);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [text]);
 
+  const [nextCursor, setNextCursor] = useState<string | null>(null);
   const loadMore = async () => {
     const cursor = more.length ? nextCursor : page?.next_cursor;
     if (!cursor) return;
@@ -96,7 +95,6 @@ export function ProductsPage({ query, session }: { query: URLSearchParams; sessi
     setMore((items) => [...items, ...answer.items]);
     setNextCursor(answer.next_cursor);
   };
-  const [nextCursor, setNextCursor] = useState<string | null>(null);
   const hasMore = more.length ? nextCursor !== null : Boolean(page?.next_cursor);
   const items = [...(page?.items ?? []), ...more];
   const inStock = query.get('in_stock');

@@ -25,6 +25,7 @@ use futures_util::FutureExt;
 pub use pazar_events::{DomainEvent, Event, EventError, EventType, Payload, SOURCE};
 use serde::Serialize;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -150,21 +151,53 @@ impl Lags {
     }
 }
 
-/// Tells delivery tasks that a commit wrote events. Cheap to clone.
+/// Tells delivery tasks that a commit wrote events, and of which types, so that a
+/// subscriber is woken only by events it wants. Cheap to clone.
 #[derive(Clone)]
-pub struct EventSignal(Arc<watch::Sender<u64>>);
+pub struct EventSignal(Arc<SignalState>);
+
+struct SignalState {
+    /// Raised after every commit that wrote events: wakes the delivery loops.
+    wake: watch::Sender<u64>,
+    /// Per event type (by its place in `EventType::ALL`), how many commits wrote
+    /// one: a woken subscriber whose types' counts did not move goes back to sleep.
+    written: Vec<AtomicU64>,
+}
 
 impl EventSignal {
-    /// Call after a transaction that wrote events has committed.
+    /// Call after a transaction that wrote events has committed, when which types
+    /// it wrote is not known: wakes every subscriber.
     pub fn committed(&self) {
+        self.committed_types(EventType::ALL.iter().copied());
+    }
+
+    /// Call after a transaction that wrote events of `types` has committed.
+    pub fn committed_types(&self, types: impl IntoIterator<Item = EventType>) {
+        for kind in types {
+            self.0.written[kind as usize].fetch_add(1, Ordering::SeqCst);
+        }
         self.0
+            .wake
             .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    /// How many commits wrote an event `wants` takes: a subscriber compares it
+    /// before and after a wake-up.
+    fn written_for(&self, wants: impl Fn(EventType) -> bool) -> u64 {
+        EventType::ALL
+            .iter()
+            .filter(|kind| wants(**kind))
+            .map(|kind| self.0.written[*kind as usize].load(Ordering::SeqCst))
+            .fold(0, u64::wrapping_add)
     }
 }
 
 impl Default for EventSignal {
     fn default() -> Self {
-        Self(Arc::new(watch::channel(0).0))
+        Self(Arc::new(SignalState {
+            wake: watch::channel(0).0,
+            written: EventType::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+        }))
     }
 }
 
@@ -259,7 +292,7 @@ impl EventBus {
     async fn deliver(self, subscriber: Arc<dyn EventSubscriber>) {
         let name = subscriber.name().to_owned();
         let fault_point = format!("delivery:{name}");
-        let mut wake = self.signal.0.subscribe();
+        let mut wake = self.signal.0.wake.subscribe();
         let cursor = loop {
             match self.store.event_cursor(&name).await {
                 Ok(cursor) => break cursor,
@@ -288,8 +321,12 @@ impl EventBus {
         ));
         let _stop_saver = AbortOnDrop(saver);
         let mut read = cursor;
+        let wanted = |kind: EventType| subscriber.wants(kind);
         loop {
+            // Noted before the read: a commit after this point wakes the wait below,
+            // one before it is in what the read returns.
             wake.borrow_and_update();
+            let seen = self.signal.written_for(wanted);
             crate::faults::point(&fault_point);
             let events = match self.store.events_after(read, policy.batch).await {
                 Ok(events) => events,
@@ -299,21 +336,27 @@ impl EventBus {
                     continue;
                 }
             };
-            if events.is_empty() {
-                let _ = tokio::time::timeout(policy.poll, wake.changed()).await;
-                continue;
-            }
+            let drained = (events.len() as i64) < policy.batch;
             for event in events {
                 read = event.seq;
-                if event
-                    .event
-                    .event_type()
-                    .is_some_and(|kind| subscriber.wants(kind))
-                {
+                if event.event.event_type().is_some_and(wanted) {
                     let subject = event.event.subject.clone();
                     lanes.dispatch(event.seq, &subject, event).await;
                 } else {
                     lanes.pass(event.seq);
+                }
+            }
+            if drained {
+                // Until a commit writes an event this subscriber wants, or the poll
+                // interval passes (another process's events, the ones it skipped).
+                let deadline = tokio::time::Instant::now() + policy.poll;
+                while self.signal.written_for(wanted) == seen {
+                    if tokio::time::timeout_at(deadline, wake.changed())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
                 }
             }
         }
@@ -618,5 +661,161 @@ mod tests {
         .await
         .expect("handled within 10 s");
         assert_eq!(subscriber.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// The outbox in memory, counting the subscriber's reads.
+    #[derive(Default)]
+    struct Outbox {
+        events: Mutex<Vec<StoredEvent>>,
+        reads: AtomicU32,
+    }
+
+    impl Outbox {
+        fn append(&self, event: Event) {
+            let mut events = self.events.lock().unwrap();
+            let seq = events.len() as i64 + 1;
+            events.push(StoredEvent { seq, event });
+        }
+    }
+
+    #[async_trait]
+    impl Store for Outbox {
+        async fn ping(&self) -> Result<(), crate::StoreError> {
+            Ok(())
+        }
+        async fn commit_batch(
+            &self,
+            _writes: &crate::WriteSet<'_>,
+            _events: &[Event],
+        ) -> Result<(), crate::StoreError> {
+            unreachable!("the bus never writes")
+        }
+        async fn events_after(
+            &self,
+            after: i64,
+            limit: i64,
+        ) -> Result<Vec<StoredEvent>, crate::StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let events = self.events.lock().unwrap();
+            Ok(events
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+        async fn last_event_seq(&self) -> Result<i64, crate::StoreError> {
+            Ok(self.events.lock().unwrap().len() as i64)
+        }
+        async fn event_cursor(&self, _subscriber: &str) -> Result<i64, crate::StoreError> {
+            Ok(0)
+        }
+        async fn save_event_cursor(
+            &self,
+            _subscriber: &str,
+            _seq: i64,
+        ) -> Result<(), crate::StoreError> {
+            Ok(())
+        }
+    }
+
+    /// Wants `catalog.product_deleted` only; counts what it handles.
+    #[derive(Default)]
+    struct DeletedOnly(AtomicU32);
+
+    #[async_trait]
+    impl EventSubscriber for DeletedOnly {
+        fn name(&self) -> &str {
+            "deleted-only"
+        }
+        fn wants(&self, kind: EventType) -> bool {
+            kind == EventType::ProductDeleted
+        }
+        async fn handle(&self, _: &StoredEvent, _: &DomainEvent) -> Result<(), DomainError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn deleted() -> Event {
+        Event::of(
+            "product",
+            &pazar_events::catalog::ProductDeleted {
+                product_id: uuid::Uuid::now_v7(),
+            },
+        )
+    }
+
+    /// An event of a type the subscriber does not want (never decoded).
+    fn unwanted() -> Event {
+        let mut event = deleted();
+        event.kind = EventType::StockChanged.as_str().to_owned();
+        event
+    }
+
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// A commit of events a subscriber does not want does not make it read the
+    /// outbox; one it wants does, and the read takes the skipped events along.
+    /// Events written without a signal (another process) are read at the poll.
+    #[tokio::test]
+    async fn a_subscriber_wakes_only_for_events_it_wants() {
+        let outbox = Arc::new(Outbox::default());
+        let signal = EventSignal::default();
+        let policy = DeliveryPolicy {
+            poll: Duration::from_secs(3600),
+            ..DeliveryPolicy::default()
+        };
+        let bus = EventBus::new(outbox.clone(), signal.clone(), policy);
+        let subscriber = Arc::new(DeletedOnly::default());
+        let _delivery = bus.subscribe(subscriber.clone());
+        until("the first read", || {
+            outbox.reads.load(Ordering::SeqCst) == 1
+        })
+        .await;
+
+        outbox.append(unwanted());
+        signal.committed_types([EventType::StockChanged]);
+        // This test's runtime has one thread: each yield lets the woken delivery
+        // loop run until it waits again.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(outbox.reads.load(Ordering::SeqCst), 1, "woken for nothing");
+
+        outbox.append(deleted());
+        signal.committed_types([EventType::ProductDeleted]);
+        until("the wanted event handled", || {
+            subscriber.0.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        assert_eq!(outbox.reads.load(Ordering::SeqCst), 2);
+
+        // Not signalled: read at the next poll (a second bus with a short one).
+        let bus = EventBus::new(
+            outbox.clone(),
+            EventSignal::default(),
+            DeliveryPolicy {
+                poll: Duration::from_millis(20),
+                ..DeliveryPolicy::default()
+            },
+        );
+        let late = Arc::new(DeletedOnly::default());
+        let _delivery = bus.subscribe(late.clone());
+        until("the existing event handled", || {
+            late.0.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        outbox.append(deleted());
+        until("the unsignalled event handled", || {
+            late.0.load(Ordering::SeqCst) == 2
+        })
+        .await;
     }
 }

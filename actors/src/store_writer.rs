@@ -12,7 +12,7 @@
 //! callers see that wait through their call timeout rather than through unbounded
 //! memory growth.
 
-use crate::events::{Event, EventSignal, Handled};
+use crate::events::{Event, EventSignal, EventType, Handled};
 use crate::ports::WriteSet;
 use crate::{
     DomainError, Order, OrderTransition, PaymentSession, ProductId, StockChange, StockLevels,
@@ -249,7 +249,7 @@ async fn run(
             let committed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
             if committed > 0 {
                 tracing::trace!(writes = committed, "batch committed");
-                signal.committed();
+                signal.committed_types(batch.event_types());
             }
             for (on_done, outcome) in completions.into_iter().zip(outcomes) {
                 on_done.finish(outcome);
@@ -436,6 +436,27 @@ impl Batch {
             handled: self.handled_of(writes),
         };
         store.commit_batch(&set, &events).await
+    }
+
+    /// The types of event the batch writes (or may: a superset wakes a
+    /// subscriber for nothing, never misses one).
+    fn event_types(&self) -> Vec<EventType> {
+        let mut types = Vec::new();
+        if !self.changes.is_empty() {
+            types.extend([EventType::StockChanged, EventType::ProductDeleted]);
+        }
+        if !self.orders.is_empty() {
+            types.push(EventType::OrderCreated);
+        }
+        for event in &self.events {
+            match event.event_type() {
+                Some(kind) => types.push(kind),
+                None => return EventType::ALL.to_vec(),
+            }
+        }
+        types.sort_unstable_by_key(|kind| *kind as usize);
+        types.dedup();
+        types
     }
 
     /// The records of the messages writes `writes` apply.

@@ -8,6 +8,8 @@
 //! status pair and one history INSERT), its payment sessions' updates, all
 //! their events, and the Kafka bridge's records of the messages they apply.
 
+mod one_statement;
+
 use crate::db::{self, Param, Pool, Tx};
 use crate::errors::corrupt;
 use async_trait::async_trait;
@@ -44,6 +46,14 @@ impl Store for Kernel {
         writes: &WriteSet<'_>,
         events: &[Event],
     ) -> Result<(), StoreError> {
+        if let Pool::Postgres(writer) = &self.writer {
+            let held = self.fence.held();
+            if let one_statement::Outcome::Committed =
+                one_statement::commit(writer, &held, writes, events).await?
+            {
+                return Ok(());
+            }
+        }
         let mut tx = self.writer.begin().await?;
         self.fence.check(&mut tx).await?;
         apply_stock(&mut tx, writes.stock).await?;

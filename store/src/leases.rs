@@ -28,7 +28,7 @@ impl Fence {
         held.push((role.to_owned(), epoch));
     }
 
-    fn held(&self) -> Vec<(String, i64)> {
+    pub(crate) fn held(&self) -> Vec<(String, i64)> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

@@ -1096,6 +1096,17 @@ async fn a_write_under_a_lapsed_lease_is_fenced() {
         matches!(&stale, Err(pazar_actors::DomainError::Store(pazar_actors::StoreError::Fenced { role })) if role == "catalog"),
         "{stale:?}"
     );
+    // A reservation (on PostgreSQL one statement, its writes gated on the lease)
+    // is fenced the same way.
+    let expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
+    let stale = old
+        .inventory()
+        .reserve(id, pazar_actors::OrderId::new(), 1, expires_at)
+        .await;
+    assert!(
+        matches!(&stale, Err(pazar_actors::DomainError::Store(pazar_actors::StoreError::Fenced { role })) if role == "catalog"),
+        "{stale:?}"
+    );
     assert_eq!(
         new.inventory().stock_levels(id).await.unwrap(),
         StockLevels::new(11, 0)

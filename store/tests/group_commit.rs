@@ -4,7 +4,10 @@
 //! writer deletes products.
 
 use pazar_actors::store_writer::{StoreWriterConfig, Write};
-use pazar_actors::{EventSignal, ProductId, StockChange, StockLevels, StoreError, StoreWriter};
+use pazar_actors::{
+    EventSignal, HoldSource, OrderId, ProductId, Reservation, StockChange, StockLevels, StoreError,
+    StoreWriter,
+};
 use pazar_catalog::{Catalog, NewProduct, ProductViews};
 use sqlx::Connection;
 use std::sync::Arc;
@@ -69,7 +72,54 @@ fn adjust(product_id: ProductId, delta: i64, reason: &str) -> Write {
     }
 }
 
-async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) -> Write) {
+/// A hold of `quantity` units for a new order, as a checkout takes it.
+fn reserve(product_id: ProductId, quantity: i64) -> Write {
+    Write::Stock {
+        change: StockChange::Reserve {
+            product_id,
+            reservation: Reservation {
+                order_id: OrderId::new(),
+                quantity,
+                expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+                source: HoldSource::Checkout,
+            },
+        },
+        levels: StockLevels::new(10, quantity),
+    }
+}
+
+/// What a batch of good writes does to a product of 10 units, and what it leaves.
+#[derive(Clone, Copy)]
+enum Good {
+    /// Restock by 5: on hand 15.
+    Restock,
+    /// Hold 1 unit: 1 reservation. On PostgreSQL such a batch is one statement
+    /// (`store/src/kernel/one_statement.rs`); refused, it falls back to the
+    /// general path, which isolates the write at fault.
+    Reserve,
+}
+
+impl Good {
+    fn write(self, product_id: ProductId) -> Write {
+        match self {
+            Good::Restock => adjust(product_id, 5, "restock"),
+            Good::Reserve => reserve(product_id, 1),
+        }
+    }
+
+    fn done(self, stock: &pazar_actors::StockRecord) -> bool {
+        match self {
+            Good::Restock => stock.on_hand == 15 && stock.reservations.is_empty(),
+            Good::Reserve => stock.on_hand == 10 && stock.reservations.len() == 1,
+        }
+    }
+}
+
+async fn one_poisoned_write_fails_alone(
+    postgres: bool,
+    good: Good,
+    poison: fn(ProductId) -> Write,
+) {
     let (stores, _dir) = fresh_store(postgres).await;
     let ids = products(&stores).await;
     let store = stores.kernel.clone();
@@ -82,10 +132,7 @@ async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) ->
     // Submitted back to back while the writer commits the first, so the rest
     // (the poisoned write among them) share a batch.
     let mut answers = Vec::new();
-    let mut writes: Vec<Write> = ids[1..]
-        .iter()
-        .map(|id| adjust(*id, 5, "restock"))
-        .collect();
+    let mut writes: Vec<Write> = ids[1..].iter().map(|id| good.write(*id)).collect();
     writes.insert(50, poison(ids[0]));
     for write in writes {
         let (done, answer) = oneshot::channel();
@@ -111,10 +158,14 @@ async fn one_poisoned_write_fails_alone(postgres: bool, poison: fn(ProductId) ->
     assert!(matches!(failures[0].1, StoreError::Rejected(_)));
     for id in &ids[1..] {
         let stock = products.load_stock(*id).await.unwrap().unwrap();
-        assert_eq!(stock.on_hand, 15, "a valid write of the batch was lost");
+        assert!(good.done(&stock), "a valid write of the batch was lost");
     }
     let poisoned = products.load_stock(ids[0]).await.unwrap().unwrap();
     assert_eq!(poisoned.on_hand, 10, "the refused write left a trace");
+    assert!(
+        poisoned.reservations.is_empty(),
+        "the refused write left a trace"
+    );
     // One event per committed product, none for the refused one.
     let events = store.events_after(0, 1000).await.unwrap();
     let stock_events: Vec<_> = events
@@ -132,6 +183,11 @@ fn below_zero(product_id: ProductId) -> Write {
     adjust(product_id, -1_000, "too much")
 }
 
+/// More units held than there are: the same check constraint refuses it.
+fn overdrawn(product_id: ProductId) -> Write {
+    reserve(product_id, 1_000)
+}
+
 /// PostgreSQL refuses a NUL byte in text (SQLite stores it).
 fn nul_reason(product_id: ProductId) -> Write {
     adjust(product_id, 1, "nul \u{0} byte")
@@ -139,17 +195,27 @@ fn nul_reason(product_id: ProductId) -> Write {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_refused_write_fails_alone() {
-    one_poisoned_write_fails_alone(false, below_zero).await;
+    one_poisoned_write_fails_alone(false, Good::Restock, below_zero).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refused_reservation_fails_alone() {
+    one_poisoned_write_fails_alone(false, Good::Reserve, overdrawn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refused_reservation_fails_alone() {
+    one_poisoned_write_fails_alone(true, Good::Reserve, overdrawn).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refused_write_fails_alone() {
-    one_poisoned_write_fails_alone(true, below_zero).await;
+    one_poisoned_write_fails_alone(true, Good::Restock, below_zero).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_nul_byte_write_fails_alone() {
-    one_poisoned_write_fails_alone(true, nul_reason).await;
+    one_poisoned_write_fails_alone(true, Good::Restock, nul_reason).await;
 }
 
 /// The catalog's keyset pages (a search reindex reads the store with them):

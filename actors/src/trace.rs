@@ -30,10 +30,12 @@ tokio::task_local! {
 impl TraceContext {
     /// A new trace (sampled).
     pub fn start() -> Self {
-        // Version-4 UUIDs are 122 random bits: never all zero.
-        let trace_id = *uuid::Uuid::new_v4().as_bytes();
-        let mut span_id = [0u8; 8];
-        span_id.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[8..]);
+        // From the thread's generator (seeded once from the system), not a system
+        // call per id; W3C forbids all-zero ids.
+        let mut trace_id: [u8; 16] = rand::random();
+        let mut span_id: [u8; 8] = rand::random();
+        trace_id[15] |= u8::from(trace_id == [0; 16]);
+        span_id[7] |= u8::from(span_id == [0; 8]);
         Self {
             trace_id,
             span_id,

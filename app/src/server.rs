@@ -9,7 +9,7 @@ use pazar_http::openapi::Maybe;
 use pazar_http::trace::{self, TraceContext};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -127,15 +127,19 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         ],
     ));
     let (spec, docs) = pazar_http::openapi::endpoints(generated, service.swagger_ui_html());
-    let limit = config.max_body_bytes;
+    let js_url = shop.payments.as_ref().and_then(|p| p.js_url());
+    let policy = pazar_http::frontend::PagePolicy::new(js_url.as_deref());
     let mut routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", service)
-        .at("/metrics", poem::get(metrics))
+        .at("/metrics", poem::get(metrics).data(state.clone()))
         .at("/assets/*name", poem::get(pazar_http::frontend::asset));
     for page in pazar_http::frontend::PAGES {
-        routes = routes.at(*page, poem::get(pazar_http::frontend::page));
+        routes = routes.at(
+            *page,
+            poem::get(pazar_http::frontend::page).data(policy.clone()),
+        );
     }
     if let Some(orders) = &shop.orders {
         routes = routes.at(
@@ -162,131 +166,179 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
             pazar_catalog::internal::routes(stock, token.clone()),
         );
     }
-    let roles = shop.roles;
-    let js_url = shop.payments.as_ref().and_then(|p| p.js_url());
-    let policy = pazar_http::frontend::PagePolicy::new(js_url.as_deref());
+    let front = Arc::new(Front {
+        state: state.clone(),
+        allowed,
+        roles: shop.roles,
+        max_body_bytes: config.max_body_bytes,
+        policy,
+        labels: Default::default(),
+    });
+    // One layer around the routes (each layer is a future moved into its box on
+    // every request), and one piece of request data: the bearer tokens' checker.
     routes
-        .around(front_door)
-        // Outside `front_door`, which answers `/` with a page itself.
-        .data(policy)
-        .around(move |endpoint, request| elsewhere(endpoint, request, roles))
-        .data(state.clone())
         .data(state.auth.clone())
-        .around(move |endpoint, request| limit_body(endpoint, request, limit))
-        .catch_all_error(|error| async move { into_problem_response(error) })
-        .around(move |endpoint, request| allow(endpoint, request, allowed.clone()))
-        .around(move |endpoint, request| record(endpoint, request, state.clone()))
+        .around(move |endpoint, request| front.clone().call(endpoint, request))
 }
 
-/// `GET /` is the storefront (the API's routes are nested at `/`, so the
-/// root cannot be routed to it like the other pages).
-async fn front_door<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Result<Response> {
-    let method = request.method();
-    if request.uri().path() == "/"
-        && (method == poem::http::Method::GET || method == poem::http::Method::HEAD)
-    {
-        return Ok(pazar_http::frontend::page
-            .call(request)
-            .await?
-            .into_response());
+/// What every request goes through, in this order: its trace and timing, the
+/// `Allow` header of a 405, every error as problem+json, the body limit, the
+/// role check, and the storefront at `/`.
+struct Front {
+    state: Arc<AppState>,
+    allowed: Arc<pazar_http::openapi::AllowedMethods>,
+    roles: Roles,
+    max_body_bytes: usize,
+    policy: pazar_http::frontend::PagePolicy,
+    /// Metrics' and spans' names of the route patterns seen so far.
+    labels: std::sync::RwLock<std::collections::HashMap<Arc<str>, Arc<str>>>,
+}
+
+impl Front {
+    /// Times the request and counts it by route and status. It runs in its trace
+    /// (the caller's `traceparent`, or a new one): its log lines name the trace
+    /// id, and the internal calls it makes carry it on.
+    async fn call<E: Endpoint>(
+        self: Arc<Self>,
+        endpoint: Arc<E>,
+        request: Request,
+    ) -> poem::Result<Response> {
+        use tracing::Instrument;
+        let started = std::time::Instant::now();
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let caller = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let context = caller
+            .map(|caller| caller.child())
+            .unwrap_or_else(TraceContext::start);
+        let span = tracing::info_span!("request", trace_id = %context.trace_id_hex(), %method, path = %uri.path());
+        let begun = trace::Span::now();
+        let response =
+            trace::scope(context, self.answer(&endpoint, request).instrument(span)).await;
+        // The route's template (`/api/v1/products/:id`), so that the metrics'
+        // series stay bounded whatever paths clients send.
+        let route = match response.data::<PathPattern>() {
+            Some(pattern) => self.route_label(&pattern.0),
+            None if uri.path() == "/" => Some("/".into()),
+            None => None,
+        };
+        if trace::exporting() {
+            trace::record(trace::Span {
+                context,
+                parent: caller.map(|caller| caller.span_id),
+                name: format!("{method} {}", route.as_deref().unwrap_or("unmatched")),
+                kind: trace::SpanKind::Server,
+                start: begun,
+                end: trace::Span::now(),
+                failed: response.status().is_server_error(),
+                status: Some(response.status().as_u16()),
+            });
+        }
+        self.state.metrics.record(
+            method.as_str(),
+            route.as_deref(),
+            response.status(),
+            started.elapsed(),
+        );
+        Ok(response)
     }
-    Ok(endpoint.call(request).await?.into_response())
+
+    /// How a route pattern poem matched is named in metrics and spans: the
+    /// OpenAPI document's template (`/api/v1/products/{id}`); `None` for the
+    /// pattern of a nest that matched nothing inside.
+    fn route_label(&self, pattern: &Arc<str>) -> Option<Arc<str>> {
+        if pattern.is_empty() {
+            return None;
+        }
+        let known = self.labels.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(label) = known.get(pattern) {
+            return Some(label.clone());
+        }
+        drop(known);
+        // First time this route answers: patterns are finitely many.
+        let label: Arc<str> = match self.allowed.template_of(pattern) {
+            Some(template) => template.into(),
+            None => pazar_http::metrics::route_label(pattern).into(),
+        };
+        self.labels
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pattern.clone(), label.clone());
+        Some(label)
+    }
+
+    /// The response, errors included; a 405 says which methods the path does
+    /// answer (`Allow`, RFC 9110 §15.5.6).
+    async fn answer<E: Endpoint>(&self, endpoint: &E, request: Request) -> Response {
+        // A `Uri` clone shares its bytes: no copy of the path per request.
+        let uri = request.uri().clone();
+        let mut response = match self.guard(endpoint, request).await {
+            Ok(response) => response,
+            Err(error) => {
+                let pattern = error.data::<PathPattern>().cloned();
+                let mut response = into_problem_response(error);
+                if let Some(pattern) = pattern {
+                    response.set_data(pattern);
+                }
+                response
+            }
+        };
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(value) = self
+                .allowed
+                .for_path(uri.path())
+                .and_then(|methods| poem::http::HeaderValue::from_str(&methods).ok())
+            {
+                response
+                    .headers_mut()
+                    .insert(poem::http::header::ALLOW, value);
+            }
+        }
+        response
+    }
+
+    async fn guard<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        mut request: Request,
+    ) -> poem::Result<Response> {
+        if let Some(response) = limit_body(&mut request, self.max_body_bytes).await? {
+            return Ok(response);
+        }
+        let path = request.uri().path();
+        if let Some(role) = owner_of(path).filter(|role| !self.roles.runs(*role)) {
+            return Err(elsewhere(path, role, self.roles).into());
+        }
+        // `GET /` is the storefront (the API's routes are nested at `/`, so the
+        // root cannot be routed to it like the other pages).
+        let method = request.method();
+        if path == "/" && (method == poem::http::Method::GET || method == poem::http::Method::HEAD)
+        {
+            return Ok(pazar_http::frontend::page_with(&self.policy));
+        }
+        Ok(endpoint.call(request).await?.into_response())
+    }
 }
 
 /// A path of a role this process does not run: 404 problem+json naming the role,
 /// so a misrouted request says where it should have gone.
-async fn elsewhere<E: Endpoint>(
-    endpoint: Arc<E>,
-    request: Request,
-    roles: Roles,
-) -> poem::Result<Response> {
-    if let Some(role) = owner_of(request.uri().path()).filter(|role| !roles.runs(*role)) {
-        let mut problem = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "role-not-here",
-            "Not served by this process",
-            format!(
-                "{} belongs to the {role} role, which this process does not run (it runs \
-                 {roles}); send it through the gateway",
-                request.uri().path()
-            ),
-        );
-        problem
-            .extra
-            .insert("role".into(), serde_json::Value::from(role.as_str()));
-        return Err(problem.into());
-    }
-    Ok(endpoint.call(request).await?.into_response())
-}
-
-/// A 405 says which methods the path does answer (`Allow`, RFC 9110 §15.5.6).
-async fn allow<E: Endpoint>(
-    endpoint: Arc<E>,
-    request: Request,
-    allowed: Arc<pazar_http::openapi::AllowedMethods>,
-) -> poem::Result<Response> {
-    // A `Uri` clone shares its bytes: no copy of the path per request.
-    let uri = request.uri().clone();
-    let mut response = endpoint.call(request).await?.into_response();
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(value) = allowed
-            .for_path(uri.path())
-            .and_then(|methods| poem::http::HeaderValue::from_str(&methods).ok())
-        {
-            response
-                .headers_mut()
-                .insert(poem::http::header::ALLOW, value);
-        }
-    }
-    Ok(response)
-}
-
-/// Times every request and counts it by route and status. Each request runs in
-/// its trace (the caller's `traceparent`, or a new one): its log lines name the
-/// trace id, and the internal calls it makes carry it on.
-async fn record<E: Endpoint>(
-    endpoint: Arc<E>,
-    request: Request,
-    state: Arc<AppState>,
-) -> poem::Result<Response> {
-    use tracing::Instrument;
-    let started = std::time::Instant::now();
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let caller = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse);
-    let context = caller
-        .map(|caller| caller.child())
-        .unwrap_or_else(TraceContext::start);
-    let span = tracing::info_span!("request", trace_id = %context.trace_id_hex(), %method, path = %uri.path());
-    let begun = trace::Span::now();
-    let response = trace::scope(context, endpoint.call(request).instrument(span))
-        .await?
-        .into_response();
-    if trace::exporting() {
-        trace::record(trace::Span {
-            context,
-            parent: caller.map(|caller| caller.span_id),
-            name: format!(
-                "{method} {}",
-                pazar_http::metrics::route_template(uri.path())
-            ),
-            kind: trace::SpanKind::Server,
-            start: begun,
-            end: trace::Span::now(),
-            failed: response.status().is_server_error(),
-            status: Some(response.status().as_u16()),
-        });
-    }
-    state.metrics.record(
-        method.as_str(),
-        uri.path(),
-        response.status(),
-        started.elapsed(),
+fn elsewhere(path: &str, role: Service, roles: Roles) -> ApiError {
+    let mut problem = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "role-not-here",
+        "Not served by this process",
+        format!(
+            "{path} belongs to the {role} role, which this process does not run (it runs \
+             {roles}); send it through the gateway"
+        ),
     );
-    Ok(response)
+    problem
+        .extra
+        .insert("role".into(), serde_json::Value::from(role.as_str()));
+    problem
 }
 
 /// `GET /metrics`: the OpenMetrics text format Prometheus scrapes.
@@ -308,12 +360,10 @@ async fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
 /// Oversized bodies up to this size are read and discarded before the 413.
 const DRAIN_AT_MOST: u64 = 16 * 1024 * 1024;
 
-/// Refuses bodies over `limit` bytes with 413, whether or not they declare a length.
-async fn limit_body<E: Endpoint>(
-    endpoint: Arc<E>,
-    mut request: Request,
-    limit: usize,
-) -> poem::Result<Response> {
+/// Refuses bodies over `limit` bytes with 413, whether or not they declare a
+/// length: the 413 to answer, if any (a body without a declared length is read
+/// here, up to the limit).
+async fn limit_body(request: &mut Request, limit: usize) -> poem::Result<Option<Response>> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -342,7 +392,7 @@ async fn limit_body<E: Endpoint>(
                 poem::http::HeaderValue::from_static("close"),
             );
         }
-        return Ok(response);
+        return Ok(Some(response));
     }
     if declared.is_none() && request.method() != poem::http::Method::GET {
         let body = request.take_body();
@@ -355,7 +405,7 @@ async fn limit_body<E: Endpoint>(
             })?;
         request.set_body(bytes);
     }
-    Ok(endpoint.call(request).await?.into_response())
+    Ok(None)
 }
 
 /// Binds `bind`, announces the bound address through `on_bound`, and serves until

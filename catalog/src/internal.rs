@@ -162,11 +162,12 @@ impl RemoteStock {
     }
 
     /// Sends to the preferred catalog process, then to the others while they
-    /// cannot be connected to.
+    /// cannot be connected to. `route` is the path's template: its span's name.
     async fn send_once(
         &self,
         method: &Method,
         path: &str,
+        route: &'static str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         // A client span of the caller's trace: the catalog's server span is its child.
@@ -179,10 +180,7 @@ impl RemoteStock {
             trace::record(trace::Span {
                 context: span,
                 parent: Some(caller.span_id),
-                name: format!(
-                    "{method} {}",
-                    pazar_http::metrics::route_template(&format!("/internal/v1{path}"))
-                ),
+                name: format!("{method} /internal/v1{route}"),
                 kind: trace::SpanKind::Client,
                 start: begun,
                 end: trace::Span::now(),
@@ -232,6 +230,7 @@ impl RemoteStock {
         &self,
         method: Method,
         path: String,
+        route: &'static str,
         body: Option<Value>,
         idempotent: bool,
     ) -> Result<StockLevels, DomainError> {
@@ -241,7 +240,7 @@ impl RemoteStock {
             if attempt > 1 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            let response = match self.send_once(&method, &path, body.as_ref()).await {
+            let response = match self.send_once(&method, &path, route, body.as_ref()).await {
                 Ok(response) => response,
                 Err(error) => {
                     last = format!("the catalog did not answer: {error}");
@@ -329,6 +328,7 @@ impl StockGateway for RemoteStock {
         self.send(
             Method::PUT,
             format!("/stock/{product}/holds/{order}"),
+            "/stock/{product}/holds/{order}",
             body,
             true,
         )
@@ -343,6 +343,7 @@ impl StockGateway for RemoteStock {
         self.send(
             Method::DELETE,
             format!("/stock/{product}/holds/{order}"),
+            "/stock/{product}/holds/{order}",
             None,
             true,
         )
@@ -355,6 +356,7 @@ impl StockGateway for RemoteStock {
         self.send(
             Method::POST,
             format!("/stock/{product}/holds/{order}/sale"),
+            "/stock/{product}/holds/{order}/sale",
             None,
             true,
         )
@@ -376,6 +378,7 @@ impl StockGateway for RemoteStock {
         self.send(
             Method::POST,
             format!("/stock/{product}/restock"),
+            "/stock/{product}/restock",
             body,
             false,
         )

@@ -100,6 +100,11 @@ fn origin_of(url: &str) -> Option<&str> {
 /// A page: the app, which routes by the URL.
 #[handler]
 pub fn page(Data(policy): Data<&PagePolicy>) -> Response {
+    page_with(policy)
+}
+
+/// The app's page under `policy` (what [`page`] answers).
+pub fn page_with(policy: &PagePolicy) -> Response {
     match file("index.html") {
         Some(html) => Response::builder()
             .content_type(content_type("index.html"))

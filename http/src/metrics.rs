@@ -2,9 +2,9 @@
 //! project's Rust client): requests by route and status, a latency histogram per
 //! route, and the supervision tree's actor counts.
 //!
-//! Routes are recorded as templates (`/api/v1/products/{id}`): every path segment
-//! that parses as a UUID is replaced by `{id}`, and requests that matched no route
-//! are counted under `unmatched`, so the number of series stays bounded.
+//! Routes are recorded as the templates they matched (`/api/v1/products/{id}`),
+//! and requests that matched no route are counted under `unmatched`, so the
+//! number of series stays bounded whatever paths clients send.
 //!
 //! The request path takes no exclusive lock once a series exists: a family's map
 //! is read under a shared lock and the counters are atomics (the exclusive lock is
@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,22 +119,19 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one finished request.
-    pub fn record(&self, method: &str, path: &str, status: StatusCode, elapsed: Duration) {
-        let route = if status == StatusCode::NOT_FOUND && !path.starts_with("/api/") {
-            "unmatched".to_owned()
-        } else {
-            route_template(path)
-        };
+    /// Records one finished request: `route` is the template of the route it
+    /// matched, `None` when it matched none.
+    pub fn record(&self, method: &str, route: Option<&str>, status: StatusCode, elapsed: Duration) {
+        let route = route.unwrap_or("unmatched");
         self.latency
             .get_or_create(&RouteLabels {
-                route: route.clone(),
+                route: route.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
-                route,
+                route: route.to_owned(),
                 status: status.as_u16(),
             })
             .inc();
@@ -161,20 +159,22 @@ impl Metrics {
 }
 
 /// `/api/v1/products/0190…/stock-adjustments` → `/api/v1/products/{id}/stock-adjustments`.
-pub fn route_template(path: &str) -> String {
-    if !path.split('/').any(|segment| segment.len() == 36) {
-        return path.to_owned();
+/// A route's template as the OpenAPI document writes it: poem's `:id` and `*name`
+/// become `{id}` and `{name}`.
+pub fn route_label(pattern: &str) -> Cow<'_, str> {
+    if !pattern.contains([':', '*']) {
+        return Cow::Borrowed(pattern);
     }
-    path.split('/')
-        .map(|segment| {
-            if segment.len() == 36 && uuid::Uuid::parse_str(segment).is_ok() {
-                "{id}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    Cow::Owned(
+        pattern
+            .split('/')
+            .map(|segment| match segment.strip_prefix([':', '*']) {
+                Some(name) => format!("{{{name}}}"),
+                None => segment.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
 }
 
 #[cfg(test)]
@@ -182,26 +182,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_become_placeholders() {
+    fn route_patterns_are_written_as_the_openapi_document_writes_them() {
         assert_eq!(
-            route_template(
-                "/api/v1/products/01a21bea-85f2-7788-9ff5-c84b9c8bb938/stock-adjustments"
-            ),
+            route_label("/api/v1/products/:id/stock-adjustments"),
             "/api/v1/products/{id}/stock-adjustments"
         );
+        assert_eq!(route_label("/assets/*name"), "/assets/{name}");
+        assert!(matches!(route_label("/health"), Cow::Borrowed("/health")));
     }
 
     #[test]
     fn exposition_counts_requests_and_buckets() {
         let metrics = Metrics::default();
-        metrics.record("GET", "/health", StatusCode::OK, Duration::from_millis(2));
-        metrics.record("GET", "/health", StatusCode::OK, Duration::from_millis(200));
-        metrics.record(
-            "GET",
-            "/nope",
-            StatusCode::NOT_FOUND,
-            Duration::from_millis(1),
-        );
+        let health = Some("/health");
+        metrics.record("GET", health, StatusCode::OK, Duration::from_millis(2));
+        metrics.record("GET", health, StatusCode::OK, Duration::from_millis(200));
+        metrics.record("GET", None, StatusCode::NOT_FOUND, Duration::from_millis(1));
         let text = metrics.render(3, 1, 2);
         assert!(text.contains(
             "pazar_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"

@@ -147,6 +147,27 @@ impl AllowedMethods {
         }
     }
 
+    /// The document's template (`/api/v1/products/{id}`) of a route pattern as
+    /// poem registered it (`/api/v1/products/:param0`), if the document has it.
+    pub fn template_of(&self, pattern: &str) -> Option<String> {
+        let segments: Vec<&str> = pattern.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(part, segment)| {
+                        let variable = part.starts_with('{') && part.ends_with('}');
+                        let parameter = segment.starts_with([':', '*']);
+                        if variable || parameter {
+                            variable && parameter
+                        } else {
+                            part == segment
+                        }
+                    })
+            })
+            .map(|(template, _)| template.join("/"))
+    }
+
     /// `GET, POST` for a request path, if the API knows the path.
     pub fn for_path(&self, path: &str) -> Option<String> {
         let segments: Vec<&str> = path.split('/').collect();

@@ -648,6 +648,25 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
         .iter()
         .all(|t| t["restarts"] == 0 && t["state"] == "running" && t["last_panic"].is_null()));
 
+    // Paths a client makes up are counted under the route they matched, or as
+    // unmatched: however many there are, they add no series.
+    for i in 0..5 {
+        let bad_id = server
+            .client
+            .get(format!("{}/api/v1/products/made-up-{i}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(bad_id.status().is_client_error());
+        let nowhere = server
+            .client
+            .get(format!("{}/api/v1/made-up-{i}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(nowhere.status().as_u16(), 404);
+    }
+
     // Prometheus metrics: the adjustment above is counted under its route template.
     let metrics = server
         .client
@@ -666,6 +685,17 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     ), "{metrics}");
     assert!(
         metrics.contains("pazar_http_request_duration_seconds_count{route=\"/api/v1/products\"}")
+    );
+    assert!(!metrics.contains("made-up"), "{metrics}");
+    assert!(
+        metrics.contains("route=\"/api/v1/products/{id}\",status=\"400\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "pazar_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 5"
+        ),
+        "{metrics}"
     );
     assert!(
         metrics.contains("pazar_actors_alive{kind=\"product_stock\"} 1"),

@@ -474,7 +474,7 @@ async fn one_checkout_is_one_trace_across_the_processes() {
     assert!(answered[0].1["name"]
         .as_str()
         .unwrap()
-        .starts_with("PUT /internal/v1/stock/{id}/holds/{id}"));
+        .starts_with("PUT /internal/v1/stock/{product}/holds/{order}"));
     let (service, paying) = find("orders.created → payments", 5);
     assert_eq!(service, "pazar-orders,payments");
     let (service, mailing) = find("orders.created → notifier", 5);

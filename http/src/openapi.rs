@@ -147,44 +147,49 @@ impl AllowedMethods {
         }
     }
 
+    /// The first route whose template matches `path` segment by segment, where
+    /// `fits(template part, path segment)` says whether a segment matches a part.
+    fn find(
+        &self,
+        path: &str,
+        fits: impl Fn(&str, &str) -> bool,
+    ) -> Option<&(Vec<String>, Vec<String>)> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes.iter().find(|(template, _)| {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(part, segment)| fits(part, segment))
+        })
+    }
+
     /// The document's template (`/api/v1/products/{id}`) of a route pattern as
     /// poem registered it (`/api/v1/products/:param0`), if the document has it.
     pub fn template_of(&self, pattern: &str) -> Option<String> {
-        let segments: Vec<&str> = pattern.split('/').collect();
-        self.routes
-            .iter()
-            .find(|(template, _)| {
-                template.len() == segments.len()
-                    && template.iter().zip(&segments).all(|(part, segment)| {
-                        let variable = part.starts_with('{') && part.ends_with('}');
-                        let parameter = segment.starts_with([':', '*']);
-                        if variable || parameter {
-                            variable && parameter
-                        } else {
-                            part == segment
-                        }
-                    })
-            })
-            .map(|(template, _)| template.join("/"))
+        self.find(pattern, |part, segment| {
+            match (is_variable(part), segment.starts_with([':', '*'])) {
+                (false, false) => part == segment,
+                (variable, parameter) => variable && parameter,
+            }
+        })
+        .map(|(template, _)| template.join("/"))
     }
 
     /// `GET, POST` for a request path, if the API knows the path.
     pub fn for_path(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.routes
-            .iter()
-            .find(|(template, _)| {
-                template.len() == segments.len()
-                    && template.iter().zip(&segments).all(|(part, segment)| {
-                        (part.starts_with('{') && part.ends_with('}')) || part == segment
-                    })
-            })
+        self.find(path, |part, segment| is_variable(part) || part == segment)
             .map(|(_, methods)| {
                 let mut methods = methods.clone();
                 methods.sort();
                 methods.join(", ")
             })
     }
+}
+
+/// A template's `{name}` segment.
+fn is_variable(part: &str) -> bool {
+    part.starts_with('{') && part.ends_with('}')
 }
 
 #[handler]
@@ -245,6 +250,18 @@ mod tests {
         );
         assert_eq!(allowed.for_path("/metrics").unwrap(), "GET");
         assert_eq!(allowed.for_path("/api/v1/products/0190/x"), None);
+        // poem's pattern of a route, as the document writes it.
+        assert_eq!(
+            allowed.template_of("/api/v1/products/:param0").unwrap(),
+            "/api/v1/products/{id}"
+        );
+        assert_eq!(
+            allowed.template_of("/api/v1/products").unwrap(),
+            "/api/v1/products"
+        );
+        // A parameter is not a literal segment, and a literal is not a parameter.
+        assert_eq!(allowed.template_of("/api/v1/:param0"), None);
+        assert_eq!(allowed.template_of("/api/v1/products/0190"), None);
     }
 
     #[test]

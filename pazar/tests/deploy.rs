@@ -44,12 +44,17 @@ fn deploy_env(overrides: &[(&str, String)]) -> Vec<(String, String)> {
     env
 }
 
+/// A port free now, for a process started later. Taken below the kernel's
+/// ephemeral range (32768 and up here): a port the kernel hands out to a `bind` on
+/// port 0 or to an outgoing connection of a test running beside this one could be
+/// taken again before the process binds it (CI once saw `Address already in use`).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// nginx from Debian's package with the deploy template, on a free port.

@@ -162,9 +162,19 @@ pub(super) async fn commit(
         Ok(true) => Ok(Outcome::Committed),
         // Fenced: nothing was written; the general path names the role.
         Ok(false) => Ok(Outcome::Declined),
-        // Refused by the database (a constraint, say): nothing was written, and the
-        // general path finds and reports the write at fault.
-        Err(sqlx::Error::Database(_)) => Ok(Outcome::Declined),
+        // Refused for its data (a constraint, a value PostgreSQL will not store) or
+        // its timing (a deadlock): nothing was written, and the general path finds
+        // and reports the write at fault. Any other refusal (this statement's own
+        // text, say) is an error, so a mistake here cannot hide behind the fallback.
+        Err(sqlx::Error::Database(error))
+            if error.code().is_some_and(|code| {
+                ["22", "23", "40"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            }) =>
+        {
+            Ok(Outcome::Declined)
+        }
         Err(error) => Err(crate::errors::other(error)),
     }
 }
@@ -217,14 +227,8 @@ impl Stock {
                     product_id,
                     order_id,
                     quantity,
-                } => {
-                    if !holds.insert((product_id.0, order_id.0)) {
-                        return None;
-                    }
-                    stock.deletes.push((product_id.0, order_id.0));
-                    stock.net.entry(product_id.0).or_default().1 -= quantity;
                 }
-                StockChange::Commit {
+                | StockChange::Commit {
                     product_id,
                     order_id,
                     quantity,
@@ -234,7 +238,10 @@ impl Stock {
                     }
                     stock.deletes.push((product_id.0, order_id.0));
                     let net = stock.net.entry(product_id.0).or_default();
-                    net.0 -= quantity;
+                    if let StockChange::Commit { .. } = change {
+                        // Sold: the units leave the shelf too.
+                        net.0 -= quantity;
+                    }
                     net.1 -= quantity;
                 }
                 StockChange::Adjust { .. } | StockChange::Retire { .. } => return None,

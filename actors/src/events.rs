@@ -351,10 +351,8 @@ impl EventBus {
                 // interval passes (another process's events, the ones it skipped).
                 let deadline = tokio::time::Instant::now() + policy.poll;
                 while self.signal.written_for(wanted) == seen {
-                    if tokio::time::timeout_at(deadline, wake.changed())
-                        .await
-                        .is_err()
-                    {
+                    let woken = tokio::time::timeout_at(deadline, wake.changed()).await;
+                    if !matches!(woken, Ok(Ok(()))) {
                         break;
                     }
                 }

@@ -218,7 +218,7 @@ impl Front {
         let begun = trace::Span::now();
         let response =
             trace::scope(context, self.answer(&endpoint, request).instrument(span)).await;
-        // The route's template (`/api/v1/products/:id`), so that the metrics'
+        // The route's template (`/api/v1/products/{id}`), so that the metrics'
         // series stay bounded whatever paths clients send.
         let route = match response.data::<PathPattern>() {
             Some(pattern) => self.route_label(&pattern.0),

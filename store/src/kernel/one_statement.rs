@@ -14,8 +14,9 @@
 //! rows, so only batches whose writes do not depend on each other take this
 //! path: reservations taken, released and committed (never the same hold twice),
 //! events, and the Kafka bridge's records. Anything else (orders, transitions,
-//! payments, adjustments, retirements), and any batch the statement is refused
-//! for, takes the general path, which then reports exactly what it reports today.
+//! payments, adjustments, retirements), and a batch the fence stops or the
+//! database refuses for its data or timing, takes the general path, which then
+//! reports exactly what it reports today.
 
 use pazar_actors::{Event, StockChange, StoreError, WriteSet};
 use sqlx::postgres::PgArguments;
@@ -29,7 +30,8 @@ pub(super) enum Outcome {
     /// Committed.
     Committed,
     /// Not committed: the general path must run it (a write this statement does
-    /// not take, a refused statement, or a lease whose epoch moved on).
+    /// not take, a refusal for the batch's data or timing, or a lease whose
+    /// epoch moved on).
     Declined,
 }
 

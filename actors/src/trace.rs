@@ -75,9 +75,10 @@ impl TraceContext {
         })
     }
 
-    /// The trace id in hex, as log lines and trace backends show it.
-    pub fn trace_id_hex(&self) -> String {
-        hex(&self.trace_id)
+    /// The trace id in hex, as log lines and trace backends show it; written
+    /// only when a log line is (a `Display`, not a `String` made per request).
+    pub fn trace_id_hex(&self) -> Hex<'_> {
+        Hex(&self.trace_id)
     }
 
     /// The `traceparent` header value.
@@ -91,14 +92,18 @@ impl TraceContext {
     }
 }
 
+/// Bytes shown as lower-case hex.
+pub struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
 /// Lower-case hex, as `traceparent` and OTLP's JSON write ids.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
+    Hex(bytes).to_string()
 }
 
 fn hex_into(text: &str, out: &mut [u8]) -> Option<()> {
@@ -195,7 +200,10 @@ mod tests {
         let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let context = TraceContext::parse(header).unwrap();
         assert_eq!(context.header(), header);
-        assert_eq!(context.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            context.trace_id_hex().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         let child = context.child();
         assert_eq!(child.trace_id, context.trace_id);
         assert_ne!(child.span_id, context.span_id);

@@ -114,8 +114,12 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         ),
         EventsApi,
     );
-    let service = OpenApiService::new(apis, "Pazar", env!("CARGO_PKG_VERSION"))
-        .description("An e-commerce backend built as a supervised actor system.");
+    let service = OpenApiService::new(
+        pazar_http::openapi::DocumentOf::of(&apis),
+        "Pazar",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("An e-commerce backend built as a supervised actor system.");
     let generated = service.spec();
     let allowed = Arc::new(pazar_http::openapi::AllowedMethods::from_document(
         &generated,
@@ -132,9 +136,11 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
     let mut routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", service)
         .at("/metrics", poem::get(metrics).data(state.clone()))
         .at("/assets/*name", poem::get(pazar_http::frontend::asset));
+    for (path, operation) in pazar_http::openapi::operations(apis) {
+        routes = routes.at(path, operation);
+    }
     for page in pazar_http::frontend::PAGES {
         routes = routes.at(
             *page,
@@ -171,7 +177,6 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         allowed,
         roles: shop.roles,
         max_body_bytes: config.max_body_bytes,
-        policy,
         labels: Default::default(),
     });
     // One layer around the routes (each layer is a future moved into its box on
@@ -182,14 +187,13 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
 }
 
 /// What every request goes through, in this order: its trace and timing, the
-/// `Allow` header of a 405, every error as problem+json, the body limit, the
-/// role check, and the storefront at `/`.
+/// `Allow` header of a 405, every error as problem+json, the body limit and
+/// the role check.
 struct Front {
     state: Arc<AppState>,
     allowed: Arc<pazar_http::openapi::AllowedMethods>,
     roles: Roles,
     max_body_bytes: usize,
-    policy: pazar_http::frontend::PagePolicy,
     /// Metrics' and spans' names of the route patterns seen so far.
     labels: std::sync::RwLock<std::collections::HashMap<Arc<str>, Arc<str>>>,
 }
@@ -220,11 +224,9 @@ impl Front {
             trace::scope(context, self.answer(&endpoint, request).instrument(span)).await;
         // The route's template (`/api/v1/products/{id}`), so that the metrics'
         // series stay bounded whatever paths clients send.
-        let route = match response.data::<PathPattern>() {
-            Some(pattern) => self.route_label(&pattern.0),
-            None if uri.path() == "/" => Some("/".into()),
-            None => None,
-        };
+        let route = response
+            .data::<PathPattern>()
+            .and_then(|pattern| self.route_label(&pattern.0));
         if trace::exporting() {
             trace::record(trace::Span {
                 context,
@@ -311,13 +313,6 @@ impl Front {
         let path = request.uri().path();
         if let Some(role) = owner_of(path).filter(|role| !self.roles.runs(*role)) {
             return Err(elsewhere(path, role, self.roles).into());
-        }
-        // `GET /` is the storefront (the API's routes are nested at `/`, so the
-        // root cannot be routed to it like the other pages).
-        let method = request.method();
-        if path == "/" && (method == poem::http::Method::GET || method == poem::http::Method::HEAD)
-        {
-            return Ok(pazar_http::frontend::page_with(&self.policy));
         }
         Ok(endpoint.call(request).await?.into_response())
     }

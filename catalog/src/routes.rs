@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use pazar_actors::{DomainError, OrderId, ProductId, ProductView, StockLevels};
 use pazar_http::auth::BearerAuth;
 use pazar_http::error::problem;
-use pazar_http::openapi::Tag;
+use pazar_http::openapi::{RenderedJson, Tag};
 use pazar_http::params::{JsonBody, MoneyDto, UuidParam};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -409,13 +409,15 @@ impl ProductApi {
 
     /// One product with its stock.
     #[oai(path = "/api/v1/products/:id", method = "get")]
-    async fn get(&self, id: Path<UuidParam>) -> poem::Result<Json<ProductDto>> {
-        let view = self
+    async fn get(&self, id: Path<UuidParam>) -> poem::Result<RenderedJson<ProductDto>> {
+        let body = self
             .catalog
-            .get(ProductId(id.0.parse("id")?))
+            .rendered(ProductId(id.0.parse("id")?), |view| {
+                RenderedJson::render(&ProductDto::from(view.clone())).into_bytes()
+            })
             .await
             .map_err(problem)?;
-        Ok(Json(view.into()))
+        Ok(RenderedJson::from_rendered(body))
     }
 
     /// Create a product (admin).

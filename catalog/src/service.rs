@@ -367,6 +367,24 @@ impl Catalog {
         Ok(view)
     }
 
+    /// The product's committed view as `render` writes it: rendered once per
+    /// change and then served as the same bytes (`GET /api/v1/products/{id}`).
+    pub async fn rendered(
+        &self,
+        id: ProductId,
+        render: impl Fn(&ProductView) -> bytes::Bytes,
+    ) -> Result<bytes::Bytes, DomainError> {
+        if let Some(body) = self.views.rendered(id, &render) {
+            return Ok(body);
+        }
+        let view = self.get(id).await?;
+        // Not cached when a change raced the read: render what was read.
+        Ok(self
+            .views
+            .rendered(id, &render)
+            .unwrap_or_else(|| render(&view)))
+    }
+
     /// Whether the catalog has any product.
     pub async fn has_products(&self) -> Result<bool, DomainError> {
         let page = self

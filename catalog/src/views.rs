@@ -14,13 +14,18 @@
 //! The cache is per process: it is exact because this process is the single
 //! writer of its products (see ARCHITECTURE.md).
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use pazar_actors::{Product, ProductId, ProductView, StockLevels};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[derive(Default)]
 struct Slot {
     /// The committed view, when known.
     view: Option<ProductView>,
+    /// `view` as the API writes it, made by the first read that wanted it and
+    /// dropped with every change.
+    rendered: Option<Bytes>,
     /// The epoch of the last change recorded for this product.
     changed_at: u64,
 }
@@ -42,6 +47,24 @@ impl ProductViews {
         self.slots.get(&id).and_then(|slot| slot.view.clone())
     }
 
+    /// The cached view as `render` writes it, if the view is cached: rendered
+    /// once per committed change, then the same bytes for every read.
+    pub fn rendered(
+        &self,
+        id: ProductId,
+        render: impl FnOnce(&ProductView) -> Bytes,
+    ) -> Option<Bytes> {
+        if let Some(body) = self.slots.get(&id).and_then(|slot| slot.rendered.clone()) {
+            return Some(body);
+        }
+        let mut slot = self.slots.get_mut(&id)?;
+        let slot = &mut *slot;
+        if slot.rendered.is_none() {
+            slot.rendered = Some(render(slot.view.as_ref()?));
+        }
+        slot.rendered.clone()
+    }
+
     /// Call before reading a product from the store after a miss.
     pub fn begin_read(&self) -> ReadTicket {
         ReadTicket(self.epoch.load(Ordering::SeqCst))
@@ -49,12 +72,10 @@ impl ProductViews {
 
     /// Caches what a read found, unless the product changed since the read began.
     pub fn fill(&self, ticket: ReadTicket, view: ProductView) {
-        let mut slot = self.slots.entry(view.product.id).or_insert(Slot {
-            view: None,
-            changed_at: 0,
-        });
+        let mut slot = self.slots.entry(view.product.id).or_default();
         if slot.changed_at <= ticket.0 {
             slot.view = Some(view);
+            slot.rendered = None;
         }
     }
 
@@ -65,11 +86,9 @@ impl ProductViews {
     /// A stock change of `id` was committed; `levels` are the product's levels after it.
     pub fn stock_committed(&self, id: ProductId, levels: StockLevels) {
         let epoch = self.next_epoch();
-        let mut slot = self.slots.entry(id).or_insert(Slot {
-            view: None,
-            changed_at: 0,
-        });
+        let mut slot = self.slots.entry(id).or_default();
         slot.changed_at = epoch;
+        slot.rendered = None;
         if let Some(view) = slot.view.as_mut() {
             view.stock = levels;
         }
@@ -78,11 +97,9 @@ impl ProductViews {
     /// The catalog fields of a product were committed; its stock is left as cached.
     pub fn product_committed(&self, product: &Product) {
         let epoch = self.next_epoch();
-        let mut slot = self.slots.entry(product.id).or_insert(Slot {
-            view: None,
-            changed_at: 0,
-        });
+        let mut slot = self.slots.entry(product.id).or_default();
         slot.changed_at = epoch;
+        slot.rendered = None;
         if let Some(view) = slot.view.as_mut() {
             view.product = product.clone();
         }
@@ -98,12 +115,10 @@ impl ProductViews {
     /// The product was deleted.
     pub fn removed(&self, id: ProductId) {
         let epoch = self.next_epoch();
-        let mut slot = self.slots.entry(id).or_insert(Slot {
-            view: None,
-            changed_at: 0,
-        });
+        let mut slot = self.slots.entry(id).or_default();
         slot.changed_at = epoch;
         slot.view = None;
+        slot.rendered = None;
     }
 }
 
@@ -161,5 +176,30 @@ mod tests {
         views.removed(id);
         views.fill(stale, view(id, 10));
         assert!(views.get(id).is_none());
+    }
+
+    #[test]
+    fn a_rendered_view_is_made_once_per_change() {
+        let views = ProductViews::default();
+        let id = ProductId::new();
+        let renders = std::cell::Cell::new(0);
+        let render = |view: &ProductView| {
+            renders.set(renders.get() + 1);
+            Bytes::from(view.stock.on_hand.to_string())
+        };
+        assert_eq!(views.rendered(id, render), None, "nothing cached");
+        views.fill(views.begin_read(), view(id, 10));
+        assert_eq!(views.rendered(id, render).unwrap(), "10");
+        assert_eq!(views.rendered(id, render).unwrap(), "10");
+        assert_eq!(renders.get(), 1, "the second read takes the same bytes");
+        views.stock_committed(id, StockLevels::new(9, 0));
+        assert_eq!(views.rendered(id, render).unwrap(), "9");
+        let mut renamed = views.get(id).unwrap().product;
+        renamed.name = "Big kettle".into();
+        views.product_committed(&renamed);
+        views.rendered(id, render).unwrap();
+        assert_eq!(renders.get(), 3, "each change is rendered anew");
+        views.removed(id);
+        assert_eq!(views.rendered(id, render), None);
     }
 }

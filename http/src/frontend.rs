@@ -11,8 +11,9 @@ use poem::{handler, Response};
 
 include!(concat!(env!("OUT_DIR"), "/frontend.rs"));
 
-/// The page paths the app answers (poem route patterns), besides `/`.
+/// The page paths the app answers (poem route patterns).
 pub const PAGES: &[&str] = &[
+    "/",
     "/products/:id",
     "/cart",
     "/orders",
@@ -100,11 +101,6 @@ fn origin_of(url: &str) -> Option<&str> {
 /// A page: the app, which routes by the URL.
 #[handler]
 pub fn page(Data(policy): Data<&PagePolicy>) -> Response {
-    page_with(policy)
-}
-
-/// The app's page under `policy` (what [`page`] answers).
-pub fn page_with(policy: &PagePolicy) -> Response {
     match file("index.html") {
         Some(html) => Response::builder()
             .content_type(content_type("index.html"))

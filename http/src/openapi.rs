@@ -8,8 +8,13 @@
 //! successes. Swagger UI at `/docs` shows the same document.
 
 use poem::web::Html;
-use poem::{handler, Endpoint, EndpointExt, Route};
+use poem::{handler, Endpoint, EndpointExt, IntoResponse, Route};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::ToJSON;
+use poem_openapi::ApiResponse;
 use serde_json::{json, Value};
+use std::marker::PhantomData;
 
 /// Operation groups in the OpenAPI document.
 #[derive(poem_openapi::Tags)]
@@ -114,6 +119,79 @@ pub fn endpoints(generated: String, swagger_html: String) -> (impl Endpoint, imp
     (spec, docs)
 }
 
+/// A JSON body of `T` written once and sent many times: the same bytes and the
+/// same document entry as poem-openapi's `Json<T>`, without building `T` and its
+/// `serde_json::Value` again for every request (a cached product's page).
+pub struct RenderedJson<T> {
+    body: bytes::Bytes,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for RenderedJson<T> {
+    fn clone(&self) -> Self {
+        Self {
+            body: self.body.clone(),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T: ToJSON> RenderedJson<T> {
+    /// `value` as `Json(value)` would write it.
+    pub fn render(value: &T) -> Self {
+        let body = serde_json::to_vec(&value.to_json()).unwrap_or_default();
+        Self {
+            body: body.into(),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T> RenderedJson<T> {
+    /// Bytes that [`RenderedJson::render`] made of a `T` earlier (a cache's copy).
+    pub fn from_rendered(body: bytes::Bytes) -> Self {
+        Self {
+            body,
+            of: PhantomData,
+        }
+    }
+
+    /// The bytes sent, to keep.
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.body
+    }
+}
+
+impl<T: poem_openapi::types::Type> Payload for RenderedJson<T> {
+    const CONTENT_TYPE: &'static str = <Json<T> as Payload>::CONTENT_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for RenderedJson<T> {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(self.body)
+    }
+}
+
+impl<T: ToJSON> ApiResponse for RenderedJson<T> {
+    fn meta() -> MetaResponses {
+        <Json<T> as ApiResponse>::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
 /// The methods each path of the API answers, for the `Allow` header of a 405.
 #[derive(Clone, Debug, Default)]
 pub struct AllowedMethods {
@@ -204,6 +282,66 @@ fn ui_handler(page: poem::web::Data<&String>) -> Html<String> {
     Html(page.0.clone())
 }
 
+/// An API's operations as routes to mount beside the others, instead of nesting
+/// poem-openapi's own router: a request is matched once, and its URI is not
+/// rewritten for a nest. Each path comes once, with all its methods (a 405 for
+/// the others, as poem-openapi's router answers). The document still describes
+/// them: build it from [`DocumentOf`].
+pub fn operations<T: poem_openapi::OpenApi>(
+    api: T,
+) -> impl Iterator<Item = (String, impl Endpoint<Output = poem::Response>)> {
+    let mut table = std::collections::HashMap::new();
+    api.add_routes(&mut table);
+    table.into_iter().map(|(path, methods)| {
+        let methods = methods
+            .into_iter()
+            .fold(poem::RouteMethod::new(), |route, (method, endpoint)| {
+                route.method(method, endpoint)
+            });
+        (path, methods.before(with_query))
+    })
+}
+
+/// What poem-openapi's router does before an operation: parse the query once
+/// into the request, where the operations' `Query` parameters read it.
+async fn with_query(mut request: poem::Request) -> poem::Result<poem::Request> {
+    let query: Vec<(String, String)> = request.params().unwrap_or_default();
+    request
+        .extensions_mut()
+        .insert(poem_openapi::__private::UrlQuery(query));
+    Ok(request)
+}
+
+/// The OpenAPI document of `T` without its routes (they are mounted by
+/// [`operations`]).
+pub struct DocumentOf<T>(PhantomData<fn() -> T>);
+
+impl<T> DocumentOf<T> {
+    /// The document of `api`'s type.
+    pub fn of(_api: &T) -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: poem_openapi::OpenApi> poem_openapi::OpenApi for DocumentOf<T> {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        T::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        _route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+    }
+}
+
 /// An API of a role this process may not run: its operations are always in the
 /// document (every process serves the whole shop's document), its routes only
 /// when the role runs here.
@@ -234,6 +372,36 @@ impl<T: poem_openapi::OpenApi> poem_openapi::OpenApi for Maybe<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(poem_openapi::Object, Clone)]
+    struct Kettle {
+        name: String,
+        price: i64,
+        tags: Vec<String>,
+    }
+
+    #[tokio::test]
+    async fn a_rendered_body_is_what_json_sends_with_the_same_document_entry() {
+        let kettle = Kettle {
+            name: "Copper \"Kettle\" é".into(),
+            price: 4999,
+            tags: vec!["kitchen".into()],
+        };
+        let json = Json(kettle.clone()).into_response();
+        let rendered = RenderedJson::render(&kettle).into_response();
+        assert_eq!(rendered.status(), json.status());
+        assert_eq!(rendered.content_type(), json.content_type());
+        assert_eq!(
+            rendered.into_body().into_vec().await.unwrap(),
+            json.into_body().into_vec().await.unwrap()
+        );
+        let (document, cached) = (
+            <Json<Kettle> as ApiResponse>::meta(),
+            <RenderedJson<Kettle> as ApiResponse>::meta(),
+        );
+        assert_eq!(cached.responses[0].content, document.responses[0].content);
+        assert_eq!(cached.responses[0].status, Some(200));
+    }
 
     #[test]
     fn allowed_methods_come_from_the_document() {

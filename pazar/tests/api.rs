@@ -420,6 +420,10 @@ async fn stock_adjustments_and_reservations(backend: Backend) {
         adjusted.ok(200).clone(),
         json!({"on_hand": 15, "reserved": 0, "available": 15})
     );
+    // Read now, the product's page is rendered once and kept; every later
+    // change must replace it (checked at the end).
+    let shown = server.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(shown.ok(200)["stock"]["on_hand"], 15);
 
     // Hold 6 for an order.
     let order = uuid::Uuid::now_v7();

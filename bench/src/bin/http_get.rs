@@ -1,6 +1,8 @@
 //! `GET /api/v1/products/{id}` requests per second over HTTP, beside a bare poem
 //! handler returning a JSON object of the same size, both served from this
-//! process and driven by the same client with the same concurrency.
+//! process and driven by the same client with the same concurrency. The bare
+//! handler answers the same path (its own port), so the client's work, which
+//! shares the two cores, is the same on both sides: only the servers differ.
 //!
 //! `cargo run --release -p pazar-bench --bin http_get -- --connections 32 --seconds 10`
 
@@ -29,6 +31,15 @@ struct Args {
     /// Seconds each side is measured in all.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Load only this side, for all the seconds (to profile it alone); no ratio.
+    #[arg(long, value_enum)]
+    only: Option<Side>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Side {
+    Bare,
+    Pazar,
 }
 
 #[handler]
@@ -77,15 +88,23 @@ async fn main() {
         .unwrap();
     let bare_addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let app = Route::new()
-        .at("/product", get(bare_product))
+        .at("/api/v1/products/:id", get(bare_product))
         .data(Arc::new(body));
     tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
-    let bare_url = format!("http://{bare_addr}/product");
+    let bare_url = format!("http://{bare_addr}/api/v1/products/{product}");
 
     println!(
         "GET one product ({size} bytes of JSON), {} connections, {} s per run",
         args.connections, args.seconds
     );
+    if let Some(side) = args.only {
+        let url = match side {
+            Side::Bare => &bare_url,
+            Side::Pazar => &pazar_url,
+        };
+        println!("{}", load(url, args.connections, duration).await.summary());
+        return;
+    }
     // Warm both up, then measure them in alternating rounds, so that the drift of
     // a shared machine falls on both alike.
     load(&bare_url, args.connections, Duration::from_secs(1)).await;

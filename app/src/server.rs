@@ -177,7 +177,7 @@ pub fn app(state: Arc<AppState>, config: HttpConfig) -> impl Endpoint {
         allowed,
         roles: shop.roles,
         max_body_bytes: config.max_body_bytes,
-        labels: Default::default(),
+        answers: Default::default(),
     });
     // One layer around the routes (each layer is a future moved into its box on
     // every request), and one piece of request data: the bearer tokens' checker.
@@ -194,8 +194,19 @@ struct Front {
     allowed: Arc<pazar_http::openapi::AllowedMethods>,
     roles: Roles,
     max_body_bytes: usize,
-    /// Metrics' and spans' names of the route patterns seen so far.
-    labels: std::sync::RwLock<std::collections::HashMap<Arc<str>, Arc<str>>>,
+    /// Each kind of answer seen so far, by route pattern (`None`: no route
+    /// matched), method and status.
+    answers: std::sync::RwLock<std::collections::HashMap<AnswerKind, Arc<Answer>>>,
+}
+
+/// An answer's route pattern (`None`: no route matched), method label and status.
+type AnswerKind = (Option<Arc<str>>, &'static str, u16);
+
+/// How one kind of answer is named in spans and counted in metrics.
+struct Answer {
+    /// The route's template; `None` when no route matched.
+    route: Option<Arc<str>>,
+    series: pazar_http::metrics::Series,
 }
 
 impl Front {
@@ -222,16 +233,15 @@ impl Front {
         let begun = trace::Span::now();
         let response =
             trace::scope(context, self.answer(&endpoint, request).instrument(span)).await;
-        // The route's template (`/api/v1/products/{id}`), so that the metrics'
-        // series stay bounded whatever paths clients send.
-        let route = response
-            .data::<PathPattern>()
-            .and_then(|pattern| self.route_label(&pattern.0));
+        let answer = self.answer_of(response.data::<PathPattern>(), &method, response.status());
         if trace::exporting() {
             trace::record(trace::Span {
                 context,
                 parent: caller.map(|caller| caller.span_id),
-                name: format!("{method} {}", route.as_deref().unwrap_or("unmatched")),
+                name: format!(
+                    "{method} {}",
+                    answer.route.as_deref().unwrap_or("unmatched")
+                ),
                 kind: trace::SpanKind::Server,
                 start: begun,
                 end: trace::Span::now(),
@@ -239,37 +249,49 @@ impl Front {
                 status: Some(response.status().as_u16()),
             });
         }
-        self.state.metrics.record(
-            method.as_str(),
-            route.as_deref(),
-            response.status(),
-            started.elapsed(),
-        );
+        answer.series.record(started.elapsed());
         Ok(response)
     }
 
-    /// How a route pattern poem matched is named in metrics and spans: the
-    /// OpenAPI document's template (`/api/v1/products/{id}`); `None` for the
-    /// pattern of a nest that matched nothing inside.
-    fn route_label(&self, pattern: &Arc<str>) -> Option<Arc<str>> {
-        if pattern.is_empty() {
-            return None;
-        }
-        let known = self.labels.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(label) = known.get(pattern) {
-            return Some(label.clone());
+    /// How an answer is named and counted, looked up once per kind of answer.
+    /// Its route is the template of the route poem matched, as the OpenAPI
+    /// document writes it (`/api/v1/products/{id}`), so the metrics' series
+    /// stay bounded whatever paths and methods clients send.
+    fn answer_of(
+        &self,
+        pattern: Option<&PathPattern>,
+        method: &poem::http::Method,
+        status: StatusCode,
+    ) -> Arc<Answer> {
+        // An empty pattern is a nest's that matched nothing inside.
+        let pattern = pattern.map(|p| p.0.clone()).filter(|p| !p.is_empty());
+        let key = (
+            pattern,
+            pazar_http::metrics::method_label(method),
+            status.as_u16(),
+        );
+        let known = self.answers.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = known.get(&key) {
+            return answer.clone();
         }
         drop(known);
-        // First time this route answers: patterns are finitely many.
-        let label: Arc<str> = match self.allowed.template_of(pattern) {
-            Some(template) => template.into(),
-            None => pazar_http::metrics::route_label(pattern).into(),
-        };
-        self.labels
+        // The first answer of its kind: routes, methods and statuses are few.
+        let route: Option<Arc<str>> =
+            key.0
+                .as_deref()
+                .map(|pattern| match self.allowed.template_of(pattern) {
+                    Some(template) => template.into(),
+                    None => pazar_http::metrics::route_label(pattern).into(),
+                });
+        let answer = Arc::new(Answer {
+            series: self.state.metrics.series(method, route.as_deref(), status),
+            route,
+        });
+        self.answers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(pattern.clone(), label.clone());
-        Some(label)
+            .insert(key, answer.clone());
+        answer
     }
 
     /// The response, errors included; a 405 says which methods the path does

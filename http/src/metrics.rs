@@ -10,7 +10,7 @@
 //! is read under a shared lock and the counters are atomics (the exclusive lock is
 //! taken once, when a route and status are first seen).
 
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -121,20 +121,31 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one finished request: `route` is the template of the route it
     /// matched, `None` when it matched none.
-    pub fn record(&self, method: &str, route: Option<&str>, status: StatusCode, elapsed: Duration) {
+    pub fn record(
+        &self,
+        method: &Method,
+        route: Option<&str>,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        self.series(method, route, status).record(elapsed);
+    }
+
+    /// The series an answer of `method` on `route` with `status` is counted in,
+    /// to keep and count into again without looking them up (the HTTP layer
+    /// keeps one per route, method and status it has answered).
+    pub fn series(&self, method: &Method, route: Option<&str>, status: StatusCode) -> Series {
         let route = route.unwrap_or("unmatched");
-        self.latency
-            .get_or_create(&RouteLabels {
+        Series {
+            latency: self.latency.get_or_create_owned(&RouteLabels {
                 route: route.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+            }),
+            requests: self.requests.get_or_create_owned(&RequestLabels {
+                method: method_label(method).to_owned(),
                 route: route.to_owned(),
                 status: status.as_u16(),
-            })
-            .inc();
+            }),
+        }
     }
 
     /// The OpenMetrics text exposition, with the tree's figures as given.
@@ -156,6 +167,42 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// The series of one kind of answer (route, method, status).
+#[derive(Clone, Debug)]
+pub struct Series {
+    latency: Histogram,
+    requests: Counter,
+}
+
+impl Series {
+    /// Counts one answer that took `elapsed`.
+    pub fn record(&self, elapsed: Duration) {
+        self.latency.observe(elapsed.as_secs_f64());
+        self.requests.inc();
+    }
+}
+
+/// A method as the metrics name it: a standard one by its name, any other
+/// (a client may send any token as a method) as `other`, so that made-up
+/// methods add no series.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .find(|standard| *standard == method)
+        .map_or("other", |standard| standard.as_str())
 }
 
 /// `/api/v1/products/0190…/stock-adjustments` → `/api/v1/products/{id}/stock-adjustments`.
@@ -195,14 +242,38 @@ mod tests {
     fn exposition_counts_requests_and_buckets() {
         let metrics = Metrics::default();
         let health = Some("/health");
-        metrics.record("GET", health, StatusCode::OK, Duration::from_millis(2));
-        metrics.record("GET", health, StatusCode::OK, Duration::from_millis(200));
-        metrics.record("GET", None, StatusCode::NOT_FOUND, Duration::from_millis(1));
+        metrics.record(
+            &Method::GET,
+            health,
+            StatusCode::OK,
+            Duration::from_millis(2),
+        );
+        metrics.record(
+            &Method::GET,
+            health,
+            StatusCode::OK,
+            Duration::from_millis(200),
+        );
+        metrics.record(
+            &Method::GET,
+            None,
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(1),
+        );
+        let made_up = Method::from_bytes(b"BREW").unwrap();
+        metrics.record(
+            &made_up,
+            None,
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(1),
+        );
         let text = metrics.render(3, 1, 2);
         assert!(text.contains(
             "pazar_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
         ));
-        assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
+        assert!(text.contains("method=\"GET\",route=\"unmatched\",status=\"404\"} 1"));
+        assert!(text.contains("method=\"other\",route=\"unmatched\",status=\"404\"} 1"));
+        assert!(!text.contains("BREW"), "made-up methods add no series");
         assert!(text.contains(
             "pazar_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/health\"} 1"
         ));

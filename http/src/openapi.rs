@@ -176,9 +176,12 @@ impl<T: poem_openapi::types::Type> Payload for RenderedJson<T> {
 
 impl<T: Send> IntoResponse for RenderedJson<T> {
     fn into_response(self) -> poem::Response {
-        poem::Response::builder()
-            .content_type("application/json; charset=utf-8")
-            .body(self.body)
+        let mut response = poem::Response::from(poem::Body::from_bytes(self.body));
+        response.headers_mut().insert(
+            poem::http::header::CONTENT_TYPE,
+            poem::http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        response
     }
 }
 

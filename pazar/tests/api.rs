@@ -669,6 +669,16 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(nowhere.status().as_u16(), 404);
+        let made_up_method = server
+            .client
+            .request(
+                reqwest::Method::from_bytes(format!("MADE-UP-{i}").as_bytes()).unwrap(),
+                format!("{}/api/v1/products", server.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made_up_method.status().as_u16(), 405);
     }
 
     // Prometheus metrics: the adjustment above is counted under its route template.
@@ -690,7 +700,13 @@ async fn supervisor_inspection_and_service_endpoints(backend: Backend) {
     assert!(
         metrics.contains("pazar_http_request_duration_seconds_count{route=\"/api/v1/products\"}")
     );
-    assert!(!metrics.contains("made-up"), "{metrics}");
+    assert!(!metrics.to_lowercase().contains("made-up"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "pazar_http_requests_total{method=\"other\",route=\"/api/v1/products\",status=\"405\"} 5"
+        ),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("route=\"/api/v1/products/{id}\",status=\"400\"} 5"),
         "{metrics}"

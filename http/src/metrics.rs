@@ -6,9 +6,11 @@
 //! and requests that matched no route are counted under `unmatched`, so the
 //! number of series stays bounded whatever paths clients send.
 //!
-//! The request path takes no exclusive lock once a series exists: a family's map
-//! is read under a shared lock and the counters are atomics (the exclusive lock is
-//! taken once, when a route and status are first seen).
+//! The HTTP layer keeps each answer's [`Series`] once it has seen it, so a request
+//! looks nothing up here: it increments a counter (an atomic) and observes its
+//! route's histogram (prometheus-client keeps that one under a lock of its own, held
+//! for a few additions). A family's map is locked exclusively only when a series is
+//! first made.
 
 use poem::http::{Method, StatusCode};
 use prometheus_client::collector::Collector;

@@ -221,11 +221,12 @@ pub trait StockGateway: Send + Sync + 'static {
         -> Result<StockLevels, DomainError>;
     /// Turns an order's hold into a sale.
     async fn commit(&self, product: ProductId, order: OrderId) -> Result<StockLevels, DomainError>;
-    /// Puts sold units back on the shelf (a refund).
-    async fn restock(
+    /// Puts an order's sold units back on the shelf (its refund); once per
+    /// product and order, so a repeat (a retried refund) adds nothing.
+    async fn return_sold(
         &self,
         product: ProductId,
+        order: OrderId,
         quantity: i64,
-        reason: &str,
     ) -> Result<StockLevels, DomainError>;
 }

@@ -119,6 +119,16 @@ pub enum StockChange {
         /// Why, kept in the adjustment log.
         reason: String,
     },
+    /// Sold units of an order come back on the shelf (its refund): at most once
+    /// per product and order, which the store's unique key holds to.
+    Return {
+        /// The product.
+        product_id: ProductId,
+        /// The refunded order.
+        order_id: OrderId,
+        /// Units added back to `on_hand`.
+        quantity: i64,
+    },
     /// The product is deleted from the catalog.
     Retire {
         /// The product.

@@ -503,6 +503,11 @@ fn effect(change: &StockChange) -> Option<(ProductId, (i64, i64))> {
         StockChange::Adjust {
             product_id, delta, ..
         } => Some((*product_id, (*delta, 0))),
+        StockChange::Return {
+            product_id,
+            quantity,
+            ..
+        } => Some((*product_id, (*quantity, 0))),
         StockChange::Retire { .. } => None,
     }
 }
@@ -571,7 +576,8 @@ fn batch_events(
             StockChange::Reserve { product_id, .. }
             | StockChange::Release { product_id, .. }
             | StockChange::Commit { product_id, .. }
-            | StockChange::Adjust { product_id, .. } => (*product_id, Some(*after)),
+            | StockChange::Adjust { product_id, .. }
+            | StockChange::Return { product_id, .. } => (*product_id, Some(*after)),
         };
         if last.insert(product_id, outcome).is_none() {
             order.push(product_id);

@@ -177,6 +177,7 @@ on_both_databases!(
     a_stuck_subject_holds_up_only_its_own_events,
     a_paid_order_sells_its_stock_and_can_be_fulfilled,
     a_payment_that_lands_after_expiry_is_refunded_automatically,
+    a_refund_tried_again_puts_each_line_back_once,
     a_payment_whose_news_went_missing_is_reconciled,
     a_panic_in_the_store_writer_loses_and_doubles_nothing,
     a_panic_in_the_payments_delivery_loses_and_doubles_nothing,
@@ -664,6 +665,80 @@ async fn a_payment_that_lands_after_expiry_is_refunded_automatically(backend: Ba
         .as_str()
         .unwrap()
         .contains("expired"));
+    shop.shutdown().await;
+    db.finish().await;
+}
+
+async fn a_refund_tried_again_puts_each_line_back_once(backend: Backend) {
+    use pazar_actors::order::StockGateway;
+    let db = TestStore::new(backend).await;
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let kettle = product(&shop, "RET-1", 10).await;
+    let mug = product(&shop, "RET-2", 10).await;
+    let buyer = customer(&shop, "ret@example.com").await;
+    shop.orders()
+        .add_to_cart(buyer.id, kettle, 2)
+        .await
+        .unwrap();
+    shop.orders().add_to_cart(buyer.id, mug, 3).await.unwrap();
+    let (order, _) = shop.orders().checkout(buyer.id, None).await.unwrap();
+    shop.orders().mark_order_paid(order.id).await.unwrap();
+    let shop = &shop;
+    let levels = |id| async move { shop.inventory().stock_levels(id).await.unwrap() };
+    assert_eq!(levels(kettle).await, StockLevels::new(8, 0));
+    assert_eq!(levels(mug).await, StockLevels::new(7, 0));
+
+    // A first refund attempt put the kettles back, then died before the order
+    // became refunded (a crash, or the mug's catalog unreachable).
+    let stock = pazar_catalog::StockActors(shop.inventory().actors().clone());
+    stock.return_sold(kettle, order.id, 2).await.unwrap();
+    assert_eq!(levels(kettle).await, StockLevels::new(10, 0));
+
+    // The refund is tried again: every line goes back once, the kettles not twice.
+    let refunded = shop.orders().desk().mark_refunded(order.id).await.unwrap();
+    assert_eq!(refunded.status, pazar_actors::OrderStatus::Refunded);
+    assert_eq!(levels(kettle).await, StockLevels::new(10, 0));
+    assert_eq!(levels(mug).await, StockLevels::new(10, 0));
+    shop.shutdown().await;
+
+    // After a restart the actors know it from the store.
+    let shop = Shop::start(db.stores.clone(), policy(Duration::from_secs(60), 10))
+        .await
+        .unwrap();
+    let stock = pazar_catalog::StockActors(shop.inventory().actors().clone());
+    let again = stock.return_sold(mug, order.id, 3).await.unwrap();
+    assert_eq!(again, StockLevels::new(10, 0));
+
+    // An orders role in another process returns through the internal API, and
+    // retries there too (a lost answer): the same once-per-order return.
+    let token = pazar_http::internal::InternalToken::new(&"t".repeat(32)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let routes = pazar_catalog::internal::routes(Arc::new(stock), token.clone());
+    let server = tokio::spawn(
+        poem::Server::new(poem::listener::TcpListener::bind(address.to_string()))
+            .run(poem::Route::new().nest("/internal/v1", routes)),
+    );
+    let remote = pazar_catalog::internal::RemoteStock::new(
+        &format!("http://{address}"),
+        token,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut remote_again = Err(DomainError::Unavailable("not yet listening".into()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while remote_again.is_err() && Instant::now() < deadline {
+        remote_again = remote.return_sold(kettle, order.id, 2).await;
+    }
+    assert_eq!(remote_again.unwrap(), StockLevels::new(10, 0));
+    server.abort();
+    assert_eq!(
+        shop.inventory().stock_levels(mug).await.unwrap(),
+        StockLevels::new(10, 0)
+    );
     shop.shutdown().await;
     db.finish().await;
 }

@@ -7,7 +7,7 @@
 //! | `PUT /internal/v1/stock/{product}/holds/{order}` `{quantity, expires_at}` | hold units for an order (a repeat is a no-op) |
 //! | `DELETE /internal/v1/stock/{product}/holds/{order}` | drop the hold (a repeat is a no-op) |
 //! | `POST /internal/v1/stock/{product}/holds/{order}/sale` | turn the hold into a sale (a repeat: 404 `reservation`) |
-//! | `POST /internal/v1/stock/{product}/restock` `{quantity, reason}` | put sold units back (a refund) |
+//! | `PUT /internal/v1/stock/{product}/returns/{order}` `{quantity}` | put an order's sold units back (its refund; a repeat is a no-op) |
 //!
 //! Every request carries `Authorization: Bearer <PAZAR_INTERNAL_TOKEN>` (401
 //! otherwise, and nothing runs). Answers are the product's [`StockLevels`], or a
@@ -40,11 +40,10 @@ struct HoldBody {
     expires_at: DateTime<Utc>,
 }
 
-/// Body of a restock.
+/// Body of a return.
 #[derive(Serialize, Deserialize)]
-struct RestockBody {
+struct ReturnBody {
     quantity: i64,
-    reason: String,
 }
 
 type Stock = Arc<dyn StockGateway>;
@@ -88,14 +87,14 @@ async fn sale(
 }
 
 #[poem::handler]
-async fn restock(
-    Path(product): Path<Uuid>,
+async fn return_sold(
+    Path((product, order)): Path<(Uuid, Uuid)>,
     Data(stock): Data<&Stock>,
-    Json(body): Json<RestockBody>,
+    Json(body): Json<ReturnBody>,
 ) -> poem::Result<Json<StockLevels>> {
     answer(
         stock
-            .restock(ProductId(product), body.quantity, &body.reason)
+            .return_sold(ProductId(product), OrderId(order), body.quantity)
             .await,
     )
 }
@@ -108,7 +107,7 @@ pub fn routes(stock: Stock, token: InternalToken) -> impl Endpoint {
             poem::put(hold).delete(release),
         )
         .at("/stock/:product/holds/:order/sale", poem::post(sale))
-        .at("/stock/:product/restock", poem::post(restock))
+        .at("/stock/:product/returns/:order", poem::put(return_sold))
         .data(stock)
         .around(move |endpoint, request| require_token(endpoint, request, token.clone()))
 }
@@ -127,7 +126,7 @@ pub struct RemoteStock {
     token: InternalToken,
 }
 
-/// Attempts of an idempotent request (a hold, a release, a sale) before its
+/// Attempts of an idempotent request (a hold, a release, a sale, a return) before its
 /// error is the caller's.
 const ATTEMPTS: u32 = 3;
 
@@ -363,24 +362,20 @@ impl StockGateway for RemoteStock {
         .await
     }
 
-    async fn restock(
+    async fn return_sold(
         &self,
         product: ProductId,
+        order: OrderId,
         quantity: i64,
-        reason: &str,
     ) -> Result<StockLevels, DomainError> {
-        // Not idempotent: sent once.
-        let body = serde_json::to_value(RestockBody {
-            quantity,
-            reason: reason.to_owned(),
-        })
-        .ok();
+        // Once per order on the catalog's side, so a retry cannot return twice.
+        let body = serde_json::to_value(ReturnBody { quantity }).ok();
         self.send(
-            Method::POST,
-            format!("/stock/{product}/restock"),
-            "/stock/{product}/restock",
+            Method::PUT,
+            format!("/stock/{product}/returns/{order}"),
+            "/stock/{product}/returns/{order}",
             body,
-            false,
+            true,
         )
         .await
     }

@@ -83,17 +83,16 @@ impl StockGateway for StockActors {
             .await?
     }
 
-    async fn restock(
+    async fn return_sold(
         &self,
         product: ProductId,
+        order: OrderId,
         quantity: i64,
-        reason: &str,
     ) -> Result<StockLevels, DomainError> {
         self.0
-            .call(product, |reply| ProductStockMessage::Adjust {
-                delta: quantity,
-                reason: reason.to_owned(),
-                handled: None,
+            .call(product, |reply| ProductStockMessage::Return {
+                order_id: order,
+                quantity,
                 reply,
             })
             .await?

@@ -20,7 +20,7 @@ use pazar_actors::{
     StoreError, StoreWriter,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A second hold for an order that holds a different quantity.
@@ -90,6 +90,16 @@ pub enum ProductStockMessage {
         /// Answered after the commit.
         reply: StockReply,
     },
+    /// Put the sold units of a refunded order back on the shelf; once per
+    /// order: a repeat answers the levels and adds nothing.
+    Return {
+        /// The refunded order.
+        order_id: OrderId,
+        /// Units it bought of this product.
+        quantity: i64,
+        /// Answered after the commit.
+        reply: StockReply,
+    },
     /// Current levels.
     Get {
         /// Answered at once from memory.
@@ -129,6 +139,9 @@ pub struct ProductStockState {
     reservations: HashMap<OrderId, Reservation>,
     /// Σ of `reservations` quantities, kept so `available` is O(1).
     reserved: i64,
+    /// Orders whose units this actor put back (committed or on their way); the
+    /// store answers for the others.
+    returned: HashSet<OrderId>,
     /// Set once a Retire was accepted: every later message gets NotFound.
     retired: bool,
     store: Arc<dyn ProductStore>,
@@ -156,6 +169,8 @@ impl ProductStockState {
             .into_iter()
             .map(|r| (r.order_id, r))
             .collect();
+        // A return that failed is not one: the store says which were.
+        self.returned.clear();
         Ok(())
     }
 
@@ -245,6 +260,7 @@ impl Actor for ProductStock {
             on_hand: 0,
             reservations: HashMap::new(),
             reserved: 0,
+            returned: HashSet::new(),
             retired: false,
             store: args.store,
             writer: args.writer,
@@ -370,6 +386,41 @@ impl Actor for ProductStock {
                     .set_on_hand(&myself, product_id, on_hand, reason, handled, reply)
                     .await;
             }
+            ProductStockMessage::Return {
+                order_id,
+                quantity,
+                reply,
+            } => {
+                if quantity < 1 {
+                    let _ = reply.send(Err(DomainError::invalid("quantity", "must be at least 1")));
+                    return Ok(());
+                }
+                let returned = state.returned.contains(&order_id)
+                    || match state.store.stock_returned(product_id, order_id).await {
+                        Ok(returned) => returned,
+                        Err(error) => {
+                            let _ = reply.send(Err(error.into()));
+                            return Ok(());
+                        }
+                    };
+                if returned {
+                    state.returned.insert(order_id);
+                    let _ = reply.send(Ok(state.levels()));
+                    return Ok(());
+                }
+                let Some(on_hand) = state.on_hand.checked_add(quantity) else {
+                    let _ = reply.send(Err(DomainError::invalid("quantity", "is out of range")));
+                    return Ok(());
+                };
+                state.on_hand = on_hand;
+                state.returned.insert(order_id);
+                let change = StockChange::Return {
+                    product_id,
+                    order_id,
+                    quantity,
+                };
+                state.write_then_reply(&myself, change, None, reply).await;
+            }
             ProductStockMessage::SetOnHand {
                 on_hand,
                 reason,
@@ -442,7 +493,8 @@ fn reply_not_found(message: ProductStockMessage) {
         ProductStockMessage::Reserve { reply, .. }
         | ProductStockMessage::Release { reply, .. }
         | ProductStockMessage::Commit { reply, .. }
-        | ProductStockMessage::Adjust { reply, .. } => {
+        | ProductStockMessage::Adjust { reply, .. }
+        | ProductStockMessage::Return { reply, .. } => {
             let _ = reply.send(Err(not_found()));
         }
         ProductStockMessage::Retire { reply } => {

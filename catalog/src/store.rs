@@ -36,6 +36,9 @@ pub trait ProductStore: Send + Sync + 'static {
     ) -> Result<Vec<ProductView>, StoreError>;
     /// The stock state a ProductStock actor starts from; `None` for an unknown product.
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError>;
+    /// Whether the sold units of `order` were put back on `product`'s shelf (its
+    /// refund's [`StockChange::Return`](pazar_actors::StockChange::Return)).
+    async fn stock_returned(&self, product: ProductId, order: OrderId) -> Result<bool, StoreError>;
     /// Manual holds past their `expires_at`, as `(product, order)` pairs.
     async fn expired_manual_holds(
         &self,

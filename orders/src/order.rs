@@ -207,11 +207,18 @@ impl OrderState {
             // The admin's call and the `payments.refunded` event both ask for it.
             (Refunded, Refunded) => Ok(self.order.clone()),
             (Paid, Refunded) => {
-                let reason = format!("refund of order {}", self.order.id);
+                // Each line's return is once per order, so a refund that failed or
+                // crashed half-way and is tried again puts no unit back twice.
                 for line in &self.order.lines {
-                    self.stock
-                        .restock(line.product_id, line.quantity, &reason)
-                        .await?;
+                    match self
+                        .stock
+                        .return_sold(line.product_id, self.order.id, line.quantity)
+                        .await
+                    {
+                        // A deleted product has no shelf to go back to.
+                        Ok(_) | Err(DomainError::NotFound { .. }) => {}
+                        Err(other) => return Err(other),
+                    }
                 }
                 self.enter(Refunded, Some("refunded by an admin".into()), handled)
                     .await

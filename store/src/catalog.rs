@@ -181,6 +181,17 @@ impl ProductStore for Products {
         rows.iter().map(product_from_row).collect()
     }
 
+    async fn stock_returned(&self, product: ProductId, order: OrderId) -> Result<bool, StoreError> {
+        Ok(db::sql(
+            "select 1 as returned from stock_adjustments where product_id = $1 and order_id = $2",
+        )
+        .bind(&product.0)
+        .bind(&order.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
     async fn load_stock(&self, id: ProductId) -> Result<Option<StockRecord>, StoreError> {
         let Some(row) = db::sql("select on_hand from product_stock where product_id = $1")
             .bind(&id.0)

@@ -196,6 +196,26 @@ async fn apply_stock(tx: &mut Tx, changes: &[StockChange]) -> Result<(), StoreEr
                 .await?;
                 net.entry(*product_id).or_default().0 += delta;
             }
+            StockChange::Return {
+                product_id,
+                order_id,
+                quantity,
+            } => {
+                // The unique (product_id, order_id) refuses a second return.
+                db::sql(
+                    "insert into stock_adjustments \
+                     (product_id, delta, reason, created_at, order_id) \
+                     values ($1, $2, $3, $4, $5)",
+                )
+                .bind(&product_id.0)
+                .bind(quantity)
+                .bind(&format!("refund of order {order_id}"))
+                .bind(&pazar_actors::now())
+                .bind(&order_id.0)
+                .execute_in(tx.conn())
+                .await?;
+                net.entry(*product_id).or_default().0 += quantity;
+            }
             StockChange::Retire { product_id } => {
                 db::sql("delete from products where id = $1")
                     .bind(&product_id.0)

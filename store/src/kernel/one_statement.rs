@@ -246,7 +246,9 @@ impl Stock {
                     }
                     net.1 -= quantity;
                 }
-                StockChange::Adjust { .. } | StockChange::Retire { .. } => return None,
+                StockChange::Adjust { .. }
+                | StockChange::Return { .. }
+                | StockChange::Retire { .. } => return None,
             }
         }
         Some(stock)

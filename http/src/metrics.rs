@@ -121,18 +121,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one finished request: `route` is the template of the route it
-    /// matched, `None` when it matched none.
-    pub fn record(
-        &self,
-        method: &Method,
-        route: Option<&str>,
-        status: StatusCode,
-        elapsed: Duration,
-    ) {
-        self.series(method, route, status).record(elapsed);
-    }
-
     /// The series an answer of `method` on `route` with `status` is counted in,
     /// to keep and count into again without looking them up (the HTTP layer
     /// keeps one per route, method and status it has answered).
@@ -244,31 +232,19 @@ mod tests {
     fn exposition_counts_requests_and_buckets() {
         let metrics = Metrics::default();
         let health = Some("/health");
-        metrics.record(
-            &Method::GET,
-            health,
-            StatusCode::OK,
-            Duration::from_millis(2),
-        );
-        metrics.record(
-            &Method::GET,
-            health,
-            StatusCode::OK,
-            Duration::from_millis(200),
-        );
-        metrics.record(
-            &Method::GET,
-            None,
-            StatusCode::NOT_FOUND,
-            Duration::from_millis(1),
-        );
+        metrics
+            .series(&Method::GET, health, StatusCode::OK)
+            .record(Duration::from_millis(2));
+        metrics
+            .series(&Method::GET, health, StatusCode::OK)
+            .record(Duration::from_millis(200));
+        metrics
+            .series(&Method::GET, None, StatusCode::NOT_FOUND)
+            .record(Duration::from_millis(1));
         let made_up = Method::from_bytes(b"BREW").unwrap();
-        metrics.record(
-            &made_up,
-            None,
-            StatusCode::NOT_FOUND,
-            Duration::from_millis(1),
-        );
+        metrics
+            .series(&made_up, None, StatusCode::NOT_FOUND)
+            .record(Duration::from_millis(1));
         let text = metrics.render(3, 1, 2);
         assert!(text.contains(
             "pazar_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"

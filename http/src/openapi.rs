@@ -127,15 +127,6 @@ pub struct RenderedJson<T> {
     of: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for RenderedJson<T> {
-    fn clone(&self) -> Self {
-        Self {
-            body: self.body.clone(),
-            of: PhantomData,
-        }
-    }
-}
-
 impl<T: ToJSON> RenderedJson<T> {
     /// `value` as `Json(value)` would write it.
     pub fn render(value: &T) -> Self {

@@ -80,6 +80,18 @@ impl Currency {
     }
 }
 
+impl TryFrom<&pazar_events::Money> for Money {
+    type Error = DomainError;
+
+    /// An amount as events carry it; an error for a malformed currency code.
+    fn try_from(money: &pazar_events::Money) -> Result<Self, DomainError> {
+        Ok(Self {
+            amount: money.amount,
+            currency: Currency::parse(&money.currency)?,
+        })
+    }
+}
+
 impl From<Money> for pazar_events::Money {
     fn from(money: Money) -> Self {
         Self {

@@ -147,6 +147,52 @@ impl Order {
         }
     }
 
+    /// The order an event carries, as it stood after the event's move (the
+    /// inverse of [`snapshot`](Self::snapshot); the idempotency key is not
+    /// published). An error for a malformed currency code.
+    pub fn from_snapshot(snapshot: &events::OrderSnapshot) -> Result<Order, DomainError> {
+        let status = |status: events::OrderStatus| match status {
+            events::OrderStatus::PendingPayment => OrderStatus::PendingPayment,
+            events::OrderStatus::Paid => OrderStatus::Paid,
+            events::OrderStatus::Fulfilled => OrderStatus::Fulfilled,
+            events::OrderStatus::Cancelled => OrderStatus::Cancelled,
+            events::OrderStatus::Expired => OrderStatus::Expired,
+            events::OrderStatus::Refunded => OrderStatus::Refunded,
+        };
+        let lines = snapshot
+            .lines
+            .iter()
+            .map(|line| {
+                Ok(OrderLine {
+                    product_id: ProductId(line.product_id),
+                    name: line.name.clone(),
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price: Money::try_from(&line.unit_price)?,
+                })
+            })
+            .collect::<Result<_, DomainError>>()?;
+        Ok(Order {
+            id: OrderId(snapshot.id),
+            user_id: UserId(snapshot.user_id),
+            status: status(snapshot.status),
+            lines,
+            total: Money::try_from(&snapshot.total)?,
+            created_at: snapshot.created_at,
+            expires_at: snapshot.expires_at,
+            history: snapshot
+                .history
+                .iter()
+                .map(|change| StatusChange {
+                    status: status(change.status),
+                    at: change.at,
+                    reason: change.reason.clone(),
+                })
+                .collect(),
+            idempotency_key: None,
+        })
+    }
+
     /// The event for a move into the current status (`orders.<status>`).
     pub fn event(&self) -> Event {
         let snapshot = self.snapshot();
@@ -229,4 +275,55 @@ pub trait StockGateway: Send + Sync + 'static {
         order: OrderId,
         quantity: i64,
     ) -> Result<StockLevels, DomainError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Currency;
+
+    /// What an event carries reads back as the order it was taken from.
+    #[test]
+    fn an_order_reads_back_from_its_snapshot() {
+        let at = crate::now();
+        let eur = Currency::parse("EUR").unwrap();
+        let order = Order {
+            id: OrderId::new(),
+            user_id: UserId(uuid::Uuid::now_v7()),
+            status: OrderStatus::Cancelled,
+            lines: vec![OrderLine {
+                product_id: ProductId(uuid::Uuid::now_v7()),
+                name: "Mug".into(),
+                sku: "MUG-1".into(),
+                quantity: 2,
+                unit_price: Money {
+                    amount: 450,
+                    currency: eur,
+                },
+            }],
+            total: Money {
+                amount: 900,
+                currency: eur,
+            },
+            created_at: at,
+            expires_at: at + chrono::Duration::minutes(15),
+            history: vec![
+                StatusChange {
+                    status: OrderStatus::PendingPayment,
+                    at,
+                    reason: None,
+                },
+                StatusChange {
+                    status: OrderStatus::Cancelled,
+                    at,
+                    reason: Some("changed my mind".into()),
+                },
+            ],
+            idempotency_key: None,
+        };
+        assert_eq!(Order::from_snapshot(&order.snapshot()).unwrap(), order);
+        let mut malformed = order.snapshot();
+        malformed.total.currency = "EURO".into();
+        assert!(Order::from_snapshot(&malformed).is_err());
+    }
 }

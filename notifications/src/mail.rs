@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pazar_actors::{DomainError, DomainEvent, EventType, Money, OrderId, StoredEvent};
+use pazar_actors::{DomainError, DomainEvent, EventType, Money, Order, OrderId, StoredEvent};
 use pazar_orders::OrderStore;
 use pazar_users::Accounts;
 use serde::Serialize;
@@ -232,7 +232,8 @@ pub async fn compose(
         context,
     };
     // Every mail but the welcome is about an order: an order event carries the
-    // order, a payment event the order's id, the amount and why.
+    // order as its move left it (what the mail tells), a payment event the
+    // order's id, the amount and why.
     let (order_id, payment) = match payload {
         DomainEvent::UserRegistered(user) => {
             return Ok(Some(notice(
@@ -243,7 +244,13 @@ pub async fn compose(
         }
         DomainEvent::OrderCreated(pazar_events::orders::OrderCreated(order))
         | DomainEvent::OrderCancelled(pazar_events::orders::OrderCancelled(order))
-        | DomainEvent::OrderExpired(pazar_events::orders::OrderExpired(order)) => (order.id, None),
+        | DomainEvent::OrderExpired(pazar_events::orders::OrderExpired(order)) => {
+            match Order::from_snapshot(order) {
+                Ok(order) => return about(order, None, users, notice).await,
+                // A currency this version cannot read: the stored order.
+                Err(_) => (order.id, None),
+            }
+        }
         DomainEvent::PaymentSucceeded(pazar_events::payments::PaymentSucceeded(payment))
         | DomainEvent::PaymentFailed(pazar_events::payments::PaymentFailed(payment))
         | DomainEvent::PaymentRefunded(pazar_events::payments::PaymentRefunded(payment)) => {
@@ -254,6 +261,17 @@ pub async fn compose(
     let Some(order) = store.order(OrderId(order_id)).await? else {
         return Ok(None);
     };
+    about(order, payment, users, notice).await
+}
+
+/// The notice about `order` (and the payment, for a payment's mail), to its
+/// customer; `None` if they no longer exist.
+async fn about(
+    order: Order,
+    payment: Option<&pazar_events::payments::PaymentSnapshot>,
+    users: &Accounts,
+    notice: impl FnOnce(String, String, Value) -> Notice,
+) -> Result<Option<Notice>, DomainError> {
     let user = match users.user(order.user_id).await {
         Ok(user) => user,
         Err(DomainError::NotFound { .. }) => return Ok(None),

@@ -7,8 +7,9 @@
 //! orders (four multi-row statements), its order transitions (one UPDATE per
 //! status pair and one history INSERT), its payment sessions' updates, all
 //! their events, and the Kafka bridge's records of the messages they apply.
-//! On PostgreSQL a batch of stock changes and events alone (the hot path of
-//! reservations) is first tried as one statement ([`one_statement`]).
+//! On PostgreSQL a batch of holds, new orders and events alone (the hot path
+//! of reservations and checkouts) is first tried as one statement
+//! ([`one_statement`]).
 
 mod one_statement;
 

@@ -5,8 +5,8 @@
 
 use pazar_actors::store_writer::{StoreWriterConfig, Write};
 use pazar_actors::{
-    EventSignal, HoldSource, OrderId, ProductId, Reservation, StockChange, StockLevels, StoreError,
-    StoreWriter,
+    EventSignal, HoldSource, Order, OrderId, OrderLine, OrderStatus, ProductId, Reservation,
+    StatusChange, StockChange, StockLevels, StoreError, StoreWriter, UserId,
 };
 use pazar_catalog::{Catalog, NewProduct, ProductViews};
 use sqlx::Connection;
@@ -216,6 +216,156 @@ async fn postgres_refused_write_fails_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_nul_byte_write_fails_alone() {
     one_poisoned_write_fails_alone(true, Good::Restock, nul_reason).await;
+}
+
+/// A checkout's writes for `product`: its hold, then its order of 1 unit for `user`.
+fn checkout(product_id: ProductId, user_id: UserId) -> (Write, Order) {
+    // Microseconds, as both databases keep them.
+    let at = pazar_actors::now();
+    let eur = pazar_actors::Currency::parse("EUR").unwrap();
+    let price = pazar_actors::Money {
+        amount: 100,
+        currency: eur,
+    };
+    let order = Order {
+        id: OrderId::new(),
+        user_id,
+        status: OrderStatus::PendingPayment,
+        lines: vec![OrderLine {
+            product_id,
+            name: "Product".into(),
+            sku: "SKU".into(),
+            quantity: 1,
+            unit_price: price,
+        }],
+        total: price,
+        created_at: at,
+        expires_at: at + chrono::Duration::hours(1),
+        history: vec![StatusChange {
+            status: OrderStatus::PendingPayment,
+            at,
+            reason: None,
+        }],
+        idempotency_key: Some(format!("key-{product_id}")),
+    };
+    let hold = Write::Stock {
+        change: StockChange::Reserve {
+            product_id,
+            reservation: Reservation {
+                order_id: order.id,
+                quantity: 1,
+                expires_at: order.expires_at,
+                source: HoldSource::Checkout,
+            },
+        },
+        levels: StockLevels::new(10, 1),
+    };
+    (hold, order)
+}
+
+/// A batch of checkouts (holds and new orders; on PostgreSQL one statement) with
+/// one order the database refuses, for a user who does not exist: that order
+/// fails alone, and every other is stored whole — lines, history, its event —
+/// with its customer's cart emptied.
+async fn a_refused_order_fails_alone(postgres: bool) {
+    let (stores, _dir) = fresh_store(postgres).await;
+    let ids = products(&stores).await;
+    let accounts = pazar_users::Accounts::new(
+        stores.users.clone(),
+        pazar_users::LoginThrottlePolicy::default(),
+        EventSignal::default(),
+    )
+    .unwrap();
+    let customer = accounts
+        .register(
+            pazar_users::NewUser::parse(
+                "buyer@example.com",
+                "a-long-password",
+                "Buyer",
+                pazar_actors::Role::Customer,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .id;
+    stores
+        .orders
+        .set_cart_line(customer, ids[1], 1)
+        .await
+        .unwrap();
+    let (writer, _task) = StoreWriter::start(
+        stores.kernel.clone(),
+        StoreWriterConfig::default(),
+        EventSignal::default(),
+    );
+    let mut writes = Vec::new();
+    let mut orders = Vec::new();
+    for (i, id) in ids[1..].iter().enumerate() {
+        let user = if i == 50 { UserId::new() } else { customer };
+        let (hold, order) = checkout(*id, user);
+        writes.push(hold);
+        writes.push(Write::CreateOrder(Box::new(order.clone())));
+        orders.push(order);
+    }
+    // Submitted back to back: after the first, they share batches.
+    let mut answers = Vec::new();
+    for write in writes {
+        let (done, answer) = oneshot::channel();
+        writer
+            .submit(
+                write,
+                Box::new(move |outcome| {
+                    let _ = done.send(outcome);
+                }),
+            )
+            .await
+            .unwrap();
+        answers.push(answer);
+    }
+    let mut failures = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        if let Err(error) = answer.await.unwrap() {
+            failures.push((i, error));
+        }
+    }
+    assert_eq!(
+        failures.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![101],
+        "only the refused order fails: {failures:?}"
+    );
+    for (i, order) in orders.iter().enumerate() {
+        let stored = stores.orders.order(order.id).await.unwrap();
+        if i == 50 {
+            assert_eq!(stored, None, "the refused order left a trace");
+        } else {
+            assert_eq!(
+                stored.as_ref(),
+                Some(order),
+                "an order of the batch was lost"
+            );
+        }
+    }
+    assert!(stores.orders.load_cart(customer).await.unwrap().is_empty());
+    let events = stores.kernel.events_after(0, 1000).await.unwrap();
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == "orders.created")
+        .collect();
+    assert_eq!(created.len(), 99);
+    assert!(created
+        .iter()
+        .all(|e| e.event.subject != orders[50].id.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refused_order_fails_alone() {
+    a_refused_order_fails_alone(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refused_order_fails_alone() {
+    a_refused_order_fails_alone(true).await;
 }
 
 /// The catalog's keyset pages (a search reindex reads the store with them):

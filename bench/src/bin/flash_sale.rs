@@ -13,6 +13,7 @@
 //! through it to the orders role.
 //!
 //! `cargo build --release -p pazar && cargo run --release -p pazar-bench --bin flash_sale -- --clients 256 --rounds 5`
+//! (`--only postgres` runs one side alone; see [`perf_ctl`] to profile it).
 
 use clap::Parser;
 use pazar_app::{Shop, ShopConfig};
@@ -34,6 +35,18 @@ struct Args {
     /// Rounds, each on a fresh hot product.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Run only this side (to profile it alone); no ratio.
+    #[arg(long, value_enum)]
+    only: Option<Side>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Side {
+    Sqlite,
+    Postgres,
+    Kafka,
+    Split,
+    Plain,
 }
 
 /// One side's totals over all rounds.
@@ -96,6 +109,10 @@ async fn main() {
         args.clients / 2,
         args.rounds
     );
+    if let Some(side) = args.only {
+        only(side, &args).await;
+        return;
+    }
     let sqlite = BenchDb::sqlite();
     let on_sqlite = through_pazar(&sqlite, &args, None).await;
     let postgres = BenchDb::postgres().await;
@@ -138,6 +155,41 @@ async fn main() {
     kafka_db.drop_database().await;
     postgres.drop_database().await;
     split_db.drop_database().await;
+}
+
+/// One side alone, printed without a ratio.
+async fn only(side: Side, args: &Args) {
+    let db = match side {
+        Side::Sqlite => BenchDb::sqlite(),
+        _ => BenchDb::postgres().await,
+    };
+    let (sale, label) = match side {
+        Side::Sqlite => (through_pazar(&db, args, None).await, "pazar HTTP, SQLite"),
+        Side::Postgres => (
+            through_pazar(&db, args, None).await,
+            "pazar HTTP, PostgreSQL",
+        ),
+        Side::Kafka => {
+            let broker = pazar_kafka_bridge::tansu::Tansu::start()
+                .await
+                .expect("tansu (PAZAR_TEST_TANSU)");
+            let kafka = pazar_kafka_bridge::KafkaSettings::new(&broker.address);
+            (
+                through_pazar(&db, args, Some(kafka)).await,
+                "pazar HTTP, PG + Kafka",
+            )
+        }
+        Side::Split => (
+            through_split_roles(&db, args).await,
+            "pazar split roles, PG",
+        ),
+        Side::Plain => (
+            plain_transactions(&db.url, args).await,
+            "plain row locks, PostgreSQL",
+        ),
+    };
+    sale.print(label);
+    db.drop_database().await;
 }
 
 /// Where each service answers.
@@ -271,6 +323,7 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
                 .unwrap();
             assert!(added.status().is_success());
         }
+        perf_ctl("enable");
         let started = Instant::now();
         let checkouts: Vec<_> = buyers
             .iter()
@@ -310,6 +363,7 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
             sale.latencies.push(latency);
         }
         sale.busy += started.elapsed();
+        perf_ctl("disable");
         sale.paid_after
             .push(pay_all(&client, &endpoints.orders, &paid, winners).await);
         let id = product["id"].as_str().unwrap();
@@ -478,4 +532,15 @@ async fn plain_transactions(url: &str, args: &Args) -> Sale {
         sale.oversold += (sold - stock).max(0);
     }
     sale
+}
+
+/// Profiles the sales alone: with `FLASH_PERF_CTL` naming the control FIFO of
+/// `perf record -D -1 --control fifo:<path>`, perf samples only while a round's
+/// checkouts run (`enable`, then `disable` when the last is answered).
+fn perf_ctl(command: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("FLASH_PERF_CTL") {
+        let mut fifo = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        writeln!(fifo, "{command}").unwrap();
+    }
 }

@@ -184,7 +184,10 @@ impl Payments {
             ));
         }
         self.sessions
-            .call(order, |reply| PaymentSessionMessage::Start { reply })
+            .call(order, |reply| PaymentSessionMessage::Start {
+                order: Some(Box::new(current.clone())),
+                reply,
+            })
             .await?
     }
 

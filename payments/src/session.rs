@@ -13,7 +13,7 @@ use crate::store::PaymentStore;
 use crate::OrderDesk;
 use pazar_actors::payments::{PaymentSession, PaymentStatus, ProviderIntent};
 use pazar_actors::store_writer::{StoreWriter, Write};
-use pazar_actors::{DomainError, OrderId, OrderStatus};
+use pazar_actors::{DomainError, Order, OrderId, OrderStatus};
 use pazar_supervisor::EntityKind;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -22,6 +22,9 @@ use std::sync::Arc;
 pub enum PaymentSessionMessage {
     /// Creates the session and its intent if there is none; `true` when created now.
     Start {
+        /// The order as the caller has just read it, or as its `orders.created`
+        /// event carries it; `None`: the session reads it from the orders service.
+        order: Option<Box<Order>>,
         /// The session.
         reply: RpcReplyPort<Result<(PaymentSession, bool), DomainError>>,
     },
@@ -79,11 +82,14 @@ pub struct PaymentSessionState {
 }
 
 impl PaymentSessionState {
-    async fn start(&mut self) -> Result<(PaymentSession, bool), DomainError> {
+    async fn start(&mut self, known: Option<Order>) -> Result<(PaymentSession, bool), DomainError> {
         if let Some(session) = &self.session {
             return Ok((session.clone(), false));
         }
-        let order = self.orders.order(self.order_id).await?;
+        let order = match known {
+            Some(order) if order.id == self.order_id => order,
+            _ => self.orders.order(self.order_id).await?,
+        };
         if order.status != OrderStatus::PendingPayment {
             return Err(DomainError::conflict(
                 "order_not_payable",
@@ -228,8 +234,8 @@ impl Actor for PaymentSessionActor {
         state: &mut PaymentSessionState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PaymentSessionMessage::Start { reply } => {
-                let _ = reply.send(state.start().await);
+            PaymentSessionMessage::Start { order, reply } => {
+                let _ = reply.send(state.start(order.map(|order| *order)).await);
             }
             PaymentSessionMessage::Get { reply } => {
                 let _ = reply.send(state.session.clone());

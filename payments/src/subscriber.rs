@@ -5,7 +5,9 @@
 use crate::session::{paid_too_late, PaymentSessionKind, PaymentSessionMessage};
 use crate::OrderDesk;
 use async_trait::async_trait;
-use pazar_actors::{DomainError, DomainEvent, EventSubscriber, OrderId, OrderStatus, StoredEvent};
+use pazar_actors::{
+    DomainError, DomainEvent, EventSubscriber, Order, OrderId, OrderStatus, StoredEvent,
+};
 use pazar_supervisor::EntityHandle;
 use std::sync::Arc;
 
@@ -30,8 +32,15 @@ impl EventSubscriber for PaymentsOnOrders {
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
+        // A new order as its event carries it: the session need not read it back.
+        // Had the order closed since, its close's event follows in this lane and
+        // cancels the session, as it does for a session started before the close.
+        let mut created = None;
         let closed_as = match payload {
-            DomainEvent::OrderCreated(_) => None,
+            DomainEvent::OrderCreated(pazar_events::orders::OrderCreated(snapshot)) => {
+                created = Order::from_snapshot(snapshot).ok().map(Box::new);
+                None
+            }
             DomainEvent::OrderCancelled(_) => Some(OrderStatus::Cancelled),
             DomainEvent::OrderExpired(_) => Some(OrderStatus::Expired),
             // Paid: is the order still open? (The orders service makes it paid.)
@@ -54,7 +63,10 @@ impl EventSubscriber for PaymentsOnOrders {
         let outcome = match closed_as {
             None => self
                 .sessions
-                .call(order, |reply| PaymentSessionMessage::Start { reply })
+                .call(order, |reply| PaymentSessionMessage::Start {
+                    order: created.clone(),
+                    reply,
+                })
                 .await
                 .and_then(|started| started.map(|_| ())),
             Some(closed_as) => self

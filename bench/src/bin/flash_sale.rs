@@ -35,6 +35,11 @@ struct Args {
     /// Rounds, each on a fresh hot product.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Rounds run first on each side and not counted: the clients' connections
+    /// (HTTP to pazar, the pool's to PostgreSQL) are opened, and statements
+    /// prepared, in these, so both sides are measured warm.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     /// Run only this side (to profile it alone); no ratio.
     #[arg(long, value_enum)]
     only: Option<Side>,
@@ -104,10 +109,11 @@ impl Sale {
 async fn main() {
     let args = Args::parse();
     println!(
-        "flash sale: {} clients check out 1 unit each of a product with stock {}, {} rounds",
+        "flash sale: {} clients check out 1 unit each of a product with stock {}, {} rounds (after {} not counted)",
         args.clients,
         args.clients / 2,
-        args.rounds
+        args.rounds,
+        args.warmup
     );
     if let Some(side) = args.only {
         only(side, &args).await;
@@ -304,7 +310,13 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
     }
 
     let mut sale = Sale::new();
-    for round in 0..args.rounds {
+    let mut warm = Sale::new();
+    for round in 0..args.warmup + args.rounds {
+        let sale = if round < args.warmup {
+            &mut warm
+        } else {
+            &mut sale
+        };
         let stock = (args.clients / 2) as i64;
         let product = pazar_bench::post_json(
             &client,
@@ -472,7 +484,13 @@ async fn plain_transactions(url: &str, args: &Args) -> Sale {
         sqlx::query(ddl).execute(&pool).await.unwrap();
     }
     let mut sale = Sale::new();
-    for _ in 0..args.rounds {
+    let mut warm = Sale::new();
+    for round in 0..args.warmup + args.rounds {
+        let sale = if round < args.warmup {
+            &mut warm
+        } else {
+            &mut sale
+        };
         let stock = (args.clients / 2) as i64;
         let product = uuid::Uuid::now_v7();
         sqlx::query("insert into plain_stock values ($1, $2, 0)")

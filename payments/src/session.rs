@@ -22,8 +22,8 @@ use std::sync::Arc;
 pub enum PaymentSessionMessage {
     /// Creates the session and its intent if there is none; `true` when created now.
     Start {
-        /// The order as the caller has just read it, or as its `orders.created`
-        /// event carries it; `None`: the session reads it from the orders service.
+        /// The order as the caller has just read it; `None`: the session reads
+        /// it from the orders service.
         order: Option<Box<Order>>,
         /// The session.
         reply: RpcReplyPort<Result<(PaymentSession, bool), DomainError>>,

@@ -5,9 +5,7 @@
 use crate::session::{paid_too_late, PaymentSessionKind, PaymentSessionMessage};
 use crate::OrderDesk;
 use async_trait::async_trait;
-use pazar_actors::{
-    DomainError, DomainEvent, EventSubscriber, Order, OrderId, OrderStatus, StoredEvent,
-};
+use pazar_actors::{DomainError, DomainEvent, EventSubscriber, OrderId, OrderStatus, StoredEvent};
 use pazar_supervisor::EntityHandle;
 use std::sync::Arc;
 
@@ -32,15 +30,8 @@ impl EventSubscriber for PaymentsOnOrders {
 
     async fn handle(&self, event: &StoredEvent, payload: &DomainEvent) -> Result<(), DomainError> {
         let order = subject_order(event)?;
-        // A new order as its event carries it: the session need not read it back.
-        // Had the order closed since, its close's event follows in this lane and
-        // cancels the session, as it does for a session started before the close.
-        let mut created = None;
         let closed_as = match payload {
-            DomainEvent::OrderCreated(pazar_events::orders::OrderCreated(snapshot)) => {
-                created = Order::from_snapshot(snapshot).ok().map(Box::new);
-                None
-            }
+            DomainEvent::OrderCreated(_) => None,
             DomainEvent::OrderCancelled(_) => Some(OrderStatus::Cancelled),
             DomainEvent::OrderExpired(_) => Some(OrderStatus::Expired),
             // Paid: is the order still open? (The orders service makes it paid.)
@@ -63,8 +54,10 @@ impl EventSubscriber for PaymentsOnOrders {
         let outcome = match closed_as {
             None => self
                 .sessions
+                // The session reads the order back: the event's copy may be old (a
+                // replayed dead letter whose order has closed since).
                 .call(order, |reply| PaymentSessionMessage::Start {
-                    order: created.clone(),
+                    order: None,
                     reply,
                 })
                 .await

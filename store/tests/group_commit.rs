@@ -115,25 +115,10 @@ impl Good {
     }
 }
 
-async fn one_poisoned_write_fails_alone(
-    postgres: bool,
-    good: Good,
-    poison: fn(ProductId) -> Write,
-) {
-    let (stores, _dir) = fresh_store(postgres).await;
-    let ids = products(&stores).await;
-    let store = stores.kernel.clone();
-    let products = stores.products.clone();
-    let (writer, _task) = StoreWriter::start(
-        store.clone(),
-        StoreWriterConfig::default(),
-        EventSignal::default(),
-    );
-    // Submitted back to back while the writer commits the first, so the rest
-    // (the poisoned write among them) share a batch.
+/// Submits `writes` back to back while the writer commits the first, so the
+/// rest share batches; the failed ones, by position, once all are answered.
+async fn submit_back_to_back(writer: &StoreWriter, writes: Vec<Write>) -> Vec<(usize, StoreError)> {
     let mut answers = Vec::new();
-    let mut writes: Vec<Write> = ids[1..].iter().map(|id| good.write(*id)).collect();
-    writes.insert(50, poison(ids[0]));
     for write in writes {
         let (done, answer) = oneshot::channel();
         writer
@@ -153,6 +138,26 @@ async fn one_poisoned_write_fails_alone(
             failures.push((i, error));
         }
     }
+    failures
+}
+
+async fn one_poisoned_write_fails_alone(
+    postgres: bool,
+    good: Good,
+    poison: fn(ProductId) -> Write,
+) {
+    let (stores, _dir) = fresh_store(postgres).await;
+    let ids = products(&stores).await;
+    let store = stores.kernel.clone();
+    let products = stores.products.clone();
+    let (writer, _task) = StoreWriter::start(
+        store.clone(),
+        StoreWriterConfig::default(),
+        EventSignal::default(),
+    );
+    let mut writes: Vec<Write> = ids[1..].iter().map(|id| good.write(*id)).collect();
+    writes.insert(50, poison(ids[0]));
+    let failures = submit_back_to_back(&writer, writes).await;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].0, 50);
     assert!(matches!(failures[0].1, StoreError::Rejected(_)));
@@ -308,27 +313,7 @@ async fn a_refused_order_fails_alone(postgres: bool) {
         writes.push(Write::CreateOrder(Box::new(order.clone())));
         orders.push(order);
     }
-    // Submitted back to back: after the first, they share batches.
-    let mut answers = Vec::new();
-    for write in writes {
-        let (done, answer) = oneshot::channel();
-        writer
-            .submit(
-                write,
-                Box::new(move |outcome| {
-                    let _ = done.send(outcome);
-                }),
-            )
-            .await
-            .unwrap();
-        answers.push(answer);
-    }
-    let mut failures = Vec::new();
-    for (i, answer) in answers.into_iter().enumerate() {
-        if let Err(error) = answer.await.unwrap() {
-            failures.push((i, error));
-        }
-    }
+    let failures = submit_back_to_back(&writer, writes).await;
     assert_eq!(
         failures.iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![101],

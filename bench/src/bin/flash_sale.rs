@@ -54,6 +54,32 @@ enum Side {
     Plain,
 }
 
+/// A side's rounds: the first `warmup` are not counted.
+struct Rounds {
+    warmup: usize,
+    warm: Sale,
+    counted: Sale,
+}
+
+impl Rounds {
+    fn new(warmup: usize) -> Self {
+        Self {
+            warmup,
+            warm: Sale::new(),
+            counted: Sale::new(),
+        }
+    }
+
+    /// Where round `round` adds up.
+    fn of(&mut self, round: usize) -> &mut Sale {
+        if round < self.warmup {
+            &mut self.warm
+        } else {
+            &mut self.counted
+        }
+    }
+}
+
 /// One side's totals over all rounds.
 struct Sale {
     latencies: Vec<Duration>,
@@ -309,14 +335,9 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
         buyers.push(pazar_bench::register(&client, &endpoints.users, &email).await);
     }
 
-    let mut sale = Sale::new();
-    let mut warm = Sale::new();
+    let mut sales = Rounds::new(args.warmup);
     for round in 0..args.warmup + args.rounds {
-        let sale = if round < args.warmup {
-            &mut warm
-        } else {
-            &mut sale
-        };
+        let sale = sales.of(round);
         let stock = (args.clients / 2) as i64;
         let product = pazar_bench::post_json(
             &client,
@@ -409,7 +430,7 @@ async fn sell(endpoints: &Endpoints, admin_token: &str, paid: PaidCheck, args: &
             "every sale sold exactly its unit"
         );
     }
-    sale
+    sales.counted
 }
 
 /// Each winner confirms its payment (4242…) as soon as its session exists; returns
@@ -483,14 +504,9 @@ async fn plain_transactions(url: &str, args: &Args) -> Sale {
     ] {
         sqlx::query(ddl).execute(&pool).await.unwrap();
     }
-    let mut sale = Sale::new();
-    let mut warm = Sale::new();
+    let mut sales = Rounds::new(args.warmup);
     for round in 0..args.warmup + args.rounds {
-        let sale = if round < args.warmup {
-            &mut warm
-        } else {
-            &mut sale
-        };
+        let sale = sales.of(round);
         let stock = (args.clients / 2) as i64;
         let product = uuid::Uuid::now_v7();
         sqlx::query("insert into plain_stock values ($1, $2, 0)")
@@ -549,7 +565,7 @@ async fn plain_transactions(url: &str, args: &Args) -> Sale {
         sale.stock += stock;
         sale.oversold += (sold - stock).max(0);
     }
-    sale
+    sales.counted
 }
 
 /// Profiles the sales alone: with `FLASH_PERF_CTL` naming the control FIFO of

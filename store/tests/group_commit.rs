@@ -74,11 +74,16 @@ fn adjust(product_id: ProductId, delta: i64, reason: &str) -> Write {
 
 /// A hold of `quantity` units for a new order, as a checkout takes it.
 fn reserve(product_id: ProductId, quantity: i64) -> Write {
+    hold(product_id, OrderId::new(), quantity)
+}
+
+/// A checkout's hold of `quantity` units for `order_id`, for an hour.
+fn hold(product_id: ProductId, order_id: OrderId, quantity: i64) -> Write {
     Write::Stock {
         change: StockChange::Reserve {
             product_id,
             reservation: Reservation {
-                order_id: OrderId::new(),
+                order_id,
                 quantity,
                 expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
                 source: HoldSource::Checkout,
@@ -253,19 +258,7 @@ fn checkout(product_id: ProductId, user_id: UserId) -> (Write, Order) {
         }],
         idempotency_key: Some(format!("key-{product_id}")),
     };
-    let hold = Write::Stock {
-        change: StockChange::Reserve {
-            product_id,
-            reservation: Reservation {
-                order_id: order.id,
-                quantity: 1,
-                expires_at: order.expires_at,
-                source: HoldSource::Checkout,
-            },
-        },
-        levels: StockLevels::new(10, 1),
-    };
-    (hold, order)
+    (hold(product_id, order.id, 1), order)
 }
 
 /// A batch of checkouts (holds and new orders; on PostgreSQL one statement) with

@@ -45,7 +45,7 @@ struct Args {
     only: Option<Side>,
 }
 
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum Side {
     Sqlite,
     Postgres,

@@ -46,6 +46,7 @@ impl EntityKind for OrderKind {
             store: self.store.clone(),
             stock: self.stock.clone(),
             writer: self.writer.clone(),
+            created: None,
         }
     }
 }

@@ -36,12 +36,13 @@ pub use live::LiveCarts;
 pub use store::OrderStore;
 
 use cart::{CartMessage, CartSnapshot};
-use order::{CheckoutsInProgress, OrderMessage};
+use order::{CheckoutsInProgress, OrderArgs, OrderMessage};
 use pazar_actors::order::StockGateway;
 use pazar_actors::{
     Currency, DomainError, Listeners, Order, OrderId, OrderPage, OrderStatus, Page, ProductCatalog,
     ProductId, StoreWriter, UserId,
 };
+use pazar_supervisor::entity::EntityKind;
 use pazar_supervisor::{EntityHandle, EntityPolicy, TaskSupervisor};
 use ractor::ActorCell;
 use std::sync::Arc;
@@ -240,13 +241,24 @@ impl Orders {
         user: UserId,
         idempotency_key: Option<String>,
     ) -> Result<(Order, bool), DomainError> {
-        self.carts
+        let (order, created) = self
+            .carts
             .call(user, |reply| CartMessage::Checkout {
                 idempotency_key: idempotency_key.clone(),
                 trace: pazar_http::trace::current(),
                 reply,
             })
-            .await?
+            .await??;
+        if created {
+            // Its Order actor is asked for it at once (the payment session, the
+            // customer's next read): it starts from it rather than reading it back.
+            let committed = order.clone();
+            self.orders.adopt(order.id, move |kind| OrderArgs {
+                created: Some(committed),
+                ..kind.arguments(order.id)
+            });
+        }
+        Ok((order, created))
     }
 
     /// An order as seen by `user`: another user's order does not exist for them.

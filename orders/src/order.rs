@@ -111,6 +111,9 @@ pub struct OrderArgs {
     pub stock: Arc<dyn StockGateway>,
     /// Commits the order's transitions (group commit).
     pub writer: StoreWriter,
+    /// The order as its checkout has just committed it: the actor starts from
+    /// it instead of loading it.
+    pub created: Option<Order>,
 }
 
 /// The actor's state.
@@ -241,11 +244,14 @@ impl Actor for OrderActor {
         _myself: ActorRef<OrderMessage>,
         args: OrderArgs,
     ) -> Result<OrderState, ActorProcessingErr> {
-        let order = args
-            .store
-            .order(args.order_id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "order" })?;
+        let order = match args.created {
+            Some(order) if order.id == args.order_id => order,
+            _ => args
+                .store
+                .order(args.order_id)
+                .await?
+                .ok_or(DomainError::NotFound { what: "order" })?,
+        };
         Ok(OrderState {
             order,
             stock: args.stock,

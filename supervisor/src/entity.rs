@@ -36,6 +36,9 @@ pub trait EntityKind: Send + Sync + 'static {
 }
 
 type EntityMsg<K> = <<K as EntityKind>::Actor as Actor>::Msg;
+type EntityArgs<K> = <<K as EntityKind>::Actor as Actor>::Arguments;
+/// Builds an adopted entity's start arguments from its kind (see [`EntityHandle::adopt`]).
+type Adoption<K> = Box<dyn FnOnce(&K) -> EntityArgs<K> + Send>;
 type LocateReply<K> = RpcReplyPort<Result<ActorRef<EntityMsg<K>>, DomainError>>;
 
 /// How an entity supervisor treats its actors.
@@ -96,7 +99,16 @@ pub enum EntitySupervisorMessage<K: EntityKind> {
         /// Answered with the live actor, or why it could not start.
         reply: LocateReply<K>,
     },
-    /// An actor started in the background for a `Locate` has loaded (or failed to).
+    /// Start the actor for `key` from the state its creator hands over (no
+    /// load), unless it is live or starting; nobody waits for it.
+    Adopt {
+        /// The entity key.
+        key: K::Key,
+        /// Its start arguments, holding the state.
+        arguments: Adoption<K>,
+    },
+    /// An actor started in the background for a `Locate` or an `Adopt` has
+    /// loaded (or failed to).
     Started {
         /// The entity key.
         key: K::Key,
@@ -173,9 +185,14 @@ impl<K: EntityKind> EntitySupervisorState<K> {
     /// Starts the actor for `key` without waiting for it to load: the supervisor
     /// goes on serving other keys, and `myself` hears [`EntitySupervisorMessage::Started`].
     /// Callers for `key` wait in `waiting` until then.
-    fn spawn_in_background(&mut self, myself: ActorRef<EntitySupervisorMessage<K>>, key: K::Key) {
+    fn spawn_in_background(
+        &mut self,
+        myself: ActorRef<EntitySupervisorMessage<K>>,
+        key: K::Key,
+        arguments: EntityArgs<K>,
+    ) {
         self.starting.insert(key);
-        let (actor, arguments) = (self.kind.actor(), self.kind.arguments(key));
+        let actor = self.kind.actor();
         tokio::spawn(async move {
             let spawned = Actor::spawn_linked(None, actor, arguments, myself.get_cell()).await;
             let outcome = started::<K>(key, spawned.map(|(actor, _)| actor));
@@ -298,9 +315,18 @@ impl<K: EntityKind> Actor for EntitySupervisor<K> {
                         // once, and callers of the same key wait for the one load.
                         state.waiting.entry(key).or_default().push(reply);
                         if !state.starting.contains(&key) {
-                            state.spawn_in_background(myself.clone(), key);
+                            let arguments = state.kind.arguments(key);
+                            state.spawn_in_background(myself.clone(), key, arguments);
                         }
                     }
+                }
+            }
+            EntitySupervisorMessage::Adopt { key, arguments } => {
+                // A live or starting actor has the state already (the creator
+                // committed it before handing it over): it stays as it is.
+                if !state.shared.registry.contains_key(&key) && !state.starting.contains(&key) {
+                    let arguments = arguments(&state.kind);
+                    state.spawn_in_background(myself.clone(), key, arguments);
                 }
             }
             EntitySupervisorMessage::Started { key, outcome } => {
@@ -596,6 +622,18 @@ impl<K: EntityKind> EntityHandle<K> {
         }
     }
 
+    /// Starts the actor for `key` from state its creator has just committed,
+    /// instead of loading it from the store when first asked: `arguments` builds
+    /// its start arguments from the kind. Nothing happens when the key's actor is
+    /// live or starting (it has that state already). Returns at once; a caller
+    /// asking for `key` meanwhile waits for this start.
+    pub fn adopt(&self, key: K::Key, arguments: impl FnOnce(&K) -> EntityArgs<K> + Send + 'static) {
+        let _ = self.supervisor.cast(EntitySupervisorMessage::Adopt {
+            key,
+            arguments: Box::new(arguments),
+        });
+    }
+
     /// Live actors of this kind.
     pub fn alive(&self) -> usize {
         self.shared.registry.len()
@@ -732,6 +770,30 @@ mod tests {
         assert!(!slow.is_finished());
         release.send(true).unwrap();
         assert_eq!(slow.await.unwrap().unwrap(), 1);
+        parent.stop(None);
+    }
+
+    /// An adopted actor starts from the arguments handed over (here its state is
+    /// 700, where a load would give 7), once: a second adoption of a live key
+    /// changes nothing, and other keys still load.
+    #[tokio::test]
+    async fn an_adopted_actor_starts_from_the_state_handed_over() {
+        let (_release, released) = watch::channel(false);
+        let (parent, _) = Actor::spawn(None, Parent, ()).await.unwrap();
+        let handle = EntityHandle::start(
+            Slow { release: released },
+            EntityPolicy::default(),
+            parent.get_cell(),
+        )
+        .await
+        .unwrap();
+        handle.adopt(7, |kind| (700, kind.release.clone()));
+        assert_eq!(handle.call(7, |reply| reply).await.unwrap(), 700);
+        handle.adopt(7, |kind| (900, kind.release.clone()));
+        assert_eq!(handle.call(7, |reply| reply).await.unwrap(), 700);
+        assert_eq!(handle.call(8, |reply| reply).await.unwrap(), 8);
+        let snapshot = handle.snapshot(10).await;
+        assert_eq!((snapshot.alive, snapshot.spawned_total), (2, 2));
         parent.stop(None);
     }
 }

@@ -76,6 +76,8 @@ pub struct WriteSet<'a> {
     pub orders: &'a [Order],
     /// Orders' status transitions.
     pub transitions: &'a [OrderTransition],
+    /// New payment sessions.
+    pub opened: &'a [PaymentSession],
     /// Payment sessions' new status, error and `updated_at`.
     pub payments: &'a [PaymentSession],
     /// The Kafka bridge's records of the messages these writes apply.
@@ -147,7 +149,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a store writer's batch — stock changes, then new orders (each also
     /// empties its user's cart), then order transitions (`Conflict` if an order is
-    /// no longer in the transition's `from`), then payment session updates, then
+    /// no longer in the transition's `from`), then new payment sessions
+    /// (`Conflict` if an order has one), then payment session updates, then
     /// the events, then the records of the messages they apply (a record already
     /// there is left as it is) — in one transaction: all or nothing.
     async fn commit_batch(&self, writes: &WriteSet<'_>, events: &[Event])

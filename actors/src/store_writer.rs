@@ -46,6 +46,9 @@ pub enum Write {
         /// Its event (`orders.<status>`).
         event: Box<Event>,
     },
+    /// A new payment session (its order's provider intent, just created);
+    /// `Conflict` if the order has one.
+    OpenPayment(Box<PaymentSession>),
     /// A payment session's new status, with its event if the change has one.
     Payment {
         /// The session as it now stands.
@@ -324,6 +327,7 @@ struct Counts {
     stock: usize,
     orders: usize,
     transitions: usize,
+    opened: usize,
     payments: usize,
     /// Events of transitions and payment updates.
     events: usize,
@@ -341,6 +345,9 @@ struct Batch {
     /// The trace of each new order's checkout, for its `orders.created`.
     order_traces: Vec<Option<String>>,
     transitions: Vec<OrderTransition>,
+    /// New payment sessions.
+    opened: Vec<PaymentSession>,
+    /// Payment sessions' updates.
     payments: Vec<PaymentSession>,
     /// The events of transitions and payment updates, in submission order.
     events: Vec<Event>,
@@ -359,6 +366,7 @@ impl Batch {
             orders: Vec::new(),
             order_traces: Vec::new(),
             transitions: Vec::new(),
+            opened: Vec::new(),
             payments: Vec::new(),
             events: Vec::new(),
             handled: Vec::new(),
@@ -390,6 +398,7 @@ impl Batch {
                 self.transitions.push(transition);
                 self.events.push(traced(*event));
             }
+            Write::OpenPayment(session) => self.opened.push(*session),
             Write::Payment { session, event } => {
                 self.payments.push(*session);
                 self.events.extend(event.map(|event| traced(*event)));
@@ -399,6 +408,7 @@ impl Batch {
             stock: self.changes.len(),
             orders: self.orders.len(),
             transitions: self.transitions.len(),
+            opened: self.opened.len(),
             payments: self.payments.len(),
             events: self.events.len(),
             handled: self.handled.len(),
@@ -432,6 +442,7 @@ impl Batch {
             stock: &self.changes[from.stock..to.stock],
             orders,
             transitions: &self.transitions[from.transitions..to.transitions],
+            opened: &self.opened[from.opened..to.opened],
             payments: &self.payments[from.payments..to.payments],
             handled: self.handled_of(writes),
         };

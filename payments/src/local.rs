@@ -11,7 +11,7 @@ use crate::store::PaymentStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
 use pazar_actors::payments::{IntentStatus, ProviderIntent};
-use pazar_actors::{DomainError, Money, OrderId, StoreError};
+use pazar_actors::{DomainError, Money, OrderId};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -189,9 +189,6 @@ impl PaymentProvider for LocalPayments {
         order: OrderId,
         amount: Money,
     ) -> Result<ProviderIntent, DomainError> {
-        if let Some(existing) = self.store.local_intent_for_order(order).await? {
-            return Ok(existing.intent);
-        }
         let id = format!("pi_local_{}", Uuid::now_v7().simple());
         let local = LocalIntent {
             intent: ProviderIntent {
@@ -204,17 +201,16 @@ impl PaymentProvider for LocalPayments {
             amount,
             created_at: pazar_actors::now(),
         };
-        match self.store.insert_local_intent(&local).await {
-            Ok(()) => Ok(local.intent),
-            // Created meanwhile for the same order: that one is the intent.
-            Err(StoreError::Conflict { .. }) => self
-                .store
-                .local_intent_for_order(order)
-                .await?
-                .map(|existing| existing.intent)
-                .ok_or(DomainError::NotFound { what: "payment" }),
-            Err(other) => Err(other.into()),
+        if self.store.insert_local_intent(&local).await? {
+            return Ok(local.intent);
         }
+        // The order has its intent (an earlier try, or one created meanwhile): that
+        // one is the intent.
+        self.store
+            .local_intent_for_order(order)
+            .await?
+            .map(|existing| existing.intent)
+            .ok_or(DomainError::NotFound { what: "payment" })
     }
 
     async fn refund(&self, intent_id: &str) -> Result<ProviderIntent, DomainError> {

@@ -75,7 +75,6 @@ pub struct PaymentSessionArgs {
 pub struct PaymentSessionState {
     order_id: OrderId,
     session: Option<PaymentSession>,
-    store: Arc<dyn PaymentStore>,
     orders: Arc<dyn OrderDesk>,
     provider: Arc<dyn PaymentProvider>,
     writer: StoreWriter,
@@ -109,7 +108,10 @@ impl PaymentSessionState {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_payment_session(&session).await?;
+        // Through the store writer: sessions opened together share a commit.
+        self.writer
+            .write(Write::OpenPayment(Box::new(session.clone())))
+            .await?;
         self.session = Some(session.clone());
         Ok((session, true))
     }
@@ -220,7 +222,6 @@ impl Actor for PaymentSessionActor {
         Ok(PaymentSessionState {
             order_id: args.order_id,
             session,
-            store: args.store,
             orders: args.orders,
             provider: args.provider,
             writer: args.writer,

@@ -1,5 +1,5 @@
-//! The payments service's store port: payment sessions (read and created here;
-//! their updates go through the store writer's group commit) and the local
+//! The payments service's store port: payment sessions (read here; created and
+//! updated through the store writer's group commit) and the local
 //! provider's intents. Each backend of `pazar-store` implements it
 //! (`store/src/payments.rs`).
 
@@ -32,8 +32,6 @@ pub trait PaymentStore: Send + Sync + 'static {
         order: OrderId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Stores a new session; `Conflict` if the order has one.
-    async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError>;
     /// The local provider's intent for an order.
     async fn local_intent_for_order(
         &self,
@@ -44,8 +42,8 @@ pub trait PaymentStore: Send + Sync + 'static {
         -> Result<Option<LocalIntent>, StoreError>;
     /// A local intent by id.
     async fn local_intent(&self, id: &str) -> Result<Option<LocalIntent>, StoreError>;
-    /// Stores a new local intent; `Conflict` if the order has one.
-    async fn insert_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
+    /// Stores a new local intent unless its order has one: whether it was stored.
+    async fn insert_local_intent(&self, intent: &LocalIntent) -> Result<bool, StoreError>;
     /// Stores a local intent's new status and error.
     async fn update_local_intent(&self, intent: &LocalIntent) -> Result<(), StoreError>;
 }

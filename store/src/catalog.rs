@@ -1,5 +1,5 @@
 //! The catalog service's products and stock rows (`ProductStore`), on either
-//! database. Stock changes are committed by the store writer (`sql.rs`).
+//! database. Stock changes are committed by the store writer (`kernel.rs`).
 
 use crate::db::{self, Pool, Row};
 use crate::errors::corrupt;

@@ -233,17 +233,6 @@ impl<'q> Statement<'q> {
         self.run(On::Conn(conn)).await.map_err(other)
     }
 
-    /// Runs it; a unique violation is `Conflict { constraint }`.
-    pub(crate) async fn execute_unique(
-        self,
-        pool: &Pool,
-        constraint: &str,
-    ) -> Result<u64, StoreError> {
-        self.run(On::Pool(pool))
-            .await
-            .map_err(|error| store_error(error, constraint))
-    }
-
     /// Runs it on `conn`; a unique violation is `Conflict { constraint }`.
     pub(crate) async fn execute_unique_in(
         self,

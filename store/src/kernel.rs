@@ -5,7 +5,8 @@
 //! (consecutive reservations as one multi-row INSERT, consecutive releases and
 //! commits as one DELETE, one UPDATE per product with its net change), its new
 //! orders (four multi-row statements), its order transitions (one UPDATE per
-//! status pair and one history INSERT), its payment sessions' updates, all
+//! status pair and one history INSERT), its new payment sessions (one multi-row
+//! INSERT) and payment sessions' updates, all
 //! their events, and the Kafka bridge's records of the messages they apply.
 //! On PostgreSQL a batch of holds, new orders and events alone (the hot path
 //! of reservations and checkouts) is first tried as one statement
@@ -23,7 +24,7 @@ use pazar_actors::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// SQLite allows 32766 parameters per statement; the widest row here has 8.
+/// SQLite allows 32766 parameters per statement; the widest row here has 10.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The kernel's tables: the outbox, its head, the cursors; and, for the group
@@ -62,6 +63,7 @@ impl Store for Kernel {
         apply_stock(&mut tx, writes.stock).await?;
         insert_orders(&mut tx, writes.orders).await?;
         transition_orders(&mut tx, writes.transitions).await?;
+        insert_payment_sessions(&mut tx, writes.opened).await?;
         for session in writes.payments {
             update_payment_session(&mut tx, session).await?;
         }
@@ -459,6 +461,51 @@ async fn transition_orders(tx: &mut Tx, transitions: &[OrderTransition]) -> Resu
         })
         .collect();
     insert_history(tx, &history).await
+}
+
+/// Stores new payment sessions: one multi-row INSERT. `Conflict` if an order
+/// has a session.
+async fn insert_payment_sessions(
+    tx: &mut Tx,
+    sessions: &[PaymentSession],
+) -> Result<(), StoreError> {
+    for chunk in sessions.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into payment_sessions (order_id, provider, intent_id, client_secret, \
+             status, amount, currency, last_error, created_at, updated_at) values {}",
+            db::rows(chunk.len(), 10)
+        );
+        // Owned text: a bound value must outlive the statement.
+        let labels: Vec<(String, String)> = chunk
+            .iter()
+            .map(|s| {
+                (
+                    s.status.as_str().to_owned(),
+                    s.amount.currency.as_str().to_owned(),
+                )
+            })
+            .collect();
+        let mut insert = db::sql(&sql);
+        for (session, (status, currency)) in chunk.iter().zip(&labels) {
+            let values: [&dyn Param; 10] = [
+                &session.order_id.0,
+                &session.provider,
+                &session.intent_id,
+                &session.client_secret,
+                status,
+                &session.amount.amount,
+                currency,
+                &session.last_error,
+                &session.created_at,
+                &session.updated_at,
+            ];
+            insert = insert.bind_all(values);
+        }
+        insert
+            .execute_unique_in(tx.conn(), "payment_sessions_pkey")
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stores a payment session's new status, error and `updated_at`.

@@ -1,5 +1,5 @@
 //! The orders service's carts and order reads (`OrderStore`), on either database.
-//! New orders and their transitions are committed by the store writer (`sql.rs`).
+//! New orders and their transitions are committed by the store writer (`kernel.rs`).
 
 use crate::db::{self, Pool, Row};
 use crate::errors::corrupt;

@@ -1,6 +1,6 @@
 //! The payments service's sessions and the local provider's intents
-//! (`PaymentStore`), on either database. Sessions' updates are committed by the
-//! store writer (`sql.rs`, with the rest of a group commit).
+//! (`PaymentStore`), on either database. Sessions are created and updated by the
+//! store writer (`kernel.rs`, with the rest of a group commit).
 
 use crate::db::{self, Pool, Row};
 use crate::errors::corrupt;
@@ -127,31 +127,6 @@ impl PaymentStore for Payments {
             .map(|_| ())
     }
 
-    async fn insert_payment_session(&self, session: &PaymentSession) -> Result<(), StoreError> {
-        let (status, currency) = (
-            session.status.as_str().to_owned(),
-            session.amount.currency.as_str().to_owned(),
-        );
-        db::sql(
-            "insert into payment_sessions (order_id, provider, intent_id, client_secret, \
-             status, amount, currency, last_error, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&session.order_id.0)
-        .bind(&session.provider)
-        .bind(&session.intent_id)
-        .bind(&session.client_secret)
-        .bind(&status)
-        .bind(&session.amount.amount)
-        .bind(&currency)
-        .bind(&session.last_error)
-        .bind(&session.created_at)
-        .bind(&session.updated_at)
-        .execute_unique(&self.pool, "payment_sessions_pkey")
-        .await
-        .map(|_| ())
-    }
-
     async fn local_intent_for_order(
         &self,
         order: OrderId,
@@ -181,14 +156,15 @@ impl PaymentStore for Payments {
             .await
     }
 
-    async fn insert_local_intent(&self, local: &LocalIntent) -> Result<(), StoreError> {
+    async fn insert_local_intent(&self, local: &LocalIntent) -> Result<bool, StoreError> {
         let (currency, status) = (
             local.amount.currency.as_str().to_owned(),
             local.intent.status.as_str().to_owned(),
         );
         db::sql(
             "insert into local_payment_intents (id, order_id, amount, currency, client_secret, \
-             status, last_error, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+             status, last_error, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+             on conflict (order_id) do nothing",
         )
         .bind(&local.intent.id)
         .bind(&local.order_id.0)
@@ -198,9 +174,9 @@ impl PaymentStore for Payments {
         .bind(&status)
         .bind(&local.intent.last_error)
         .bind(&local.created_at)
-        .execute_unique(&self.pool, "local_payment_intents_order")
+        .execute(&self.pool)
         .await
-        .map(|_| ())
+        .map(|inserted| inserted == 1)
     }
 
     async fn update_local_intent(&self, local: &LocalIntent) -> Result<(), StoreError> {

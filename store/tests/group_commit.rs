@@ -1,12 +1,14 @@
 //! Group commit isolates failures: a write the database refuses fails alone, and
-//! every other write of its batch commits and is answered with success — on
-//! SQLite and PostgreSQL alike. And the catalog's keyset pages, read while the
-//! writer deletes products.
+//! every other write of its batch commits and is answered with success — stock
+//! changes, new orders and new payment sessions, on SQLite and PostgreSQL
+//! alike. And the catalog's keyset pages, read while the writer deletes products;
+//! and the local payment provider's one intent per order.
 
 use pazar_actors::store_writer::{StoreWriterConfig, Write};
 use pazar_actors::{
-    EventSignal, HoldSource, Order, OrderId, OrderLine, OrderStatus, ProductId, Reservation,
-    StatusChange, StockChange, StockLevels, StoreError, StoreWriter, UserId,
+    EventSignal, HoldSource, Order, OrderId, OrderLine, OrderStatus, PaymentSession, PaymentStatus,
+    ProductId, Reservation, StatusChange, StockChange, StockLevels, StoreError, StoreWriter,
+    UserId,
 };
 use pazar_catalog::{Catalog, NewProduct, ProductViews};
 use sqlx::Connection;
@@ -261,20 +263,15 @@ fn checkout(product_id: ProductId, user_id: UserId) -> (Write, Order) {
     (hold(product_id, order.id, 1), order)
 }
 
-/// A batch of checkouts (holds and new orders; on PostgreSQL one statement) with
-/// one order the database refuses, for a user who does not exist: that order
-/// fails alone, and every other is stored whole — lines, history, its event —
-/// with its customer's cart emptied.
-async fn a_refused_order_fails_alone(postgres: bool) {
-    let (stores, _dir) = fresh_store(postgres).await;
-    let ids = products(&stores).await;
+/// A registered customer.
+async fn customer(stores: &pazar_store::Stores) -> UserId {
     let accounts = pazar_users::Accounts::new(
         stores.users.clone(),
         pazar_users::LoginThrottlePolicy::default(),
         EventSignal::default(),
     )
     .unwrap();
-    let customer = accounts
+    accounts
         .register(
             pazar_users::NewUser::parse(
                 "buyer@example.com",
@@ -286,7 +283,17 @@ async fn a_refused_order_fails_alone(postgres: bool) {
         )
         .await
         .unwrap()
-        .id;
+        .id
+}
+
+/// A batch of checkouts (holds and new orders; on PostgreSQL one statement) with
+/// one order the database refuses, for a user who does not exist: that order
+/// fails alone, and every other is stored whole — lines, history, its event —
+/// with its customer's cart emptied.
+async fn a_refused_order_fails_alone(postgres: bool) {
+    let (stores, _dir) = fresh_store(postgres).await;
+    let ids = products(&stores).await;
+    let customer = customer(&stores).await;
     stores
         .orders
         .set_cart_line(customer, ids[1], 1)
@@ -344,6 +351,110 @@ async fn sqlite_refused_order_fails_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refused_order_fails_alone() {
     a_refused_order_fails_alone(true).await;
+}
+
+/// A new payment session for `order`, as its PaymentSession actor opens it.
+fn session(order: &Order) -> PaymentSession {
+    let at = pazar_actors::now();
+    PaymentSession {
+        order_id: order.id,
+        provider: "local".into(),
+        intent_id: format!("pi_{}", order.id),
+        client_secret: format!("pi_{}_secret", order.id),
+        status: PaymentStatus::RequiresPayment,
+        amount: order.total,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Payment sessions opened together share a commit (on PostgreSQL one
+/// statement): one for an order that has a session already fails alone, with
+/// `Conflict`, and every other is stored as submitted.
+async fn a_second_session_of_an_order_fails_alone(postgres: bool) {
+    let (stores, _dir) = fresh_store(postgres).await;
+    let ids = products(&stores).await;
+    let customer = customer(&stores).await;
+    let (writer, _task) = StoreWriter::start(
+        stores.kernel.clone(),
+        StoreWriterConfig::default(),
+        EventSignal::default(),
+    );
+    let (mut writes, mut orders) = (Vec::new(), Vec::new());
+    for id in &ids[1..] {
+        let (hold, order) = checkout(*id, customer);
+        writes.push(hold);
+        writes.push(Write::CreateOrder(Box::new(order.clone())));
+        orders.push(order);
+    }
+    assert!(submit_back_to_back(&writer, writes).await.is_empty());
+    let first = session(&orders[50]);
+    writer
+        .write(Write::OpenPayment(Box::new(first.clone())))
+        .await
+        .unwrap();
+    let sessions: Vec<PaymentSession> = orders.iter().map(session).collect();
+    let writes = sessions
+        .iter()
+        .map(|s| Write::OpenPayment(Box::new(s.clone())))
+        .collect();
+    let failures = submit_back_to_back(&writer, writes).await;
+    assert!(
+        matches!(failures.as_slice(), [(50, StoreError::Conflict { constraint })]
+            if constraint == "payment_sessions_pkey"),
+        "only the order's second session fails, as a conflict: {failures:?}"
+    );
+    for (i, submitted) in sessions.iter().enumerate() {
+        let stored = stores
+            .payments
+            .payment_session(submitted.order_id)
+            .await
+            .unwrap();
+        let expected = if i == 50 { &first } else { submitted };
+        assert_eq!(stored.as_ref(), Some(expected), "session {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_second_session_of_an_order_fails_alone() {
+    a_second_session_of_an_order_fails_alone(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_second_session_of_an_order_fails_alone() {
+    a_second_session_of_an_order_fails_alone(true).await;
+}
+
+/// The local provider creates one intent per order: asked again (a session
+/// start tried again after a crash), it answers with the first.
+async fn a_local_intent_is_created_once_per_order(postgres: bool) {
+    use pazar_payments::PaymentProvider;
+    let (stores, _dir) = fresh_store(postgres).await;
+    let local = pazar_payments::local::LocalPayments::new(stores.payments.clone());
+    let eur = pazar_actors::Currency::parse("EUR").unwrap();
+    let amount = pazar_actors::Money {
+        amount: 1250,
+        currency: eur,
+    };
+    let (order, other) = (OrderId::new(), OrderId::new());
+    let first = local.create_intent(order, amount).await.unwrap();
+    let again = local.create_intent(order, amount).await.unwrap();
+    assert_eq!(again, first);
+    let theirs = local.create_intent(other, amount).await.unwrap();
+    assert_ne!(theirs.id, first.id);
+    let stored = stores.payments.local_intent_for_order(order).await.unwrap();
+    assert_eq!(stored.map(|s| s.intent), Some(first));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_local_intent_once_per_order() {
+    a_local_intent_is_created_once_per_order(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_local_intent_once_per_order() {
+    a_local_intent_is_created_once_per_order(true).await;
 }
 
 /// The catalog's keyset pages (a search reindex reads the store with them):

@@ -14,10 +14,11 @@
 //! rows, so only batches whose writes do not depend on each other take this
 //! path: reservations taken, released and committed (never the same hold twice),
 //! new orders (their rows, lines and first history entries, and their users'
-//! carts emptied), events, and the Kafka bridge's records. A new order's lines
+//! carts emptied), new payment sessions, events, and the Kafka bridge's
+//! records. A new order's lines
 //! do refer to its row written by another part: PostgreSQL checks foreign keys
 //! at the end of the statement, when every part's rows exist. Anything else
-//! (transitions, payments, adjustments, returns, retirements), and a batch the
+//! (transitions, payment updates, adjustments, returns, retirements), and a batch the
 //! fence stops or the database refuses for its data or timing, takes the
 //! general path, which then reports exactly what it reports today.
 //!
@@ -26,7 +27,9 @@
 //! where the general path is eight (nine with leases), each multi-row
 //! statement a new text, parsed and planned anew, for every batch size.
 
-use pazar_actors::{Event, Order, OrderLine, StatusChange, StockChange, StoreError, WriteSet};
+use pazar_actors::{
+    Event, Order, OrderLine, PaymentSession, StatusChange, StockChange, StoreError, WriteSet,
+};
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments as _, PgPool, Postgres};
 use std::collections::{HashMap, HashSet};
@@ -126,6 +129,9 @@ pub(super) async fn commit(
     }
     if !writes.orders.is_empty() {
         orders(&mut statement, writes.orders, &gate);
+    }
+    if !writes.opened.is_empty() {
+        sessions(&mut statement, writes.opened, &gate);
     }
     if !events.is_empty() {
         let count = statement.bind(events.len() as i64);
@@ -320,6 +326,31 @@ fn orders(statement: &mut Builder, orders: &[Order], gate: &str) {
     statement.part(
         "emptied",
         format!("delete from cart_lines where user_id = any({users}::uuid[]) and {gate}"),
+    );
+}
+
+/// New payment sessions (as `insert_payment_sessions` writes them on the
+/// general path).
+fn sessions(statement: &mut Builder, sessions: &[PaymentSession], gate: &str) {
+    let orders = statement.bind(column(sessions, |s| s.order_id.0));
+    let providers = statement.bind(column(sessions, |s| s.provider.as_str()));
+    let intents = statement.bind(column(sessions, |s| s.intent_id.as_str()));
+    let secrets = statement.bind(column(sessions, |s| s.client_secret.as_str()));
+    let statuses = statement.bind(column(sessions, |s| s.status.as_str()));
+    let amounts = statement.bind(column(sessions, |s| s.amount.amount));
+    let currencies = statement.bind(column(sessions, |s| s.amount.currency.as_str()));
+    let errors = statement.bind(column(sessions, |s| s.last_error.as_deref()));
+    let created = statement.bind(column(sessions, |s| s.created_at));
+    let updated = statement.bind(column(sessions, |s| s.updated_at));
+    statement.part(
+        "opened",
+        format!(
+            "insert into payment_sessions (order_id, provider, intent_id, client_secret, \
+             status, amount, currency, last_error, created_at, updated_at) \
+             select * from unnest({orders}::uuid[], {providers}::text[], {intents}::text[], \
+             {secrets}::text[], {statuses}::text[], {amounts}::int8[], {currencies}::text[], \
+             {errors}::text[], {created}::timestamptz[], {updated}::timestamptz[]) where {gate}"
+        ),
     );
 }
 

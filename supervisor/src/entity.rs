@@ -742,12 +742,8 @@ mod tests {
         }
     }
 
-    /// An actor still loading holds up only the callers of its own key: others
-    /// start and answer meanwhile (the supervisor used to await each load in turn,
-    /// so every fresh order waited behind every other's store read).
-    #[tokio::test]
-    async fn a_slow_load_holds_up_only_its_own_key() {
-        let (release, released) = watch::channel(false);
+    /// The `Slow` kind's supervisor under a fresh parent (stop the parent to end it).
+    async fn slow_kind(released: watch::Receiver<bool>) -> (ActorRef<()>, EntityHandle<Slow>) {
         let (parent, _) = Actor::spawn(None, Parent, ()).await.unwrap();
         let handle = EntityHandle::start(
             Slow { release: released },
@@ -756,6 +752,16 @@ mod tests {
         )
         .await
         .unwrap();
+        (parent, handle)
+    }
+
+    /// An actor still loading holds up only the callers of its own key: others
+    /// start and answer meanwhile (the supervisor used to await each load in turn,
+    /// so every fresh order waited behind every other's store read).
+    #[tokio::test]
+    async fn a_slow_load_holds_up_only_its_own_key() {
+        let (release, released) = watch::channel(false);
+        let (parent, handle) = slow_kind(released).await;
         let slow = {
             let handle = handle.clone();
             tokio::spawn(async move { handle.call(1, |reply| reply).await })
@@ -779,14 +785,7 @@ mod tests {
     #[tokio::test]
     async fn an_adopted_actor_starts_from_the_state_handed_over() {
         let (_release, released) = watch::channel(false);
-        let (parent, _) = Actor::spawn(None, Parent, ()).await.unwrap();
-        let handle = EntityHandle::start(
-            Slow { release: released },
-            EntityPolicy::default(),
-            parent.get_cell(),
-        )
-        .await
-        .unwrap();
+        let (parent, handle) = slow_kind(released).await;
         handle.adopt(7, |kind| (700, kind.release.clone()));
         assert_eq!(handle.call(7, |reply| reply).await.unwrap(), 700);
         handle.adopt(7, |kind| (900, kind.release.clone()));
